@@ -1,0 +1,114 @@
+//! The one configuration shared by the CLI flags, the config file and the browser module.
+//!
+//! Every field has a default, so `{}` (JSON) or an empty file is a complete configuration.
+//! This module only describes settings; turning them into lookup tables is the analyzer's job.
+
+use serde::{Deserialize, Serialize};
+
+/// Everything a scan can be told.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// Extra internal ranges (CIDR), on top of loopback, RFC 1918, 100.64/10, fc00::/7 and
+    /// link-local.
+    pub internal: Vec<String>,
+    /// Ranges to treat as external even inside an internal range (most specific prefix wins).
+    pub external: Vec<String>,
+    /// Users taken to log in without a password. query_log has no authentication column, so
+    /// this is an assumption every finding that relies on it says out loud.
+    pub passwordless: Vec<String>,
+    /// The zone the server wrote its log times in: `UTC`, `+03:00` or an IANA name.
+    pub timezone: String,
+    /// Force an input format instead of sniffing it (`TSVWithNames`, `JSONEachRow`, …).
+    pub input_format: Option<String>,
+    /// Column names of a headerless TabSeparated export, in order; default: the 26.x
+    /// `system.query_log` order.
+    pub columns: Option<Vec<String>>,
+    /// Make the first rejected record fatal.
+    pub strict: bool,
+    /// Replace secrets (passwords, keys) in query excerpts with `[REDACTED]`.
+    pub redact: bool,
+    /// Records longer than this many bytes are rejected rather than buffered.
+    pub max_record_bytes: usize,
+    /// How many rejected records to describe individually (all are counted).
+    pub max_rejected_reported: usize,
+    /// Detection thresholds.
+    pub thresholds: Thresholds,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            internal: Vec::new(),
+            external: Vec::new(),
+            passwordless: vec!["default".to_owned()],
+            timezone: "UTC".to_owned(),
+            input_format: None,
+            columns: None,
+            strict: false,
+            redact: true,
+            max_record_bytes: 64 << 20,
+            max_rejected_reported: 20,
+            thresholds: Thresholds::default(),
+        }
+    }
+}
+
+/// Numbers that decide when an observation becomes a finding, and how severe it is.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Thresholds {
+    /// Findings are aggregated per client, rule and window of this many seconds.
+    pub window_secs: i64,
+    /// A read returning or scanning at least this many rows is bulk.
+    pub bulk_rows: u64,
+    /// A read returning or scanning at least this many bytes is bulk.
+    pub bulk_bytes: u64,
+    /// An external client receiving at least this many result bytes in one query is flagged.
+    pub external_read_bytes: u64,
+    /// … or at least this many summed over one window.
+    pub external_read_bytes_per_window: u64,
+    /// Result bytes to an external client at or above which the finding is critical.
+    pub critical_bytes: u64,
+}
+
+impl Default for Thresholds {
+    fn default() -> Self {
+        Self {
+            window_secs: 3600,
+            bulk_rows: 10_000,
+            bulk_bytes: 10 << 20,
+            external_read_bytes: 1 << 20,
+            external_read_bytes_per_window: 1 << 20,
+            critical_bytes: 100 << 20,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ok_empty_object_is_default() {
+        let c: Config = serde_json::from_str("{}").unwrap();
+        assert_eq!(c, Config::default());
+        assert_eq!(c.passwordless, ["default"]);
+    }
+
+    #[test]
+    fn ok_partial_thresholds() {
+        let c: Config =
+            serde_json::from_str(r#"{"internal":["10.8.0.0/16"],"thresholds":{"bulk_rows":5}}"#)
+                .unwrap();
+        assert_eq!(c.internal, ["10.8.0.0/16"]);
+        assert_eq!(c.thresholds.bulk_rows, 5);
+        assert_eq!(c.thresholds.window_secs, 3600);
+    }
+
+    #[test]
+    fn err_unknown_field() {
+        let e = serde_json::from_str::<Config>(r#"{"interal":[]}"#).unwrap_err();
+        assert!(e.to_string().contains("unknown field `interal`"), "{e}");
+    }
+}

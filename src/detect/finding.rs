@@ -1,0 +1,336 @@
+//! Findings and the bookkeeping that turns many matching events into one finding per client,
+//! rule and window.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
+use std::net::IpAddr;
+use std::str::FromStr;
+
+use serde::Serialize;
+
+use crate::event::Location;
+use crate::net::NetClass;
+use crate::time::Timestamp;
+
+/// How bad a finding is.
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, serde::Deserialize,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    /// Worth knowing; no action expected.
+    Info,
+    /// Unusual, probably benign.
+    Low,
+    /// Needs a look.
+    Medium,
+    /// Likely a security problem.
+    High,
+    /// Data is, or was, leaving without authentication or to an outsider.
+    Critical,
+}
+
+impl Severity {
+    /// Every severity, lowest first.
+    pub const ALL: [Self; 5] = [
+        Self::Info,
+        Self::Low,
+        Self::Medium,
+        Self::High,
+        Self::Critical,
+    ];
+
+    /// The lower-case name used in output and on the command line.
+    #[must_use]
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Info => "info",
+            Self::Low => "low",
+            Self::Medium => "medium",
+            Self::High => "high",
+            Self::Critical => "critical",
+        }
+    }
+}
+
+impl fmt::Display for Severity {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl FromStr for Severity {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        Self::ALL
+            .into_iter()
+            .find(|v| v.name().eq_ignore_ascii_case(s))
+            .ok_or_else(|| {
+                format!("unknown severity {s:?} (expected info, low, medium, high or critical)")
+            })
+    }
+}
+
+/// A rule's stable identifier.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "kebab-case")]
+#[non_exhaustive]
+pub enum RuleId {
+    /// See [`crate::detect::rules::unauthenticated_read`].
+    UnauthenticatedRead,
+    /// See [`crate::detect::rules::external_client_read`].
+    ExternalClientRead,
+    /// See [`crate::detect::rules::table_function_egress`].
+    TableFunctionEgress,
+}
+
+impl RuleId {
+    /// Every rule.
+    pub const ALL: [Self; 3] = [
+        Self::UnauthenticatedRead,
+        Self::ExternalClientRead,
+        Self::TableFunctionEgress,
+    ];
+
+    /// The rule's name as printed (`unauthenticated-read`, …).
+    #[must_use]
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::UnauthenticatedRead => "unauthenticated-read",
+            Self::ExternalClientRead => "external-client-read",
+            Self::TableFunctionEgress => "table-function-egress",
+        }
+    }
+}
+
+impl fmt::Display for RuleId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// A line of a log that supports a finding.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Evidence {
+    /// The input file (as named on the command line, or by the browser).
+    pub path: String,
+    /// 1-based line where the record starts.
+    pub line: u64,
+    /// The query or request, shortened and with secrets redacted (unless disabled).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub excerpt: Option<String>,
+}
+
+/// One explained finding: a rule, a client, a time span, the numbers and the evidence.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Finding {
+    /// Which rule fired.
+    pub rule: RuleId,
+    /// How severe.
+    pub severity: Severity,
+    /// Earliest matching event.
+    pub first_seen: Timestamp,
+    /// Latest matching event.
+    pub last_seen: Timestamp,
+    /// The user the queries ran as.
+    pub user: String,
+    /// The client's address, if logged.
+    pub client_ip: Option<IpAddr>,
+    /// Where the client sits.
+    pub client_class: NetClass,
+    /// Matching events folded into this finding.
+    pub count: u64,
+    /// One human sentence: what was observed, against what threshold or baseline.
+    pub summary: String,
+    /// Observed numbers (and the thresholds they were held against).
+    pub metrics: BTreeMap<&'static str, u64>,
+    /// Tables read, where known.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub tables: Vec<String>,
+    /// Where data went (table function → destination), where known.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub targets: Vec<String>,
+    /// What the finding takes for granted.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub assumptions: Vec<String>,
+    /// Supporting log lines (the heaviest few, in line order).
+    pub evidence: Vec<Evidence>,
+}
+
+/// Identity of an aggregated finding.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) struct GroupKey {
+    pub(crate) rule: RuleId,
+    pub(crate) window: Timestamp,
+    pub(crate) user: String,
+    pub(crate) client: Option<IpAddr>,
+}
+
+/// Evidence kept per finding.
+const MAX_EVIDENCE: usize = 8;
+/// Tables or targets listed per finding.
+const MAX_NAMES: usize = 20;
+
+/// A piece of evidence before paths are known.
+#[derive(Clone, Debug)]
+pub(crate) struct RawEvidence {
+    pub(crate) location: Location,
+    pub(crate) excerpt: String,
+    pub(crate) weight: u64,
+}
+
+/// A finding under construction.
+#[derive(Clone, Debug)]
+pub(crate) struct Group {
+    pub(crate) severity: Severity,
+    pub(crate) client_class: NetClass,
+    pub(crate) first: Timestamp,
+    pub(crate) last: Timestamp,
+    pub(crate) count: u64,
+    pub(crate) sums: BTreeMap<&'static str, u64>,
+    pub(crate) maxes: BTreeMap<&'static str, u64>,
+    pub(crate) tables: BTreeSet<String>,
+    pub(crate) targets: BTreeSet<String>,
+    pub(crate) evidence: Vec<RawEvidence>,
+}
+
+/// What one event contributes to a group.
+#[derive(Debug)]
+pub(crate) struct Hit<'a> {
+    pub(crate) severity: Severity,
+    pub(crate) time: Timestamp,
+    pub(crate) client_class: NetClass,
+    pub(crate) sums: &'a [(&'static str, u64)],
+    pub(crate) maxes: &'a [(&'static str, u64)],
+    pub(crate) tables: &'a [String],
+    pub(crate) targets: &'a [String],
+    pub(crate) evidence: RawEvidence,
+}
+
+impl Group {
+    fn new(hit: &Hit<'_>) -> Self {
+        Self {
+            severity: hit.severity,
+            client_class: hit.client_class,
+            first: hit.time,
+            last: hit.time,
+            count: 0,
+            sums: BTreeMap::new(),
+            maxes: BTreeMap::new(),
+            tables: BTreeSet::new(),
+            targets: BTreeSet::new(),
+            evidence: Vec::new(),
+        }
+    }
+
+    pub(crate) fn add(&mut self, hit: Hit<'_>) {
+        self.severity = self.severity.max(hit.severity);
+        self.first = self.first.min(hit.time);
+        self.last = self.last.max(hit.time);
+        self.count += 1;
+        for (k, v) in hit.sums {
+            let s = self.sums.entry(k).or_default();
+            *s = s.saturating_add(*v);
+        }
+        for (k, v) in hit.maxes {
+            let m = self.maxes.entry(k).or_default();
+            *m = (*m).max(*v);
+        }
+        for t in hit.tables {
+            if self.tables.len() < MAX_NAMES {
+                self.tables.insert(t.clone());
+            }
+        }
+        for t in hit.targets {
+            if self.targets.len() < MAX_NAMES {
+                self.targets.insert(t.clone());
+            }
+        }
+        // Keep the heaviest pieces; on ties the earliest stays, so the first query is shown.
+        if self.evidence.len() < MAX_EVIDENCE {
+            self.evidence.push(hit.evidence);
+        } else if let Some((i, min)) = self
+            .evidence
+            .iter()
+            .enumerate()
+            .min_by_key(|(_, e)| (e.weight, std::cmp::Reverse(e.location)))
+        {
+            if hit.evidence.weight > min.weight {
+                if let Some(slot) = self.evidence.get_mut(i) {
+                    *slot = hit.evidence;
+                }
+            }
+        }
+    }
+
+    pub(crate) fn sum(&self, k: &str) -> u64 {
+        self.sums.get(k).copied().unwrap_or(0)
+    }
+
+    pub(crate) fn max(&self, k: &str) -> u64 {
+        self.maxes.get(k).copied().unwrap_or(0)
+    }
+}
+
+/// All groups of a scan, keyed deterministically.
+#[derive(Debug, Default)]
+pub(crate) struct Groups {
+    pub(crate) map: BTreeMap<GroupKey, Group>,
+}
+
+impl Groups {
+    pub(crate) fn add(&mut self, key: GroupKey, hit: Hit<'_>) {
+        self.map
+            .entry(key)
+            .or_insert_with(|| Group::new(&hit))
+            .add(hit);
+    }
+}
+
+/// Formats a byte count for people: `11.0 MiB`.
+#[must_use]
+pub fn human_bytes(n: u64) -> String {
+    const UNITS: [&str; 6] = ["B", "KiB", "MiB", "GiB", "TiB", "PiB"];
+    #[allow(clippy::cast_precision_loss)]
+    let mut v = n as f64;
+    let mut u = 0;
+    while v >= 1024.0 && u + 1 < UNITS.len() {
+        v /= 1024.0;
+        u += 1;
+    }
+    if u == 0 {
+        format!("{n} B")
+    } else {
+        format!("{v:.1} {}", UNITS.get(u).copied().unwrap_or("B"))
+    }
+}
+
+/// Formats an integer with thousands separators: `1,204,331`.
+#[must_use]
+pub fn human_count(n: u64) -> String {
+    let s = n.to_string();
+    let mut out = String::with_capacity(s.len() + s.len() / 3);
+    for (i, c) in s.chars().enumerate() {
+        if i > 0 && (s.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ok_human_numbers() {
+        assert_eq!(human_bytes(512), "512 B");
+        assert_eq!(human_bytes(11_500_000), "11.0 MiB");
+        assert_eq!(human_count(1_204_331), "1,204,331");
+        assert_eq!(human_count(12), "12");
+        assert_eq!("HIGH".parse::<Severity>(), Ok(Severity::High));
+        assert!(Severity::Critical > Severity::High);
+    }
+}

@@ -1,0 +1,202 @@
+//! The contract between parsing and detection: normalized events, data only.
+//!
+//! A parser turns one record of some log into an [`Event`]; detection never sees the format
+//! the event came from. Strings borrow the input where no unescaping was needed
+//! ([`Cow::Borrowed`]) so a scan does not copy the bulk of a multi-gigabyte export.
+
+use std::borrow::Cow;
+use std::net::IpAddr;
+
+use serde::Serialize;
+
+use crate::time::Timestamp;
+
+/// Identifies one input (file) of a scan; an index into the analysis' source list.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Default, Serialize)]
+pub struct SourceId(pub u32);
+
+/// Where an event came from: the source and the 1-based line its record starts on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+pub struct Location {
+    /// The input the record was read from.
+    pub source: SourceId,
+    /// 1-based line number of the record's first line.
+    pub line: u64,
+}
+
+/// Anything a log told us that detection may act on.
+#[derive(Clone, Debug, PartialEq)]
+#[non_exhaustive]
+pub enum Event<'a> {
+    /// One execution of one query.
+    Query(QueryEvent<'a>),
+}
+
+/// How a query execution ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum QueryOutcome {
+    /// It ran to completion (`QueryFinish`).
+    Finished,
+    /// It started and then failed (`ExceptionWhileProcessing`).
+    FailedWhileProcessing,
+    /// It was rejected before running: syntax, unknown table, access denied (`ExceptionBeforeStart`).
+    FailedBeforeStart,
+    /// Its start was logged but no end was seen in the input.
+    Unfinished,
+}
+
+/// The ClickHouse interface a query arrived on (`ClientInfo::Interface`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[non_exhaustive]
+pub enum Interface {
+    /// Native protocol (port 9000).
+    Tcp,
+    /// HTTP (port 8123).
+    Http,
+    /// gRPC.
+    Grpc,
+    /// MySQL wire protocol.
+    MySql,
+    /// PostgreSQL wire protocol.
+    PostgreSql,
+    /// In-process (clickhouse-local, chDB).
+    Local,
+    /// Between servers of a cluster.
+    TcpInterserver,
+    /// Prometheus protocol.
+    Prometheus,
+    /// Background work of the server itself.
+    Background,
+    /// Arrow Flight.
+    ArrowFlight,
+    /// A code this version does not know.
+    Other(u8),
+}
+
+impl Interface {
+    /// From the numeric code (query_log up to late 2026).
+    #[must_use]
+    pub fn from_code(code: u8) -> Self {
+        match code {
+            1 => Self::Tcp,
+            2 => Self::Http,
+            3 => Self::Grpc,
+            4 => Self::MySql,
+            5 => Self::PostgreSql,
+            6 => Self::Local,
+            7 => Self::TcpInterserver,
+            8 => Self::Prometheus,
+            9 => Self::Background,
+            10 => Self::ArrowFlight,
+            n => Self::Other(n),
+        }
+    }
+
+    /// From the Enum8 name (session_log; query_log after ClickHouse PR #118136).
+    #[must_use]
+    pub fn from_name(name: &str) -> Option<Self> {
+        Some(match name {
+            "TCP" => Self::Tcp,
+            "HTTP" => Self::Http,
+            "gRPC" => Self::Grpc,
+            "MySQL" => Self::MySql,
+            "PostgreSQL" => Self::PostgreSql,
+            "Local" => Self::Local,
+            "TCP_Interserver" => Self::TcpInterserver,
+            "Prometheus" => Self::Prometheus,
+            "Background" => Self::Background,
+            "ArrowFlight" => Self::ArrowFlight,
+            _ => return None,
+        })
+    }
+}
+
+/// Row and byte counts of one query, as ClickHouse accounted them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default, Serialize)]
+pub struct Volume {
+    /// Rows read from tables.
+    pub read_rows: u64,
+    /// Bytes read from tables.
+    pub read_bytes: u64,
+    /// Rows written (INSERT).
+    pub written_rows: u64,
+    /// Bytes written.
+    pub written_bytes: u64,
+    /// Rows in the result sent to the client.
+    pub result_rows: u64,
+    /// Bytes in the result sent to the client.
+    pub result_bytes: u64,
+}
+
+/// One execution of one query, whatever log it was read from.
+#[derive(Clone, Debug, PartialEq)]
+pub struct QueryEvent<'a> {
+    /// When the query started.
+    pub start: Timestamp,
+    /// When it ended, if an end was logged.
+    pub end: Option<Timestamp>,
+    /// The user the query ran as (`user`; `default` where a log leaves it implicit).
+    pub user: Cow<'a, str>,
+    /// The user who authenticated, where it differs (`authenticated_user`, `EXECUTE AS`).
+    pub authenticated_user: Option<Cow<'a, str>>,
+    /// The client's address, IPv4-mapped addresses already turned into IPv4.
+    pub client: Option<IpAddr>,
+    /// The query id; client-controlled, and not unique across a whole log.
+    pub query_id: Cow<'a, str>,
+    /// The query text as logged (possibly truncated by the server).
+    pub query: Cow<'a, str>,
+    /// The server's own statement kind (`query_kind`), where logged.
+    pub query_kind: Option<Cow<'a, str>>,
+    /// How the execution ended.
+    pub outcome: QueryOutcome,
+    /// ClickHouse error code of a failed query (0 or absent on success).
+    pub exception_code: Option<i32>,
+    /// False for sub-queries spawned by another query (distributed, remote).
+    pub is_initial: bool,
+    /// The interface the query arrived on.
+    pub interface: Option<Interface>,
+    /// Row and byte counts (zero for unfinished queries).
+    pub volume: Volume,
+    /// Table functions the server resolved (`used_table_functions`), lower-cased;
+    /// `None` when the log has no such column.
+    pub table_functions: Option<Vec<Cow<'a, str>>>,
+    /// Tables the server says were touched (`tables`, as `db.table`); `None` when not logged.
+    pub tables: Option<Vec<Cow<'a, str>>>,
+    /// HTTP User-Agent of the request, where logged.
+    pub http_user_agent: Option<Cow<'a, str>>,
+    /// Where the record (its end row, for a start/end pair) was read.
+    pub location: Location,
+}
+
+impl QueryEvent<'_> {
+    /// Copies every borrowed string so the event can outlive its input buffer.
+    #[must_use]
+    pub fn into_owned(self) -> QueryEvent<'static> {
+        fn own(c: Cow<'_, str>) -> Cow<'static, str> {
+            Cow::Owned(c.into_owned())
+        }
+        fn own_list(v: Option<Vec<Cow<'_, str>>>) -> Option<Vec<Cow<'static, str>>> {
+            v.map(|v| v.into_iter().map(own).collect())
+        }
+        QueryEvent {
+            start: self.start,
+            end: self.end,
+            user: own(self.user),
+            authenticated_user: self.authenticated_user.map(own),
+            client: self.client,
+            query_id: own(self.query_id),
+            query: own(self.query),
+            query_kind: self.query_kind.map(own),
+            outcome: self.outcome,
+            exception_code: self.exception_code,
+            is_initial: self.is_initial,
+            interface: self.interface,
+            volume: self.volume,
+            table_functions: own_list(self.table_functions),
+            tables: own_list(self.tables),
+            http_user_agent: self.http_user_agent.map(own),
+            location: self.location,
+        }
+    }
+}

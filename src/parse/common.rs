@@ -1,0 +1,416 @@
+//! Shared atoms of every format: unescaping, numbers, timestamps and addresses.
+//!
+//! Everything here works on bytes, because ClickHouse does not promise UTF-8 (18.x writes raw
+//! 16-byte addresses into text exports) and because a scan must not stop at one bad byte.
+//! Unescaping borrows when there is nothing to unescape, which is the common case.
+
+use std::borrow::Cow;
+use std::net::{IpAddr, Ipv6Addr};
+
+use memchr::memchr;
+use nom::bytes::complete::{tag, take_while_m_n};
+use nom::character::complete::one_of;
+use nom::combinator::{map_opt, opt};
+use nom::{IResult, Parser};
+
+use crate::net::normalize;
+use crate::time::{parse_offset, CivilTime, Timestamp, MICROS_PER_SEC};
+
+/// Decodes TabSeparated escapes: `\t \n \r \0 \b \f \a \v \\ \' \xHH`, and `\c` → `c`.
+pub(crate) fn unescape_tsv(raw: &[u8]) -> Cow<'_, [u8]> {
+    let Some(first) = memchr(b'\\', raw) else {
+        return Cow::Borrowed(raw);
+    };
+    let mut out = Vec::with_capacity(raw.len());
+    out.extend_from_slice(raw.get(..first).unwrap_or_default());
+    let mut i = first;
+    while let Some(&b) = raw.get(i) {
+        if b != b'\\' {
+            out.push(b);
+            i += 1;
+            continue;
+        }
+        let Some(&e) = raw.get(i + 1) else {
+            out.push(b'\\');
+            break;
+        };
+        i += 2;
+        out.push(match e {
+            b't' => b'\t',
+            b'n' => b'\n',
+            b'r' => b'\r',
+            b'0' => 0,
+            b'b' => 8,
+            b'f' => 12,
+            b'a' => 7,
+            b'v' => 11,
+            b'x' => match raw.get(i..i + 2).and_then(hex2) {
+                Some(v) => {
+                    i += 2;
+                    v
+                }
+                None => b'x',
+            },
+            other => other,
+        });
+    }
+    Cow::Owned(out)
+}
+
+fn hex2(h: &[u8]) -> Option<u8> {
+    let d = |c: u8| (c as char).to_digit(16);
+    let (a, b) = (d(*h.first()?)?, d(*h.get(1)?)?);
+    u8::try_from(a * 16 + b).ok()
+}
+
+/// Undoes CSV quote doubling (`""` → `"`) inside an already-unquoted field.
+pub(crate) fn unescape_csv(inner: &[u8]) -> Cow<'_, [u8]> {
+    if memchr(b'"', inner).is_none() {
+        return Cow::Borrowed(inner);
+    }
+    let mut out = Vec::with_capacity(inner.len());
+    let mut i = 0;
+    while let Some(&b) = inner.get(i) {
+        out.push(b);
+        i += if b == b'"' && inner.get(i + 1) == Some(&b'"') {
+            2
+        } else {
+            1
+        };
+    }
+    Cow::Owned(out)
+}
+
+/// Decodes the body of a JSON string (without its quotes). Invalid UTF-8 passes through as
+/// raw bytes (ClickHouse writes it that way); a malformed escape is kept literally.
+pub(crate) fn unescape_json(raw: &[u8]) -> Cow<'_, [u8]> {
+    let Some(first) = memchr(b'\\', raw) else {
+        return Cow::Borrowed(raw);
+    };
+    let mut out = Vec::with_capacity(raw.len());
+    out.extend_from_slice(raw.get(..first).unwrap_or_default());
+    let mut i = first;
+    while let Some(&b) = raw.get(i) {
+        if b != b'\\' {
+            out.push(b);
+            i += 1;
+            continue;
+        }
+        let Some(&e) = raw.get(i + 1) else {
+            out.push(b'\\');
+            break;
+        };
+        i += 2;
+        match e {
+            b'n' => out.push(b'\n'),
+            b't' => out.push(b'\t'),
+            b'r' => out.push(b'\r'),
+            b'b' => out.push(8),
+            b'f' => out.push(12),
+            b'u' => {
+                let Some(hi) = raw.get(i..i + 4).and_then(hex4) else {
+                    out.extend_from_slice(b"\\u");
+                    continue;
+                };
+                i += 4;
+                let mut code = u32::from(hi);
+                if (0xD800..0xDC00).contains(&hi)
+                    && raw.get(i) == Some(&b'\\')
+                    && raw.get(i + 1) == Some(&b'u')
+                {
+                    if let Some(lo) = raw.get(i + 2..i + 6).and_then(hex4) {
+                        if (0xDC00..0xE000).contains(&lo) {
+                            code = 0x10000
+                                + ((u32::from(hi) - 0xD800) << 10)
+                                + (u32::from(lo) - 0xDC00);
+                            i += 6;
+                        }
+                    }
+                }
+                let c = char::from_u32(code).unwrap_or(char::REPLACEMENT_CHARACTER);
+                let mut buf = [0u8; 4];
+                out.extend_from_slice(c.encode_utf8(&mut buf).as_bytes());
+            }
+            other => out.push(other),
+        }
+    }
+    Cow::Owned(out)
+}
+
+fn hex4(h: &[u8]) -> Option<u16> {
+    let s = std::str::from_utf8(h).ok()?;
+    u16::from_str_radix(s, 16).ok()
+}
+
+/// Bytes as text, replacing invalid UTF-8 with U+FFFD; borrows when the bytes are valid.
+pub(crate) fn lossy(bytes: Cow<'_, [u8]>) -> Cow<'_, str> {
+    match bytes {
+        Cow::Borrowed(b) => String::from_utf8_lossy(b),
+        Cow::Owned(v) => match String::from_utf8(v) {
+            Ok(s) => Cow::Owned(s),
+            Err(e) => Cow::Owned(String::from_utf8_lossy(e.as_bytes()).into_owned()),
+        },
+    }
+}
+
+/// Parses an unsigned decimal integer, allowing surrounding blanks; `None` on anything else
+/// (including overflow: a silently wrapped byte count would be worse than none).
+pub(crate) fn parse_u64(b: &[u8]) -> Option<u64> {
+    let b = b.trim_ascii();
+    if b.is_empty() || b.len() > 20 {
+        return None;
+    }
+    b.iter().try_fold(0u64, |acc, &c| {
+        if c.is_ascii_digit() {
+            acc.checked_mul(10)?.checked_add(u64::from(c - b'0'))
+        } else {
+            None
+        }
+    })
+}
+
+/// Parses a signed decimal integer.
+pub(crate) fn parse_i64(b: &[u8]) -> Option<i64> {
+    let b = b.trim_ascii();
+    match b.split_first() {
+        Some((b'-', rest)) => parse_u64(rest)
+            .and_then(|v| i64::try_from(v).ok())
+            .map(|v| -v),
+        _ => parse_u64(b).and_then(|v| i64::try_from(v).ok()),
+    }
+}
+
+/// A time as a log wrote it: either civil (no zone, the server's local time) or absolute.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum LogTime {
+    /// Local wall-clock time; convert with the configured zone.
+    Civil(CivilTime),
+    /// Already an instant (ISO-8601 with offset, or Unix seconds).
+    Utc(Timestamp),
+}
+
+fn num<'a>(n: usize) -> impl Parser<&'a [u8], Output = u32, Error = nom::error::Error<&'a [u8]>> {
+    map_opt(
+        take_while_m_n(n, n, |c: u8| c.is_ascii_digit()),
+        |d: &[u8]| {
+            d.iter().try_fold(0u32, |a, c| {
+                a.checked_mul(10)?.checked_add(u32::from(c - b'0'))
+            })
+        },
+    )
+}
+
+fn fraction(i: &[u8]) -> IResult<&[u8], u32> {
+    let (i, digits) = take_while_m_n(1, 9, |c: u8| c.is_ascii_digit())(i)?;
+    let mut micros = 0u32;
+    for k in 0..6 {
+        micros = micros * 10 + digits.get(k).map_or(0, |c| u32::from(c - b'0'));
+    }
+    Ok((i, micros))
+}
+
+/// `YYYY?MM?DD?hh:mm:ss[.ffffff]` where `?` are the given separators.
+fn civil<'a>(
+    date_sep: u8,
+    mid: &'static [u8],
+) -> impl Fn(&'a [u8]) -> IResult<&'a [u8], CivilTime> {
+    move |i: &'a [u8]| {
+        let sep = [date_sep];
+        let (i, (y, _, mo, _, d, _, h, _, mi, _, s, frac)) = (
+            num(4),
+            tag(&sep[..]),
+            num(2),
+            tag(&sep[..]),
+            num(2),
+            one_of(mid),
+            num(2),
+            tag(&b":"[..]),
+            num(2),
+            tag(&b":"[..]),
+            num(2),
+            opt((tag(&b"."[..]), fraction)),
+        )
+            .parse(i)?;
+        let micros = frac.map_or(0, |(_, f)| f);
+        match CivilTime::from_parts(i64::from(y), mo, d, h, mi, s, micros) {
+            Some(t) => Ok((i, t)),
+            None => Err(nom::Err::Error(nom::error::Error::new(
+                i,
+                nom::error::ErrorKind::Verify,
+            ))),
+        }
+    }
+}
+
+/// Parses a ClickHouse DateTime/DateTime64 value: `2025-01-29 10:11:12[.123456]`, an ISO
+/// form with `T` and optional `Z`/offset (`date_time_output_format=iso`), or Unix seconds
+/// (`unix_timestamp`). Trailing input is an error.
+pub(crate) fn parse_datetime(b: &[u8]) -> Option<LogTime> {
+    let b = b.trim_ascii();
+    if !b.is_empty() && b.iter().all(|c| c.is_ascii_digit() || *c == b'.') {
+        let (whole, frac) = match memchr(b'.', b) {
+            Some(dot) => (b.get(..dot)?, fraction(b.get(dot + 1..)?).ok()?.1),
+            None => (b, 0),
+        };
+        let secs = i64::try_from(parse_u64(whole)?).ok()?;
+        return Some(LogTime::Utc(Timestamp(
+            secs.checked_mul(MICROS_PER_SEC)? + i64::from(frac),
+        )));
+    }
+    let (rest, t) = civil(b'-', b" T")(b).ok()?;
+    if rest.is_empty() {
+        return Some(LogTime::Civil(t));
+    }
+    if rest == b"Z" {
+        return Some(LogTime::Utc(Timestamp(t.0)));
+    }
+    let off = parse_offset(std::str::from_utf8(rest).ok()?)?;
+    Some(LogTime::Utc(Timestamp(t.0 - off * MICROS_PER_SEC)))
+}
+
+/// Parses the prefix `YYYY.MM.DD hh:mm:ss.ffffff` of a server text-log line.
+#[allow(dead_code)] // used by the text-log parser (issue #3)
+pub(crate) fn text_log_time(i: &[u8]) -> IResult<&[u8], CivilTime> {
+    civil(b'.', b" ")(i)
+}
+
+/// Reads a client address: IPv4 or IPv6 text, or the 16 raw bytes of an 18.x
+/// `FixedString(16)`. IPv4-mapped addresses come back as IPv4. Empty, `\N` or `::`-only
+/// placeholder values are `None`.
+pub(crate) fn parse_address(b: &[u8]) -> Option<IpAddr> {
+    if b.len() == 16
+        && !b
+            .iter()
+            .all(|c| c.is_ascii_hexdigit() || matches!(c, b':' | b'.'))
+    {
+        let mut octets = [0u8; 16];
+        octets.copy_from_slice(b);
+        return Some(normalize(IpAddr::V6(Ipv6Addr::from(octets))));
+    }
+    let s = std::str::from_utf8(b.trim_ascii()).ok()?;
+    if s.is_empty() {
+        return None;
+    }
+    // Brackets and ports appear in text logs (`[::ffff:1.2.3.4]:5678`); tolerate them here too.
+    let s = s
+        .strip_prefix('[')
+        .and_then(|r| r.split_once(']'))
+        .map_or(s, |(a, _)| a);
+    s.parse::<IpAddr>().ok().map(normalize)
+}
+
+/// Splits the quoted-text form of a ClickHouse array (`['a','b\'c']`, `[1,2]`, `[]`) into its
+/// elements, decoding the escapes inside quoted elements. Malformed input yields the elements
+/// read so far.
+pub(crate) fn parse_text_array(b: &[u8]) -> Vec<Cow<'_, [u8]>> {
+    let mut out = Vec::new();
+    let Some(inner) = b.trim_ascii().strip_prefix(b"[") else {
+        return out;
+    };
+    let mut i = 0;
+    loop {
+        while inner.get(i).is_some_and(|c| *c == b' ' || *c == b',') {
+            i += 1;
+        }
+        match inner.get(i) {
+            None | Some(b']') => return out,
+            Some(b'\'') => {
+                let start = i + 1;
+                let mut j = start;
+                loop {
+                    match inner.get(j) {
+                        None => return out,
+                        Some(b'\\') => j += 2,
+                        Some(b'\'') => break,
+                        Some(_) => j += 1,
+                    }
+                }
+                if let Some(el) = inner.get(start..j) {
+                    out.push(unescape_tsv(el));
+                }
+                i = j + 1;
+            }
+            Some(_) => {
+                let start = i;
+                while inner.get(i).is_some_and(|c| *c != b',' && *c != b']') {
+                    i += 1;
+                }
+                if let Some(el) = inner.get(start..i) {
+                    out.push(Cow::Borrowed(el.trim_ascii()));
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ok_unescape_tsv() {
+        assert_eq!(&*unescape_tsv(br"plain"), b"plain");
+        assert!(matches!(unescape_tsv(b"plain"), Cow::Borrowed(_)));
+        assert_eq!(&*unescape_tsv(br"a\tb\nc\\d\'e\0"), b"a\tb\nc\\d'e\0");
+        assert_eq!(&*unescape_tsv(br"\x41\q\"), b"Aq\\");
+    }
+
+    #[test]
+    fn ok_unescape_json() {
+        assert_eq!(&*unescape_json(br"curl\/7.88.1"), b"curl/7.88.1");
+        assert_eq!(
+            &*unescape_json(br#"\"q\" \u0000\u00e9 \ud83d\ude00"#),
+            "\"q\" \0é 😀".as_bytes()
+        );
+        assert_eq!(&*unescape_json(br"\u12"), b"\\u12");
+    }
+
+    #[test]
+    fn ok_numbers() {
+        assert_eq!(parse_u64(b"18446744073709551615"), Some(u64::MAX));
+        assert_eq!(parse_u64(b"18446744073709551616"), None);
+        assert_eq!(parse_u64(b"12a"), None);
+        assert_eq!(parse_i64(b"-60"), Some(-60));
+    }
+
+    #[test]
+    fn ok_datetimes() {
+        let t = |s: &str| match parse_datetime(s.as_bytes()) {
+            Some(LogTime::Civil(c)) => crate::time::Zone::utc().to_utc(c).to_string(),
+            Some(LogTime::Utc(t)) => format!("utc {t}"),
+            None => "none".into(),
+        };
+        assert_eq!(t("2026-11-25 19:32:28"), "2026-11-25T19:32:28Z");
+        assert_eq!(
+            t("2021-11-03 16:13:54.953024"),
+            "2021-11-03T16:13:54.953024Z"
+        );
+        assert_eq!(t("2026-11-25T19:33:29+01:00"), "utc 2026-11-25T18:33:29Z");
+        assert_eq!(t("1700000000"), "utc 2023-11-14T22:13:20Z");
+        assert_eq!(t("2026-13-25 19:32:28"), "none");
+        assert_eq!(t("2026-11-25 19:32:28 junk"), "none");
+    }
+
+    #[test]
+    fn ok_addresses() {
+        let raw = b"\0\0\0\0\0\0\0\0\0\0\xff\xff\x7f\0\0\x01";
+        assert_eq!(parse_address(raw), Some("127.0.0.1".parse().unwrap()));
+        assert_eq!(
+            parse_address(b"::ffff:198.51.100.7"),
+            Some("198.51.100.7".parse().unwrap())
+        );
+        assert_eq!(parse_address(b"[::1]:9000"), Some("::1".parse().unwrap()));
+        assert_eq!(parse_address(b""), None);
+        assert_eq!(parse_address(b"garbage"), None);
+    }
+
+    #[test]
+    fn ok_text_arrays() {
+        let v = parse_text_array(br"['it\'s','a\tb','x\\y','q']");
+        let v: Vec<&[u8]> = v.iter().map(|c| &**c).collect();
+        assert_eq!(v, [&b"it's"[..], b"a\tb", b"x\\y", b"q"]);
+        assert_eq!(parse_text_array(b"[22, 23]").len(), 2);
+        assert!(parse_text_array(b"[]").is_empty());
+        assert_eq!(parse_text_array(b"['unterminated").len(), 0);
+    }
+}

@@ -1,0 +1,330 @@
+//! Parsing: bytes of one input file → [`Event`]s, pushed into a [`Sink`].
+//!
+//! A [`FileParser`] sniffs the format from the first bytes (unless told), frames the stream
+//! into records whatever the chunking, and hands each record to the table parser. Rejected
+//! records go to the sink with their 1-based line and byte column; parsing never stops at
+//! one. This module knows nothing of detection, SQL or reports.
+
+mod common;
+mod framing;
+mod query_log;
+mod sniff;
+mod table;
+
+use std::borrow::Cow;
+
+pub use query_log::DEFAULT_COLUMNS;
+pub use sniff::InputFormat;
+
+use crate::error::{ParseError, ParseErrorKind};
+use crate::event::{Event, Location, SourceId};
+use crate::time::Zone;
+use framing::{Framer, Framing, Piece};
+use query_log::{check_header, Pairer, SCHEMA};
+use table::{
+    csv_fields, fill_csv, fill_json, fill_tsv, fill_vertical, trim_eol, tsv_fields, FieldError,
+    Header, Row,
+};
+
+/// Receives what a parser finds.
+pub trait Sink {
+    /// A parsed event; it may borrow the chunk being fed.
+    fn event(&mut self, event: Event<'_>);
+    /// A record that could not be parsed.
+    fn reject(&mut self, error: ParseError);
+}
+
+/// How to read one file.
+#[derive(Debug, Clone)]
+pub struct ParseOptions {
+    /// Skip sniffing and read this format.
+    pub format: Option<InputFormat>,
+    /// Column order of headerless TabSeparated input (default [`DEFAULT_COLUMNS`]).
+    pub columns: Option<Vec<String>>,
+    /// The zone the server wrote times in.
+    pub zone: Zone,
+    /// Longest record accepted, in bytes.
+    pub max_record_bytes: usize,
+}
+
+impl Default for ParseOptions {
+    fn default() -> Self {
+        Self {
+            format: None,
+            columns: None,
+            zone: Zone::utc(),
+            max_record_bytes: 64 << 20,
+        }
+    }
+}
+
+/// Bytes to collect before sniffing when the first lines are very long.
+const SNIFF_BYTES: usize = 64 << 10;
+
+/// A push parser for one input file; see the module docs.
+#[derive(Debug)]
+pub struct FileParser {
+    options: ParseOptions,
+    source: SourceId,
+    state: State,
+}
+
+#[derive(Debug)]
+enum State {
+    Sniffing(Vec<u8>),
+    Reading { framer: Framer, table: TableReader },
+}
+
+#[derive(Debug)]
+struct TableReader {
+    format: Option<InputFormat>,
+    source: SourceId,
+    zone: Zone,
+    limit: usize,
+    header: Option<Header>,
+    skip_types_line: bool,
+    pairer: Pairer,
+    /// Line number of the next record's first line (1-based).
+    line: u64,
+}
+
+impl FileParser {
+    /// A parser for the input identified by `source`.
+    #[must_use]
+    pub fn new(source: SourceId, options: ParseOptions) -> Self {
+        Self {
+            options,
+            source,
+            state: State::Sniffing(Vec::new()),
+        }
+    }
+
+    /// The format being read, once known. `None` before enough bytes arrived, or when the
+    /// input matched no format.
+    #[must_use]
+    pub fn format(&self) -> Option<InputFormat> {
+        match &self.state {
+            State::Reading { table, .. } => table.format,
+            State::Sniffing(_) => None,
+        }
+    }
+
+    /// Feeds the next chunk of the file. Records may straddle chunks.
+    pub fn feed(&mut self, chunk: &[u8], sink: &mut dyn Sink) {
+        match &mut self.state {
+            State::Sniffing(buf) => {
+                buf.extend_from_slice(chunk);
+                if memchr::memchr_iter(b'\n', buf).nth(1).is_some() || buf.len() >= SNIFF_BYTES {
+                    let head = std::mem::take(buf);
+                    self.start(&head, sink);
+                }
+            }
+            State::Reading { framer, table } => framer.feed(chunk, &mut |p| table.piece(p, sink)),
+        }
+    }
+
+    /// Ends the file: flushes the last record and queries that never finished.
+    pub fn finish(&mut self, sink: &mut dyn Sink) {
+        if let State::Sniffing(buf) = &mut self.state {
+            let head = std::mem::take(buf);
+            if head.iter().all(u8::is_ascii_whitespace) {
+                return;
+            }
+            self.start(&head, sink);
+        }
+        if let State::Reading { framer, table } = &mut self.state {
+            framer.finish(&mut |p| table.piece(p, sink));
+            table.pairer.finish(&mut |e| sink.event(e));
+        }
+    }
+
+    fn start(&mut self, head: &[u8], sink: &mut dyn Sink) {
+        let format = self.options.format.or_else(|| sniff::sniff(head));
+        let framing = match format {
+            Some(InputFormat::CsvWithNames) => Framing::Csv,
+            Some(InputFormat::Vertical) => Framing::Vertical,
+            _ => Framing::Lines,
+        };
+        let header = match format {
+            Some(InputFormat::TabSeparated) => {
+                let names: Vec<Cow<'_, [u8]>> = match &self.options.columns {
+                    Some(cols) => cols
+                        .iter()
+                        .map(|c| Cow::Owned(c.clone().into_bytes()))
+                        .collect(),
+                    None => DEFAULT_COLUMNS
+                        .iter()
+                        .map(|c| Cow::Borrowed(c.as_bytes()))
+                        .collect(),
+                };
+                Some(Header::from_names(&SCHEMA, names))
+            }
+            _ => None,
+        };
+        let mut table = TableReader {
+            format,
+            source: self.source,
+            zone: self.options.zone.clone(),
+            limit: self.options.max_record_bytes,
+            header,
+            skip_types_line: format == Some(InputFormat::TsvWithNamesAndTypes),
+            pairer: Pairer::default(),
+            line: 1,
+        };
+        let mut framer = Framer::new(framing, self.options.max_record_bytes);
+        let head = sniff::strip_bom(head);
+        framer.feed(head, &mut |p| table.piece(p, sink));
+        self.state = State::Reading { framer, table };
+    }
+}
+
+impl TableReader {
+    fn piece(&mut self, piece: Piece<'_>, sink: &mut dyn Sink) {
+        match piece {
+            Piece::TooLong { lines } => {
+                sink.reject(ParseError {
+                    line: self.line,
+                    column: 1,
+                    kind: ParseErrorKind::TooLong { limit: self.limit },
+                });
+                self.line += lines;
+            }
+            Piece::Record(rec) => {
+                let first_line = self.line;
+                let newlines = memchr::memchr_iter(b'\n', rec).count() as u64;
+                self.line += newlines + u64::from(rec.last() != Some(&b'\n'));
+                if rec.iter().all(u8::is_ascii_whitespace) {
+                    return;
+                }
+                if let Err((offset, kind)) = self.record(rec, first_line, sink) {
+                    sink.reject(position(rec, offset, first_line, kind));
+                }
+            }
+        }
+    }
+
+    fn record(&mut self, rec: &[u8], line: u64, sink: &mut dyn Sink) -> Result<(), FieldError> {
+        let Some(format) = self.format else {
+            return Err((0, ParseErrorKind::UnknownFormat));
+        };
+        let needs_header = matches!(
+            format,
+            InputFormat::TsvWithNames
+                | InputFormat::TsvWithNamesAndTypes
+                | InputFormat::CsvWithNames
+        );
+        if needs_header && self.header.is_none() {
+            let header = if format == InputFormat::CsvWithNames {
+                let fields = csv_fields(rec)?;
+                Header::from_names(&SCHEMA, fields.into_iter().map(|(t, _)| Cow::Borrowed(t)))
+            } else {
+                Header::from_names(&SCHEMA, tsv_fields(trim_eol(rec)).map(common::unescape_tsv))
+            };
+            if header.known() == 0 {
+                self.format = None;
+                return Err((0, ParseErrorKind::NoKnownColumns));
+            }
+            if let Err(kind) = check_header(|s| header.has(s)) {
+                self.format = None;
+                return Err((0, kind));
+            }
+            self.header = Some(header);
+            return Ok(());
+        }
+        if std::mem::take(&mut self.skip_types_line) {
+            return Ok(());
+        }
+        let mut row = Row::new();
+        match (format, &self.header) {
+            (InputFormat::JsonEachRow, _) => fill_json(rec, &SCHEMA, &mut row, |_| {})?,
+            (InputFormat::Vertical, _) => fill_vertical(rec, &SCHEMA, &mut row)?,
+            (InputFormat::CsvWithNames, Some(h)) => fill_csv(rec, h, &mut row)?,
+            (_, Some(h)) => fill_tsv(rec, h, &mut row)?,
+            (_, None) => return Err((0, ParseErrorKind::UnknownFormat)),
+        }
+        let location = Location {
+            source: self.source,
+            line,
+        };
+        self.pairer
+            .row(&row, &self.zone, location, &mut |e| sink.event(e))
+            .map_err(|kind| (0, kind))
+    }
+}
+
+/// Turns a byte offset inside a (possibly multi-line) record into a line and column.
+fn position(rec: &[u8], offset: usize, first_line: u64, kind: ParseErrorKind) -> ParseError {
+    let before = rec.get(..offset.min(rec.len())).unwrap_or_default();
+    let newlines = memchr::memchr_iter(b'\n', before).count() as u64;
+    let line_start = memchr::memrchr(b'\n', before).map_or(0, |p| p + 1);
+    ParseError {
+        line: first_line + newlines,
+        column: (before.len() - line_start) as u64 + 1,
+        kind,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::event::QueryEvent;
+
+    #[derive(Default)]
+    struct Collect {
+        events: Vec<QueryEvent<'static>>,
+        errors: Vec<ParseError>,
+    }
+
+    impl Sink for Collect {
+        fn event(&mut self, event: Event<'_>) {
+            let Event::Query(q) = event;
+            self.events.push(q.into_owned());
+        }
+        fn reject(&mut self, error: ParseError) {
+            self.errors.push(error);
+        }
+    }
+
+    fn parse(input: &[u8], chunk: usize) -> Collect {
+        let mut p = FileParser::new(SourceId(0), ParseOptions::default());
+        let mut c = Collect::default();
+        for ch in input.chunks(chunk.max(1)) {
+            p.feed(ch, &mut c);
+        }
+        p.finish(&mut c);
+        c
+    }
+
+    #[test]
+    fn ok_formats_agree() {
+        let tsv = "type\tevent_time\tquery\tuser\tresult_bytes\n2\t2026-11-25 19:32:28\tSELECT \\'a\\nb\\'\tdefault\t7\n";
+        let csv = "\"type\",\"event_time\",\"query\",\"user\",\"result_bytes\"\n2,\"2026-11-25 19:32:28\",\"SELECT 'a\nb'\",\"default\",7\n";
+        let json = "{\"type\":\"QueryFinish\",\"event_time\":\"2026-11-25 19:32:28\",\"query\":\"SELECT 'a\\nb'\",\"user\":\"default\",\"result_bytes\":\"7\"}\n";
+        for input in [tsv, csv, json] {
+            for chunk in [1, 5, 1000] {
+                let c = parse(input.as_bytes(), chunk);
+                assert!(c.errors.is_empty(), "{input}: {:?}", c.errors);
+                assert_eq!(c.events.len(), 1, "{input}");
+                assert_eq!(c.events[0].query, "SELECT 'a\nb'");
+                assert_eq!(c.events[0].volume.result_bytes, 7);
+            }
+        }
+    }
+
+    #[test]
+    fn err_positions_are_one_based() {
+        let c = parse(
+            b"type\tevent_time\tquery\n2\t2026-11-25 19:32:28\n2\tnope\tq\n",
+            7,
+        );
+        assert_eq!(c.errors.len(), 2);
+        assert_eq!(
+            c.errors[0].to_string(),
+            "line 2 column 22: expected 3 fields as in the header, found 2"
+        );
+        assert_eq!(c.errors[1].line, 3);
+        let c = parse(b"\x00\x01binary\nmore\n", 3);
+        assert_eq!(c.errors.len(), 2);
+        assert_eq!(c.errors[0].kind, ParseErrorKind::UnknownFormat);
+    }
+}

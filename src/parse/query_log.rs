@@ -1,0 +1,541 @@
+//! `system.query_log` rows → [`QueryEvent`]s, one per execution.
+//!
+//! ClickHouse logs a query as two rows (QueryStart, then QueryFinish or
+//! ExceptionWhileProcessing) or as one (ExceptionBeforeStart). The end row carries everything
+//! the start row does plus the volumes, so an end row becomes an event at once; a start row
+//! waits (owned, in a bounded table) for its end and becomes an *unfinished* event if none
+//! comes. Rows are paired on (query_id, start time, user): query ids are client-controlled
+//! and repeat across a long log.
+//!
+//! Columns are found by name only; any column but a time may be missing, and 18.x values
+//! (numeric `type`, raw 16-byte `address`, no `exception_code`) are read as well as 26.x ones.
+
+use std::borrow::Cow;
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::sync::LazyLock;
+
+use super::common::{parse_address, parse_datetime, LogTime};
+use super::table::{Raw, Row, Schema};
+use crate::error::ParseErrorKind;
+use crate::event::{Event, Interface, Location, QueryEvent, QueryOutcome, Volume};
+use crate::time::{Timestamp, Zone};
+
+/// Columns of query_log this parser reads; a slot is the index in this list.
+const COLUMNS: &[&str] = &[
+    "type",
+    "event_time",
+    "event_time_microseconds",
+    "query_start_time",
+    "query_start_time_microseconds",
+    "read_rows",
+    "read_bytes",
+    "written_rows",
+    "written_bytes",
+    "result_rows",
+    "result_bytes",
+    "query",
+    "query_kind",
+    "exception_code",
+    "exception",
+    "is_initial_query",
+    "user",
+    "authenticated_user",
+    "query_id",
+    "address",
+    "interface",
+    "http_user_agent",
+    "tables",
+    "used_table_functions",
+];
+
+const TYPE: usize = 0;
+const EVENT_TIME: usize = 1;
+const EVENT_TIME_US: usize = 2;
+const START_TIME: usize = 3;
+const START_TIME_US: usize = 4;
+const READ_ROWS: usize = 5;
+const READ_BYTES: usize = 6;
+const WRITTEN_ROWS: usize = 7;
+const WRITTEN_BYTES: usize = 8;
+const RESULT_ROWS: usize = 9;
+const RESULT_BYTES: usize = 10;
+const QUERY: usize = 11;
+const QUERY_KIND: usize = 12;
+const EXCEPTION_CODE: usize = 13;
+const EXCEPTION: usize = 14;
+const IS_INITIAL: usize = 15;
+const USER: usize = 16;
+const AUTH_USER: usize = 17;
+const QUERY_ID: usize = 18;
+const ADDRESS: usize = 19;
+const INTERFACE: usize = 20;
+const USER_AGENT: usize = 21;
+const TABLES: usize = 22;
+const TABLE_FUNCTIONS: usize = 23;
+
+/// The schema of the query_log columns we read.
+pub(crate) static SCHEMA: LazyLock<Schema> = LazyLock::new(|| Schema::new(COLUMNS));
+
+/// Column order of a headerless `SELECT * FROM system.query_log` on ClickHouse 26.x.
+pub const DEFAULT_COLUMNS: &[&str] = &[
+    "hostname",
+    "type",
+    "event_date",
+    "event_time",
+    "event_time_microseconds",
+    "query_start_time",
+    "query_start_time_microseconds",
+    "query_duration_ms",
+    "read_rows",
+    "read_bytes",
+    "written_rows",
+    "written_bytes",
+    "result_rows",
+    "result_bytes",
+    "memory_usage",
+    "current_database",
+    "query",
+    "formatted_query",
+    "normalized_query_hash",
+    "query_kind",
+    "databases",
+    "tables",
+    "columns",
+    "partitions",
+    "projections",
+    "views",
+    "exception_code",
+    "exception",
+    "stack_trace",
+    "is_initial_query",
+    "connection_address",
+    "connection_port",
+    "user",
+    "query_id",
+    "address",
+    "port",
+    "initial_user",
+    "initial_query_id",
+    "initial_address",
+    "initial_port",
+    "initial_query_start_time",
+    "initial_query_start_time_microseconds",
+    "authenticated_user",
+    "interface",
+    "is_secure",
+    "os_user",
+    "client_hostname",
+    "client_name",
+    "client_revision",
+    "client_version_major",
+    "client_version_minor",
+    "client_version_patch",
+    "script_query_number",
+    "script_line_number",
+    "http_method",
+    "http_user_agent",
+    "http_referer",
+    "forwarded_for",
+    "quota_key",
+    "distributed_depth",
+    "revision",
+    "log_comment",
+    "thread_ids",
+    "peak_threads_usage",
+    "ProfileEvents",
+    "Settings",
+    "used_aggregate_functions",
+    "used_aggregate_function_combinators",
+    "used_database_engines",
+    "used_data_type_families",
+    "used_dictionaries",
+    "used_formats",
+    "used_functions",
+    "used_storages",
+    "used_table_functions",
+    "used_executable_user_defined_functions",
+    "used_sql_user_defined_functions",
+    "used_row_policies",
+    "used_privileges",
+    "missing_privileges",
+    "transaction_id",
+    "query_cache_usage",
+    "asynchronous_read_counters",
+    "clickhouse_version",
+    "system_processor",
+];
+
+/// Whether a header of these slots is a query_log header.
+pub(crate) fn is_query_log_header(has: impl Fn(usize) -> bool) -> bool {
+    has(QUERY) || (has(TYPE) && (has(EVENT_TIME) || has(EVENT_TIME_US)))
+}
+
+/// Checks that a header can yield events at all.
+pub(crate) fn check_header(has: impl Fn(usize) -> bool) -> Result<(), ParseErrorKind> {
+    if [EVENT_TIME, EVENT_TIME_US, START_TIME, START_TIME_US]
+        .into_iter()
+        .any(&has)
+    {
+        Ok(())
+    } else {
+        Err(ParseErrorKind::MissingColumn("event_time"))
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum RowType {
+    Start,
+    Finish,
+    BeforeStart,
+    WhileProcessing,
+}
+
+fn row_type(raw: &Raw<'_>) -> Option<RowType> {
+    if let Some(n) = raw.u64() {
+        return match n {
+            1 => Some(RowType::Start),
+            2 => Some(RowType::Finish),
+            3 => Some(RowType::BeforeStart),
+            4 => Some(RowType::WhileProcessing),
+            _ => None,
+        };
+    }
+    match &*raw.text()? {
+        "QueryStart" => Some(RowType::Start),
+        "QueryFinish" => Some(RowType::Finish),
+        "ExceptionBeforeStart" => Some(RowType::BeforeStart),
+        "ExceptionWhileProcessing" => Some(RowType::WhileProcessing),
+        _ => None,
+    }
+}
+
+/// `Code: 60, e.displayText() = …` (≤21.x) or `Code: 60. DB::Exception: …` → 60.
+fn code_from_exception(text: &str) -> Option<i32> {
+    let rest = text.trim_start().strip_prefix("Code: ")?;
+    let end = rest
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(rest.len());
+    rest.get(..end)?.parse().ok()
+}
+
+fn bad(column: &'static str, expected: &'static str) -> ParseErrorKind {
+    ParseErrorKind::BadValue { column, expected }
+}
+
+/// Converts one row into an event and tells what kind of row it was.
+fn row_event<'a>(
+    row: &Row<'a>,
+    zone: &Zone,
+    location: Location,
+) -> Result<(RowType, QueryEvent<'a>), ParseErrorKind> {
+    let kind = match row.get(TYPE) {
+        Some(raw) => row_type(raw).ok_or(bad(
+            "type",
+            "QueryStart, QueryFinish, ExceptionBeforeStart, ExceptionWhileProcessing or 1-4",
+        ))?,
+        // An export filtered to finished queries may leave `type` out: each row is then one execution.
+        None => RowType::Finish,
+    };
+    let time = |slot: usize, name: &'static str| -> Result<Option<Timestamp>, ParseErrorKind> {
+        match row.get(slot).and_then(Raw::bytes) {
+            None => Ok(None),
+            Some(b) => match parse_datetime(&b) {
+                Some(LogTime::Civil(c)) => Ok(Some(zone.to_utc(c))),
+                Some(LogTime::Utc(t)) => Ok(Some(t)),
+                None => Err(bad(name, "a date-time such as 2025-01-29 10:11:12")),
+            },
+        }
+    };
+    let event_time = match time(EVENT_TIME_US, "event_time_microseconds")? {
+        Some(t) => Some(t),
+        None => time(EVENT_TIME, "event_time")?,
+    };
+    let start_time = match time(START_TIME_US, "query_start_time_microseconds")? {
+        Some(t) => Some(t),
+        None => time(START_TIME, "query_start_time")?,
+    };
+    let start = start_time
+        .or(event_time)
+        .ok_or(ParseErrorKind::MissingColumn("event_time"))?;
+    let num = |slot: usize, name: &'static str| -> Result<u64, ParseErrorKind> {
+        match row.get(slot) {
+            None => Ok(0),
+            Some(raw) => raw.u64().ok_or(bad(name, "an unsigned integer")),
+        }
+    };
+    let volume = Volume {
+        read_rows: num(READ_ROWS, "read_rows")?,
+        read_bytes: num(READ_BYTES, "read_bytes")?,
+        written_rows: num(WRITTEN_ROWS, "written_rows")?,
+        written_bytes: num(WRITTEN_BYTES, "written_bytes")?,
+        result_rows: num(RESULT_ROWS, "result_rows")?,
+        result_bytes: num(RESULT_BYTES, "result_bytes")?,
+    };
+    let text = |slot: usize| row.get(slot).and_then(Raw::text);
+    let exception_code = match row.get(EXCEPTION_CODE) {
+        Some(raw) => raw
+            .i64()
+            .and_then(|c| i32::try_from(c).ok())
+            .filter(|c| *c != 0),
+        None => text(EXCEPTION).as_deref().and_then(code_from_exception),
+    };
+    let interface = row.get(INTERFACE).and_then(|raw| match raw.u64() {
+        Some(n) => u8::try_from(n).ok().map(Interface::from_code),
+        None => raw.text().as_deref().and_then(Interface::from_name),
+    });
+    let client = match row.get(ADDRESS).and_then(Raw::bytes) {
+        None => None,
+        Some(b) if b.is_empty() => None,
+        Some(b) => Some(parse_address(&b).ok_or(bad("address", "an IP address"))?),
+    };
+    let lower = |v: Vec<Cow<'a, str>>| -> Vec<Cow<'a, str>> {
+        v.into_iter()
+            .map(|s| {
+                if s.bytes().any(|b| b.is_ascii_uppercase()) {
+                    Cow::Owned(s.to_ascii_lowercase())
+                } else {
+                    s
+                }
+            })
+            .collect()
+    };
+    let outcome = match kind {
+        RowType::Start => QueryOutcome::Unfinished,
+        RowType::Finish => QueryOutcome::Finished,
+        RowType::BeforeStart => QueryOutcome::FailedBeforeStart,
+        RowType::WhileProcessing => QueryOutcome::FailedWhileProcessing,
+    };
+    let event = QueryEvent {
+        start,
+        end: if kind == RowType::Start {
+            None
+        } else {
+            event_time
+        },
+        user: text(USER)
+            .filter(|u| !u.is_empty())
+            .unwrap_or(Cow::Borrowed("default")),
+        authenticated_user: text(AUTH_USER).filter(|u| !u.is_empty()),
+        client,
+        query_id: text(QUERY_ID).unwrap_or_default(),
+        query: text(QUERY).unwrap_or_default(),
+        query_kind: text(QUERY_KIND).filter(|k| !k.is_empty()),
+        outcome,
+        exception_code,
+        is_initial: row
+            .get(IS_INITIAL)
+            .and_then(Raw::u64)
+            .is_none_or(|v| v != 0),
+        interface,
+        volume,
+        table_functions: row.get(TABLE_FUNCTIONS).and_then(Raw::list).map(lower),
+        tables: row.get(TABLES).and_then(Raw::list),
+        http_user_agent: text(USER_AGENT).filter(|u| !u.is_empty()),
+        location,
+    };
+    Ok((kind, event))
+}
+
+/// FNV-1a: a stable hash so pairing behaves the same on every platform.
+fn fnv(parts: &[&[u8]]) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for p in parts {
+        for b in *p {
+            h ^= u64::from(*b);
+            h = h.wrapping_mul(0x0100_0000_01b3);
+        }
+        h ^= 0xff;
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    h
+}
+
+fn pair_key(e: &QueryEvent<'_>) -> u64 {
+    fnv(&[
+        e.query_id.as_bytes(),
+        &e.start.secs().to_le_bytes(),
+        e.user.as_bytes(),
+    ])
+}
+
+/// Start rows waiting for their end row, bounded.
+#[derive(Debug, Default)]
+pub(crate) struct Pairer {
+    pending: HashMap<u64, QueryEvent<'static>>,
+    order: VecDeque<u64>,
+    /// Keys of executions already emitted from an end row, so a start row that follows its
+    /// end (an export sorted by type, say) is not reported a second time as unfinished.
+    done: HashSet<u64>,
+    done_order: VecDeque<u64>,
+}
+
+const MAX_PENDING: usize = 100_000;
+const MAX_DONE: usize = 65_536;
+
+impl Pairer {
+    /// Feeds one row; emits zero, one or two events.
+    pub(crate) fn row<'a>(
+        &mut self,
+        row: &Row<'a>,
+        zone: &Zone,
+        location: Location,
+        out: &mut dyn FnMut(Event<'_>),
+    ) -> Result<(), ParseErrorKind> {
+        let (kind, mut event) = row_event(row, zone, location)?;
+        let key = pair_key(&event);
+        match kind {
+            RowType::Start => {
+                if self.done.contains(&key) {
+                    return Ok(());
+                }
+                if let Some(older) = self.pending.insert(key, event.into_owned()) {
+                    // The same id started twice with no end in between: the first never ended.
+                    out(Event::Query(older));
+                } else {
+                    self.order.push_back(key);
+                }
+                while self.pending.len() > MAX_PENDING {
+                    self.evict_oldest(out);
+                }
+            }
+            RowType::BeforeStart => out(Event::Query(event)),
+            RowType::Finish | RowType::WhileProcessing => {
+                if let Some(start) = self.pending.remove(&key) {
+                    // The start row knows the start to the microsecond even on servers whose
+                    // end row has only `query_start_time`.
+                    event.start = start.start;
+                } else {
+                    self.done.insert(key);
+                    self.done_order.push_back(key);
+                    if self.done_order.len() > MAX_DONE {
+                        if let Some(old) = self.done_order.pop_front() {
+                            self.done.remove(&old);
+                        }
+                    }
+                }
+                out(Event::Query(event));
+            }
+        }
+        Ok(())
+    }
+
+    fn evict_oldest(&mut self, out: &mut dyn FnMut(Event<'_>)) {
+        while let Some(key) = self.order.pop_front() {
+            if let Some(e) = self.pending.remove(&key) {
+                out(Event::Query(e));
+                return;
+            }
+        }
+    }
+
+    /// Emits every start that never saw its end, in the order they started.
+    pub(crate) fn finish(&mut self, out: &mut dyn FnMut(Event<'_>)) {
+        while !self.pending.is_empty() {
+            self.evict_oldest(out);
+        }
+        self.order.clear();
+        self.done.clear();
+        self.done_order.clear();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::parse::table::{fill_tsv, Header};
+
+    fn header(names: &str) -> Header {
+        Header::from_names(
+            &SCHEMA,
+            names.split('\t').map(|n| Cow::Borrowed(n.as_bytes())),
+        )
+    }
+
+    fn run(names: &str, rows: &[&str]) -> Vec<QueryEvent<'static>> {
+        let h = header(names);
+        let mut p = Pairer::default();
+        let mut out = Vec::new();
+        for (i, r) in rows.iter().enumerate() {
+            let mut row = Row::new();
+            fill_tsv(r.as_bytes(), &h, &mut row).unwrap();
+            let loc = Location {
+                line: i as u64 + 2,
+                ..Location::default()
+            };
+            p.row(&row, &Zone::utc(), loc, &mut |Event::Query(e)| {
+                out.push(e.into_owned())
+            })
+            .unwrap();
+        }
+        p.finish(&mut |Event::Query(e)| out.push(e.into_owned()));
+        out
+    }
+
+    const NAMES: &str = "type\tevent_time\tquery_start_time\tresult_bytes\tquery\tuser\tquery_id\taddress\texception";
+
+    #[test]
+    fn ok_start_and_finish_make_one_event() {
+        let ev = run(
+            NAMES,
+            &[
+                "1\t2026-11-25 19:32:28\t2026-11-25 19:32:28\t0\tSELECT 1\tdefault\tq1\t::ffff:198.51.100.7\t",
+                "2\t2026-11-25 19:32:29\t2026-11-25 19:32:28\t42\tSELECT 1\tdefault\tq1\t::ffff:198.51.100.7\t",
+            ],
+        );
+        assert_eq!(ev.len(), 1);
+        assert_eq!(ev[0].outcome, QueryOutcome::Finished);
+        assert_eq!(ev[0].volume.result_bytes, 42);
+        assert_eq!(ev[0].client, Some("198.51.100.7".parse().unwrap()));
+        assert_eq!(ev[0].location.line, 3);
+    }
+
+    #[test]
+    fn ok_reused_query_id_and_unfinished() {
+        let ev = run(
+            NAMES,
+            &[
+                "1\t2026-11-25 19:00:00\t2026-11-25 19:00:00\t0\tSELECT 1\talice\tsame\t127.0.0.1\t",
+                "2\t2026-11-25 19:00:01\t2026-11-25 19:00:00\t1\tSELECT 1\talice\tsame\t127.0.0.1\t",
+                "1\t2026-11-25 20:00:00\t2026-11-25 20:00:00\t0\tSELECT 2\talice\tsame\t127.0.0.1\t",
+                "3\t2026-11-25 20:00:05\t2026-11-25 20:00:05\t0\tSELEC\talice\tother\t127.0.0.1\tCode: 62, e.displayText() = DB::Exception: Syntax error",
+            ],
+        );
+        assert_eq!(ev.len(), 3);
+        assert_eq!(ev[0].outcome, QueryOutcome::Finished);
+        assert_eq!(ev[1].outcome, QueryOutcome::FailedBeforeStart);
+        assert_eq!(ev[1].exception_code, Some(62));
+        assert_eq!(ev[2].outcome, QueryOutcome::Unfinished);
+        assert_eq!(ev[2].query, "SELECT 2");
+    }
+
+    #[test]
+    fn ok_end_before_start_is_not_doubled() {
+        let ev = run(
+            NAMES,
+            &[
+                "2\t2026-11-25 19:00:01\t2026-11-25 19:00:00\t1\tSELECT 1\talice\tq\t127.0.0.1\t",
+                "1\t2026-11-25 19:00:00\t2026-11-25 19:00:00\t0\tSELECT 1\talice\tq\t127.0.0.1\t",
+            ],
+        );
+        assert_eq!(ev.len(), 1);
+    }
+
+    #[test]
+    fn err_bad_values_name_the_column() {
+        let h = header(NAMES);
+        let mut row = Row::new();
+        fill_tsv(b"2\tyesterday\t\t0\tq\tu\ti\t\t", &h, &mut row).unwrap();
+        let err = Pairer::default()
+            .row(&row, &Zone::utc(), Location::default(), &mut |_| {})
+            .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "`event_time`: expected a date-time such as 2025-01-29 10:11:12"
+        );
+        let mut row = Row::new();
+        fill_tsv(b"9\t2026-11-25 19:00:00\t\t0\tq\tu\ti\t\t", &h, &mut row).unwrap();
+        assert!(Pairer::default()
+            .row(&row, &Zone::utc(), Location::default(), &mut |_| {})
+            .is_err());
+    }
+}

@@ -1,0 +1,654 @@
+//! ClickHouse table exports: one record of TabSeparated, CSV, JSONEachRow or Vertical text
+//! split into the fields of the columns we know.
+//!
+//! This is the format layer only: it finds fields and knows each format's escaping, but not
+//! what a column means (that is the job of a table parser such as `query_log`). Fields are
+//! kept raw ([`Raw`]) and unescaped only when a table parser asks for them, so columns we
+//! ignore (80 of the 90 in a modern query_log) cost one `memchr` each.
+
+use std::borrow::Cow;
+
+use memchr::memchr;
+
+use super::common::{
+    lossy, parse_text_array, parse_u64, unescape_csv, unescape_json, unescape_tsv,
+};
+use crate::error::ParseErrorKind;
+
+/// Column count a schema may have; rows are fixed-size arrays of this many slots.
+pub(crate) const MAX_COLUMNS: usize = 40;
+
+/// JSON nesting deeper than this is rejected rather than walked.
+const MAX_JSON_DEPTH: usize = 256;
+
+/// The columns one table parser understands, looked up by name.
+#[derive(Debug)]
+pub(crate) struct Schema {
+    sorted: Vec<(&'static [u8], u8)>,
+}
+
+impl Schema {
+    pub(crate) fn new(names: &'static [&'static str]) -> Self {
+        debug_assert!(names.len() <= MAX_COLUMNS);
+        let mut sorted: Vec<(&'static [u8], u8)> = names
+            .iter()
+            .enumerate()
+            .filter_map(|(i, n)| Some((n.as_bytes(), u8::try_from(i).ok()?)))
+            .collect();
+        sorted.sort_unstable();
+        Self { sorted }
+    }
+
+    /// The slot of a column name, if this schema knows it.
+    pub(crate) fn lookup(&self, name: &[u8]) -> Option<u8> {
+        self.sorted
+            .binary_search_by(|(n, _)| (*n).cmp(name))
+            .ok()
+            .and_then(|i| self.sorted.get(i))
+            .map(|(_, id)| *id)
+    }
+}
+
+/// A header: for each position in a record, the schema slot it fills (if any).
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Header {
+    pub(crate) slots: Vec<Option<u8>>,
+}
+
+impl Header {
+    pub(crate) fn from_names<'n>(
+        schema: &Schema,
+        names: impl IntoIterator<Item = Cow<'n, [u8]>>,
+    ) -> Self {
+        Self {
+            slots: names
+                .into_iter()
+                .map(|n| schema.lookup(n.trim_ascii()))
+                .collect(),
+        }
+    }
+
+    pub(crate) fn known(&self) -> usize {
+        self.slots.iter().filter(|s| s.is_some()).count()
+    }
+
+    pub(crate) fn has(&self, slot: usize) -> bool {
+        self.slots.iter().any(|s| s.map(usize::from) == Some(slot))
+    }
+}
+
+/// One field, still in its format's escaping.
+#[derive(Clone, Debug)]
+pub(crate) enum Raw<'a> {
+    /// TabSeparated: backslash escapes, `\N` for NULL.
+    Tsv(&'a [u8]),
+    /// CSV: the text between the quotes (with `""` doubling) or an unquoted field.
+    Csv { text: &'a [u8], quoted: bool },
+    /// The body of a JSON string.
+    JsonString(&'a [u8]),
+    /// A JSON number, literal, array or object, verbatim.
+    JsonBare(&'a [u8]),
+    /// Vertical: values are printed without escaping.
+    Plain(Cow<'a, [u8]>),
+}
+
+impl<'a> Raw<'a> {
+    fn is_null(&self) -> bool {
+        match self {
+            Self::Tsv(b) => *b == b"\\N",
+            Self::Csv { text, quoted } => !quoted && *text == b"\\N",
+            Self::JsonBare(b) => *b == b"null",
+            Self::JsonString(_) => false,
+            Self::Plain(b) => &**b == b"\\N" || &**b == "ᴺᵁᴸᴸ".as_bytes(),
+        }
+    }
+
+    /// The decoded bytes; `None` for NULL.
+    pub(crate) fn bytes(&self) -> Option<Cow<'a, [u8]>> {
+        if self.is_null() {
+            return None;
+        }
+        Some(match self {
+            Self::Tsv(b) => unescape_tsv(b),
+            Self::Csv { text, .. } => unescape_csv(text),
+            Self::JsonString(b) => unescape_json(b),
+            Self::JsonBare(b) => Cow::Borrowed(*b),
+            Self::Plain(b) => b.clone(),
+        })
+    }
+
+    /// The decoded text (invalid UTF-8 replaced); `None` for NULL.
+    pub(crate) fn text(&self) -> Option<Cow<'a, str>> {
+        self.bytes().map(lossy)
+    }
+
+    /// An unsigned integer, quoted (JSON 64-bit before 25.8) or not.
+    pub(crate) fn u64(&self) -> Option<u64> {
+        match self {
+            Self::Tsv(b) | Self::Csv { text: b, .. } | Self::JsonString(b) | Self::JsonBare(b) => {
+                parse_u64(b)
+            }
+            Self::Plain(b) => parse_u64(b),
+        }
+    }
+
+    /// A signed integer.
+    pub(crate) fn i64(&self) -> Option<i64> {
+        match self {
+            Self::Tsv(b) | Self::Csv { text: b, .. } | Self::JsonString(b) | Self::JsonBare(b) => {
+                super::common::parse_i64(b)
+            }
+            Self::Plain(b) => super::common::parse_i64(b),
+        }
+    }
+
+    /// The elements of an `Array(String)` (or of any array, as text).
+    pub(crate) fn list(&self) -> Option<Vec<Cow<'a, str>>> {
+        if self.is_null() {
+            return None;
+        }
+        Some(match self {
+            Self::JsonBare(b) => json_string_array(b).into_iter().map(lossy).collect(),
+            Self::Tsv(b) => parse_text_array(b).into_iter().map(lossy).collect(),
+            Self::Csv { .. } | Self::Plain(_) | Self::JsonString(_) => {
+                // The array's quoted text form sits inside a CSV/JSON string or raw in Vertical;
+                // decode that layer, then read the array (elements must be copied out).
+                let outer = self.bytes()?;
+                parse_text_array(&outer)
+                    .into_iter()
+                    .map(|e| Cow::Owned(lossy(e).into_owned()))
+                    .collect()
+            }
+        })
+    }
+}
+
+/// The fields of one record, by schema slot.
+#[derive(Debug)]
+pub(crate) struct Row<'a> {
+    pub(crate) slots: [Option<Raw<'a>>; MAX_COLUMNS],
+}
+
+impl<'a> Row<'a> {
+    pub(crate) fn new() -> Self {
+        Self {
+            slots: std::array::from_fn(|_| None),
+        }
+    }
+
+    pub(crate) fn get(&self, slot: usize) -> Option<&Raw<'a>> {
+        self.slots.get(slot).and_then(Option::as_ref)
+    }
+
+    fn set(&mut self, slot: u8, raw: Raw<'a>) {
+        if let Some(s) = self.slots.get_mut(usize::from(slot)) {
+            *s = Some(raw);
+        }
+    }
+}
+
+/// A field-level failure: what went wrong and at which byte offset of the record.
+pub(crate) type FieldError = (usize, ParseErrorKind);
+
+/// Removes one trailing `\n` and then one `\r`.
+pub(crate) fn trim_eol(rec: &[u8]) -> &[u8] {
+    let rec = rec.strip_suffix(b"\n").unwrap_or(rec);
+    rec.strip_suffix(b"\r").unwrap_or(rec)
+}
+
+/// Splits a TabSeparated line into fields.
+pub(crate) fn tsv_fields(line: &[u8]) -> impl Iterator<Item = &[u8]> {
+    line.split(|b| *b == b'\t')
+}
+
+/// Fills `row` from a TabSeparated record.
+pub(crate) fn fill_tsv<'a>(
+    rec: &'a [u8],
+    header: &Header,
+    row: &mut Row<'a>,
+) -> Result<(), FieldError> {
+    let line = trim_eol(rec);
+    let mut n = 0;
+    let mut pos = 0;
+    loop {
+        let end =
+            memchr(b'\t', line.get(pos..).unwrap_or_default()).map_or(line.len(), |e| pos + e);
+        if let Some(Some(slot)) = header.slots.get(n) {
+            row.set(*slot, Raw::Tsv(line.get(pos..end).unwrap_or_default()));
+        }
+        n += 1;
+        if end >= line.len() {
+            break;
+        }
+        pos = end + 1;
+    }
+    if n == header.slots.len() {
+        Ok(())
+    } else {
+        Err((
+            line.len(),
+            ParseErrorKind::FieldCount {
+                expected: header.slots.len(),
+                found: n,
+            },
+        ))
+    }
+}
+
+/// Splits one CSV record (possibly spanning lines) into `(text, quoted)` fields.
+pub(crate) fn csv_fields(rec: &[u8]) -> Result<Vec<(&[u8], bool)>, FieldError> {
+    let rec = trim_eol(rec);
+    let mut out = Vec::new();
+    let mut i = 0;
+    loop {
+        if rec.get(i) == Some(&b'"') {
+            let start = i + 1;
+            let mut j = start;
+            loop {
+                match memchr(b'"', rec.get(j..).unwrap_or_default()) {
+                    None => return Err((i, ParseErrorKind::UnterminatedQuote)),
+                    Some(q) if rec.get(j + q + 1) == Some(&b'"') => j += q + 2,
+                    Some(q) => {
+                        j += q;
+                        break;
+                    }
+                }
+            }
+            out.push((rec.get(start..j).unwrap_or_default(), true));
+            i = j + 1;
+            match rec.get(i) {
+                None => return Ok(out),
+                Some(b',') => i += 1,
+                Some(_) => {
+                    return Err((
+                        i,
+                        ParseErrorKind::BadValue {
+                            column: "csv",
+                            expected: "`,` after a quoted field",
+                        },
+                    ))
+                }
+            }
+        } else {
+            let end = memchr(b',', rec.get(i..).unwrap_or_default()).map_or(rec.len(), |e| i + e);
+            out.push((rec.get(i..end).unwrap_or_default(), false));
+            if end >= rec.len() {
+                return Ok(out);
+            }
+            i = end + 1;
+        }
+    }
+}
+
+/// Fills `row` from a CSV record.
+pub(crate) fn fill_csv<'a>(
+    rec: &'a [u8],
+    header: &Header,
+    row: &mut Row<'a>,
+) -> Result<(), FieldError> {
+    let fields = csv_fields(rec)?;
+    if fields.len() != header.slots.len() {
+        return Err((
+            trim_eol(rec).len(),
+            ParseErrorKind::FieldCount {
+                expected: header.slots.len(),
+                found: fields.len(),
+            },
+        ));
+    }
+    for ((text, quoted), slot) in fields.into_iter().zip(&header.slots) {
+        if let Some(slot) = slot {
+            row.set(*slot, Raw::Csv { text, quoted });
+        }
+    }
+    Ok(())
+}
+
+fn skip_ws(b: &[u8], mut i: usize) -> usize {
+    while b
+        .get(i)
+        .is_some_and(|c| matches!(c, b' ' | b'\t' | b'\r' | b'\n'))
+    {
+        i += 1;
+    }
+    i
+}
+
+/// Index just past the string that opens at `i` (which must be `"`).
+fn json_string_end(b: &[u8], i: usize) -> Option<usize> {
+    let mut j = i + 1;
+    loop {
+        let q = memchr::memchr2(b'"', b'\\', b.get(j..)?)?;
+        match b.get(j + q)? {
+            b'\\' => j += q + 2,
+            _ => return Some(j + q + 1),
+        }
+    }
+}
+
+/// Index just past the JSON value starting at `i`. Iterative, so deep nesting cannot
+/// overflow the stack; nesting past [`MAX_JSON_DEPTH`] is an error.
+fn json_value_end(b: &[u8], i: usize) -> Result<usize, FieldError> {
+    let bad = |at: usize, expected| (at, ParseErrorKind::BadJson { expected });
+    match b.get(i) {
+        Some(b'"') => json_string_end(b, i).ok_or_else(|| bad(i, "closing `\"`")),
+        Some(b'[' | b'{') => {
+            let mut depth = 0usize;
+            let mut j = i;
+            loop {
+                match b.get(j) {
+                    None => return Err(bad(j, "`]` or `}`")),
+                    Some(b'"') => {
+                        j = json_string_end(b, j).ok_or_else(|| bad(j, "closing `\"`"))?
+                    }
+                    Some(b'[' | b'{') => {
+                        depth += 1;
+                        if depth > MAX_JSON_DEPTH {
+                            return Err(bad(j, "nesting no deeper than 256"));
+                        }
+                        j += 1;
+                    }
+                    Some(b']' | b'}') => {
+                        depth -= 1;
+                        j += 1;
+                        if depth == 0 {
+                            return Ok(j);
+                        }
+                    }
+                    Some(_) => j += 1,
+                }
+            }
+        }
+        Some(c) if c.is_ascii_alphanumeric() || *c == b'-' => {
+            let mut j = i;
+            while b
+                .get(j)
+                .is_some_and(|c| c.is_ascii_alphanumeric() || matches!(c, b'-' | b'+' | b'.'))
+            {
+                j += 1;
+            }
+            Ok(j)
+        }
+        _ => Err(bad(i, "a value")),
+    }
+}
+
+/// Fills `row` from one JSONEachRow object. Keys we do not know are skipped unparsed.
+pub(crate) fn fill_json<'a>(
+    rec: &'a [u8],
+    schema: &Schema,
+    row: &mut Row<'a>,
+    mut on_key: impl FnMut(u8),
+) -> Result<(), FieldError> {
+    let bad = |at: usize, expected| Err((at, ParseErrorKind::BadJson { expected }));
+    let mut i = skip_ws(rec, 0);
+    if rec.get(i) != Some(&b'{') {
+        return bad(i, "`{`");
+    }
+    i = skip_ws(rec, i + 1);
+    if rec.get(i) == Some(&b'}') {
+        return Ok(());
+    }
+    loop {
+        if rec.get(i) != Some(&b'"') {
+            return bad(i, "a key");
+        }
+        let key_end = json_string_end(rec, i).ok_or((
+            i,
+            ParseErrorKind::BadJson {
+                expected: "closing `\"`",
+            },
+        ))?;
+        let key = rec.get(i + 1..key_end - 1).unwrap_or_default();
+        i = skip_ws(rec, key_end);
+        if rec.get(i) != Some(&b':') {
+            return bad(i, "`:`");
+        }
+        i = skip_ws(rec, i + 1);
+        let end = json_value_end(rec, i)?;
+        let slot = if memchr(b'\\', key).is_some() {
+            schema.lookup(&unescape_json(key))
+        } else {
+            schema.lookup(key)
+        };
+        if let Some(slot) = slot {
+            let value = rec.get(i..end).unwrap_or_default();
+            let raw = match value
+                .strip_prefix(b"\"")
+                .and_then(|v| v.strip_suffix(b"\""))
+            {
+                Some(body) => Raw::JsonString(body),
+                None => Raw::JsonBare(value),
+            };
+            row.set(slot, raw);
+            on_key(slot);
+        }
+        i = skip_ws(rec, end);
+        match rec.get(i) {
+            Some(b',') => i = skip_ws(rec, i + 1),
+            Some(b'}') => {
+                let rest = skip_ws(rec, i + 1);
+                return if rest >= rec.len() {
+                    Ok(())
+                } else {
+                    bad(rest, "end of line after `}`")
+                };
+            }
+            _ => return bad(i, "`,` or `}`"),
+        }
+    }
+}
+
+/// The string elements of a JSON array (`["a","b"]`); non-strings are kept verbatim.
+fn json_string_array(b: &[u8]) -> Vec<Cow<'_, [u8]>> {
+    let mut out = Vec::new();
+    let mut i = skip_ws(b, 0);
+    if b.get(i) != Some(&b'[') {
+        return out;
+    }
+    i = skip_ws(b, i + 1);
+    while let Some(c) = b.get(i) {
+        if *c == b']' {
+            break;
+        }
+        let Ok(end) = json_value_end(b, i) else { break };
+        let v = b.get(i..end).unwrap_or_default();
+        out.push(
+            match v.strip_prefix(b"\"").and_then(|v| v.strip_suffix(b"\"")) {
+                Some(body) => unescape_json(body),
+                None => Cow::Borrowed(v),
+            },
+        );
+        i = skip_ws(b, end);
+        if b.get(i) == Some(&b',') {
+            i = skip_ws(b, i + 1);
+        }
+    }
+    out
+}
+
+/// Whether a line opens a Vertical record (`Row 12:`).
+pub(crate) fn is_vertical_row_start(line: &[u8]) -> bool {
+    let line = trim_eol(line);
+    line.strip_prefix(b"Row ")
+        .and_then(|r| r.strip_suffix(b":"))
+        .is_some_and(|n| !n.is_empty() && n.iter().all(u8::is_ascii_digit))
+}
+
+/// Fills `row` from one Vertical record (`Row N:`, a rule of `─`, then `name: value` lines).
+///
+/// Vertical prints values unescaped, so a value may continue over several lines. A line
+/// starts a new field only if it is `name:` followed by padding up to the value column of
+/// the record's first field (ClickHouse aligns all values of a row), which keeps query text
+/// such as `WHERE a: b` on the value it belongs to. Best effort by nature.
+pub(crate) fn fill_vertical<'a>(
+    rec: &'a [u8],
+    schema: &Schema,
+    row: &mut Row<'a>,
+) -> Result<(), FieldError> {
+    let mut lines = rec.split_inclusive(|b| *b == b'\n').peekable();
+    if lines.next().is_none_or(|l| !is_vertical_row_start(l)) {
+        return Err((
+            0,
+            ParseErrorKind::BadValue {
+                column: "Vertical",
+                expected: "`Row N:`",
+            },
+        ));
+    }
+    if lines.peek().is_some_and(|l| l.starts_with("─".as_bytes())) {
+        lines.next();
+    }
+    let mut value_col: Option<usize> = None;
+    let mut current: Option<(u8, Vec<&'a [u8]>)> = None;
+    let flush = |cur: Option<(u8, Vec<&'a [u8]>)>, row: &mut Row<'a>| {
+        if let Some((slot, parts)) = cur {
+            let value = if let [one] = parts.as_slice() {
+                Cow::Borrowed(*one)
+            } else {
+                Cow::Owned(parts.join(&b'\n'))
+            };
+            row.set(slot, Raw::Plain(value));
+        }
+    };
+    for raw_line in lines {
+        let line = trim_eol(raw_line);
+        match vertical_field(line, value_col) {
+            Some((name, value, col)) => {
+                value_col.get_or_insert(col);
+                flush(current.take(), row);
+                current = schema.lookup(name).map(|slot| (slot, vec![value]));
+                if current.is_none() {
+                    // An unknown column: swallow its continuation lines too.
+                    current = Some((u8::MAX, Vec::new()));
+                }
+            }
+            None => {
+                if let Some((_, parts)) = current.as_mut() {
+                    parts.push(line);
+                }
+            }
+        }
+    }
+    // Trailing blank lines separate rows; they are not part of the last value.
+    if let Some((_, parts)) = current.as_mut() {
+        while parts.len() > 1 && parts.last().is_some_and(|l| l.is_empty()) {
+            parts.pop();
+        }
+    }
+    flush(current, row);
+    Ok(())
+}
+
+/// `name:<padding>value` → (name, value, value column). With a known value column the
+/// padding must reach exactly that column (or the value must be empty).
+fn vertical_field(line: &[u8], value_col: Option<usize>) -> Option<(&[u8], &[u8], usize)> {
+    let colon = memchr(b':', line)?;
+    let name = line.get(..colon)?;
+    let first = name.first()?;
+    if !(first.is_ascii_alphabetic() || *first == b'_')
+        || !name
+            .iter()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'_' | b'.'))
+    {
+        return None;
+    }
+    let after = line.get(colon + 1..)?;
+    if after.is_empty() {
+        return Some((name, after, value_col.unwrap_or(colon + 2)));
+    }
+    if after.first() != Some(&b' ') {
+        return None;
+    }
+    let pad = after.iter().take_while(|c| **c == b' ').count();
+    let col = colon + 1 + pad;
+    match value_col {
+        Some(vc) if vc != col && col < line.len() => None,
+        _ => Some((name, line.get(col..).unwrap_or_default(), col)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn schema() -> Schema {
+        Schema::new(&["type", "query", "read_rows", "tables"])
+    }
+
+    #[test]
+    fn ok_tsv_fields_by_header() {
+        let s = schema();
+        let h = Header::from_names(
+            &s,
+            ["read_rows", "other", "query"].map(|n| Cow::Borrowed(n.as_bytes())),
+        );
+        let mut row = Row::new();
+        fill_tsv(b"12\tx\tSELECT \\'a\\tb\\'\r\n", &h, &mut row).unwrap();
+        assert_eq!(row.get(2).unwrap().u64(), Some(12));
+        assert_eq!(row.get(1).unwrap().text().unwrap(), "SELECT 'a\tb'");
+        let err = fill_tsv(b"12\tx", &h, &mut Row::new()).unwrap_err();
+        assert_eq!(
+            err.1,
+            ParseErrorKind::FieldCount {
+                expected: 3,
+                found: 2
+            }
+        );
+    }
+
+    #[test]
+    fn ok_csv_multiline_and_doubled_quotes() {
+        let f = csv_fields(b"2,\"SELECT 'a\nb', \"\"q\"\"\",\\N\n").unwrap();
+        assert_eq!(
+            f,
+            [
+                (&b"2"[..], false),
+                (&b"SELECT 'a\nb', \"\"q\"\""[..], true),
+                (&b"\\N"[..], false)
+            ]
+        );
+        assert_eq!(
+            csv_fields(b"\"open").unwrap_err().1,
+            ParseErrorKind::UnterminatedQuote
+        );
+    }
+
+    #[test]
+    fn ok_json_quoted_and_bare_ints() {
+        let s = schema();
+        let mut row = Row::new();
+        let rec = br#"{"type":"QueryFinish","read_rows":"100000","x":{"a":[1,{"b":"}"}]},"query":"SELECT 1 \/ 2","tables":["db.t","system.tables"]}"#;
+        fill_json(rec, &s, &mut row, |_| {}).unwrap();
+        assert_eq!(row.get(2).unwrap().u64(), Some(100_000));
+        assert_eq!(row.get(1).unwrap().text().unwrap(), "SELECT 1 / 2");
+        assert_eq!(
+            row.get(3).unwrap().list().unwrap(),
+            ["db.t", "system.tables"]
+        );
+        let mut row = Row::new();
+        fill_json(br#"{"read_rows":7}"#, &s, &mut row, |_| {}).unwrap();
+        assert_eq!(row.get(2).unwrap().u64(), Some(7));
+    }
+
+    #[test]
+    fn err_json_deep_nesting_is_bounded() {
+        let s = schema();
+        let deep = format!("{{\"x\":{}{}}}", "[".repeat(10_000), "]".repeat(10_000));
+        let err = fill_json(deep.as_bytes(), &s, &mut Row::new(), |_| {}).unwrap_err();
+        assert!(matches!(err.1, ParseErrorKind::BadJson { .. }));
+        let err = fill_json(br#"{"type":1"#, &s, &mut Row::new(), |_| {}).unwrap_err();
+        assert!(matches!(err.1, ParseErrorKind::BadJson { .. }));
+    }
+
+    #[test]
+    fn ok_vertical_multiline_value() {
+        let s = schema();
+        let rec = "Row 1:\n──────\ntype:      2\nquery:     SELECT 'a\nb: c', 1\nread_rows: 5\n\n";
+        let mut row = Row::new();
+        fill_vertical(rec.as_bytes(), &s, &mut row).unwrap();
+        assert_eq!(row.get(1).unwrap().text().unwrap(), "SELECT 'a\nb: c', 1");
+        assert_eq!(row.get(2).unwrap().u64(), Some(5));
+        assert_eq!(row.get(0).unwrap().u64(), Some(2));
+    }
+}

@@ -1,0 +1,189 @@
+//! Secret redaction for every text chaudit prints from a log.
+//!
+//! Query text and URLs in logs carry credentials: `password=` parameters, `IDENTIFIED BY
+//! '…'`, API keys pasted into queries. Reports quote queries as evidence, so every excerpt
+//! passes through [`redact`] unless the user explicitly asks otherwise. The patterns are
+//! lexical and deliberately greedy: a false redaction costs a little context, a missed one
+//! leaks a secret into a ticket.
+
+use std::borrow::Cow;
+
+/// What replaces a secret.
+pub const MASK: &str = "[REDACTED]";
+
+/// Replaces the secrets found in `text` with [`MASK`]; borrows when there are none.
+#[must_use]
+pub fn redact(text: &str) -> Cow<'_, str> {
+    let spans = secret_spans(text);
+    if spans.is_empty() {
+        return Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len());
+    let mut last = 0;
+    for (s, e) in spans {
+        if s < last {
+            continue;
+        }
+        out.push_str(text.get(last..s).unwrap_or_default());
+        out.push_str(MASK);
+        last = e;
+    }
+    out.push_str(text.get(last..).unwrap_or_default());
+    Cow::Owned(out)
+}
+
+/// Whether `text` holds anything [`redact`] would hide.
+#[must_use]
+pub fn has_secret(text: &str) -> bool {
+    !secret_spans(text).is_empty()
+}
+
+/// Byte ranges of secrets, sorted, possibly overlapping.
+fn secret_spans(text: &str) -> Vec<(usize, usize)> {
+    let mut spans = Vec::new();
+    let b = text.as_bytes();
+    let lower = text.to_ascii_lowercase();
+    // password=…, passwd=…, pwd=…, key=…, token=…, secret=… (URL or settings style).
+    for key in [
+        "password=",
+        "passwd=",
+        "pwd=",
+        "secret=",
+        "token=",
+        "access_key=",
+        "secret_key=",
+    ] {
+        for (at, _) in lower.match_indices(key) {
+            let start = at + key.len();
+            let end = start
+                + b.get(start..)
+                    .unwrap_or_default()
+                    .iter()
+                    .take_while(|c| {
+                        !matches!(
+                            c,
+                            b'&' | b' ' | b'\t' | b'\n' | b'\'' | b'"' | b',' | b')' | b';'
+                        )
+                    })
+                    .count();
+            if end > start {
+                spans.push((start, end));
+            }
+        }
+    }
+    // IDENTIFIED [WITH method] BY 'secret'
+    for (at, _) in lower.match_indices("identified") {
+        let rest = lower.get(at..).unwrap_or_default();
+        let window = rest.get(..rest.len().min(120)).unwrap_or(rest);
+        if let Some(by) = window.find(" by ") {
+            if let Some(q) = rest.get(by + 4..).and_then(|r| r.find('\'')) {
+                let start = at + by + 4 + q + 1;
+                if let Some(len) = text.get(start..).and_then(|r| r.find('\'')) {
+                    spans.push((start, start + len));
+                }
+            }
+        }
+    }
+    // Key shapes: sk-… (OpenAI/DeepSeek style), AKIA/ASIA… (AWS), ghp_… (GitHub), xox?-… (Slack).
+    let is_tok = |c: u8| c.is_ascii_alphanumeric() || c == b'-' || c == b'_';
+    let mut i = 0;
+    while i < b.len() {
+        let boundary = i == 0 || b.get(i - 1).is_none_or(|c| !is_tok(*c));
+        if boundary {
+            let run = b
+                .get(i..)
+                .unwrap_or_default()
+                .iter()
+                .take_while(|c| is_tok(**c))
+                .count();
+            let tok = text.get(i..i + run).unwrap_or_default();
+            if looks_like_key(tok) {
+                spans.push((i, i + run));
+            }
+            i += run.max(1);
+        } else {
+            i += 1;
+        }
+    }
+    // Basic credentials in URLs: scheme://user:password@host
+    for (at, _) in lower.match_indices("://") {
+        let start = at + 3;
+        let auth: usize = b
+            .get(start..)
+            .unwrap_or_default()
+            .iter()
+            .take_while(|c| !matches!(c, b'/' | b'@' | b' ' | b'\'' | b'"'))
+            .count();
+        if b.get(start + auth) == Some(&b'@') {
+            if let Some(colon) = text.get(start..start + auth).and_then(|a| a.find(':')) {
+                spans.push((start + colon + 1, start + auth));
+            }
+        }
+    }
+    spans.sort_unstable();
+    spans
+}
+
+fn looks_like_key(tok: &str) -> bool {
+    let rest_ok = |p: &str, min: usize| {
+        tok.strip_prefix(p)
+            .is_some_and(|r| r.len() >= min && r.bytes().any(|c| c.is_ascii_digit()))
+    };
+    rest_ok("sk-", 16)
+        || rest_ok("ghp_", 20)
+        || rest_ok("xoxb-", 10)
+        || rest_ok("xoxp-", 10)
+        || ((tok.starts_with("AKIA") || tok.starts_with("ASIA"))
+            && tok.len() == 20
+            && tok
+                .bytes()
+                .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ok_redacts_each_shape() {
+        let cases = [
+            (
+                "GET /?user=bob&password=hunter2&query=SELECT",
+                "GET /?user=bob&password=[REDACTED]&query=SELECT",
+            ),
+            (
+                "CREATE USER u IDENTIFIED WITH sha256_password BY 'p@ss'",
+                "CREATE USER u IDENTIFIED WITH sha256_password BY '[REDACTED]'",
+            ),
+            (
+                "SELECT 'sk-FAKE0123456789abcdefXYZ' AS k",
+                "SELECT '[REDACTED]' AS k",
+            ),
+            (
+                "s3('https://b/k', 'AKIAIOSFODNN7EXAMPLE', 'x')",
+                "s3('https://b/k', '[REDACTED]', 'x')",
+            ),
+            (
+                "url('http://admin:s3cret@10.0.0.1/')",
+                "url('http://admin:[REDACTED]@10.0.0.1/')",
+            ),
+        ];
+        for (input, want) in cases {
+            assert_eq!(redact(input), want, "{input}");
+            assert!(has_secret(input));
+        }
+    }
+
+    #[test]
+    fn ok_leaves_ordinary_text_alone() {
+        for q in [
+            "SELECT * FROM log_stream",
+            "SELECT task-sk-1 FROM t",
+            "password",
+            "ASIA",
+            "sk-short",
+        ] {
+            assert!(matches!(redact(q), Cow::Borrowed(_)), "{q}");
+        }
+    }
+}

