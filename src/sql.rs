@@ -311,7 +311,8 @@ pub fn classify(query: &str) -> QueryClass {
                             });
                         }
                     }
-                } else if eq(w, "FROM") || eq(w, "JOIN") {
+                } else if (eq(w, "FROM") || eq(w, "JOIN")) && kind != StatementKind::Show {
+                    // In SHOW TABLES FROM db, FROM names a database, not a table.
                     if let Some(table) = table_name(toks.get(i + 1..).unwrap_or_default()) {
                         if !class.tables.contains(&table) {
                             class.tables.push(table);
@@ -525,6 +526,7 @@ mod tests {
         let c = classify("SELECT name FROM system.tables WHERE x = 'FROM secret.table'");
         assert_eq!(c.tables, ["system.tables"]);
         assert!(!c.select_star);
+        assert!(classify("SHOW TABLES FROM default").tables.is_empty());
     }
 
     #[test]

@@ -72,7 +72,10 @@ pub struct FileParser {
 #[derive(Debug)]
 enum State {
     Sniffing(Vec<u8>),
-    Reading { framer: Framer, table: TableReader },
+    Reading {
+        framer: Framer,
+        table: Box<TableReader>,
+    },
 }
 
 #[derive(Debug)]
@@ -161,7 +164,7 @@ impl FileParser {
             }
             _ => None,
         };
-        let mut table = TableReader {
+        let mut table = Box::new(TableReader {
             format,
             source: self.source,
             zone: self.options.zone.clone(),
@@ -170,7 +173,7 @@ impl FileParser {
             skip_types_line: format == Some(InputFormat::TsvWithNamesAndTypes),
             pairer: Pairer::default(),
             line: 1,
-        };
+        });
         let mut framer = Framer::new(framing, self.options.max_record_bytes);
         let head = sniff::strip_bom(head);
         framer.feed(head, &mut |p| table.piece(p, sink));

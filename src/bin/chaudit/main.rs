@@ -3,6 +3,9 @@
 //! The only place that touches the file system, stdout, stderr, the environment and the
 //! process exit code. All judgement lives in the library.
 
+// The shell is the one place allowed to print.
+#![allow(clippy::print_stdout, clippy::print_stderr)]
+
 mod args;
 
 use std::fs::File;

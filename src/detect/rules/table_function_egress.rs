@@ -135,7 +135,11 @@ pub(crate) fn judge(key: &GroupKey, g: &Group, _s: &Settings) -> Option<Verdict>
             describe_client(key, g.client_class),
             targets.join(", ")
         ),
-        assumptions: if g.targets.iter().any(|t| t.contains('→')) {
+        assumptions: if g
+            .targets
+            .iter()
+            .any(|t| t.contains('→') && !t.starts_with("file"))
+        {
             vec!["destinations are read from the query text; host names are not resolved and count as external".to_owned()]
         } else {
             Vec::new()
