@@ -282,8 +282,9 @@ fn eq(word: &str, kw: &str) -> bool {
 #[must_use]
 pub fn classify(query: &str) -> QueryClass {
     let toks: Vec<Tok<'_>> = tokens(query).collect();
+    let kind = leading_kind(&toks);
     let mut class = QueryClass {
-        kind: Some(leading_kind(&toks)),
+        kind: Some(kind),
         ..QueryClass::default()
     };
     let mut depth = 0i32;
