@@ -76,9 +76,12 @@ const TABLE_FUNCTIONS: usize = 23;
 /// The schema of the query_log columns we read.
 pub(crate) static SCHEMA: LazyLock<Schema> = LazyLock::new(|| Schema::new(COLUMNS));
 
-/// Column order of a headerless `SELECT * FROM system.query_log` on ClickHouse 26.x.
+/// Column order of a headerless `SELECT * FROM system.query_log` on ClickHouse 26.9 (read
+/// off a real 26.9.2.1 engine: `clickhouse_version` and `system_processor` come third).
 pub const DEFAULT_COLUMNS: &[&str] = &[
     "hostname",
+    "clickhouse_version",
+    "system_processor",
     "type",
     "event_date",
     "event_time",
@@ -126,6 +129,7 @@ pub const DEFAULT_COLUMNS: &[&str] = &[
     "os_user",
     "client_hostname",
     "client_name",
+    "client_agent",
     "client_revision",
     "client_version_major",
     "client_version_minor",
@@ -139,6 +143,8 @@ pub const DEFAULT_COLUMNS: &[&str] = &[
     "quota_key",
     "distributed_depth",
     "revision",
+    "http_handler_name",
+    "http_request_url",
     "log_comment",
     "thread_ids",
     "peak_threads_usage",
@@ -161,8 +167,7 @@ pub const DEFAULT_COLUMNS: &[&str] = &[
     "transaction_id",
     "query_cache_usage",
     "asynchronous_read_counters",
-    "clickhouse_version",
-    "system_processor",
+    "is_internal",
 ];
 
 /// Whether a header of these slots is a query_log header.

@@ -128,7 +128,7 @@ impl<'a> Raw<'a> {
             Self::Tsv(b) | Self::Csv { text: b, .. } | Self::JsonString(b) | Self::JsonBare(b) => {
                 parse_u64(b)
             }
-            Self::Plain(b) => parse_u64(b),
+            Self::Plain(b) => parse_u64(strip_number_tip(b)),
         }
     }
 
@@ -138,7 +138,7 @@ impl<'a> Raw<'a> {
             Self::Tsv(b) | Self::Csv { text: b, .. } | Self::JsonString(b) | Self::JsonBare(b) => {
                 super::common::parse_i64(b)
             }
-            Self::Plain(b) => super::common::parse_i64(b),
+            Self::Plain(b) => super::common::parse_i64(strip_number_tip(b)),
         }
     }
 
@@ -160,6 +160,15 @@ impl<'a> Raw<'a> {
                     .collect()
             }
         })
+    }
+}
+
+/// Vertical output of modern servers appends a readability tip to large numbers
+/// (`16135998 -- 16.14 million`); the number is what precedes it.
+fn strip_number_tip(b: &[u8]) -> &[u8] {
+    match memchr::memmem::find(b, b" -- ") {
+        Some(at) => b.get(..at).unwrap_or(b),
+        None => b,
     }
 }
 
@@ -644,11 +653,11 @@ mod tests {
     #[test]
     fn ok_vertical_multiline_value() {
         let s = schema();
-        let rec = "Row 1:\n──────\ntype:      2\nquery:     SELECT 'a\nb: c', 1\nread_rows: 5\n\n";
+        let rec = "Row 1:\n──────\ntype:      2\nquery:     SELECT 'a\nb: c', 1\nread_rows: 16135998 -- 16.14 million\n\n";
         let mut row = Row::new();
         fill_vertical(rec.as_bytes(), &s, &mut row).unwrap();
         assert_eq!(row.get(1).unwrap().text().unwrap(), "SELECT 'a\nb: c', 1");
-        assert_eq!(row.get(2).unwrap().u64(), Some(5));
+        assert_eq!(row.get(2).unwrap().u64(), Some(16_135_998));
         assert_eq!(row.get(0).unwrap().u64(), Some(2));
     }
 }
