@@ -134,7 +134,7 @@ fn looks_like_key(tok: &str) -> bool {
         || rest_ok("xoxb-", 10)
         || rest_ok("xoxp-", 10)
         || ((tok.starts_with("AKIA") || tok.starts_with("ASIA"))
-            && tok.len() == 20
+            && (16..=24).contains(&tok.len())
             && tok
                 .bytes()
                 .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit()))

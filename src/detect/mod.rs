@@ -93,7 +93,12 @@ impl Observation<'_, '_> {
     /// Tables read: the server's `tables` column where logged, else the classifier's.
     pub(crate) fn tables(&self) -> Vec<String> {
         match &self.event.tables {
-            Some(t) if !t.is_empty() => t.iter().map(|s| s.to_string()).collect(),
+            // The server lists table functions as `_table_function.url`; those are not tables.
+            Some(t) if !t.is_empty() => t
+                .iter()
+                .filter(|s| !s.starts_with("_table_function."))
+                .map(|s| s.to_string())
+                .collect(),
             _ => self.class().tables.clone(),
         }
     }

@@ -46,6 +46,7 @@ const COLUMNS: &[&str] = &[
     "http_user_agent",
     "tables",
     "used_table_functions",
+    "is_internal",
 ];
 
 const TYPE: usize = 0;
@@ -72,6 +73,7 @@ const INTERFACE: usize = 20;
 const USER_AGENT: usize = 21;
 const TABLES: usize = 22;
 const TABLE_FUNCTIONS: usize = 23;
+const IS_INTERNAL: usize = 24;
 
 /// The schema of the query_log columns we read.
 pub(crate) static SCHEMA: LazyLock<Schema> = LazyLock::new(|| Schema::new(COLUMNS));

