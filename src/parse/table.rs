@@ -521,7 +521,9 @@ pub(crate) fn fill_vertical<'a>(
         }
     };
     for raw_line in lines {
-        let line = trim_eol(raw_line);
+        // Only the LF: Vertical has no CRLF mode, so a CR is part of the value (a query sent
+        // with CRLF line ends keeps them).
+        let line = raw_line.strip_suffix(b"\n").unwrap_or(raw_line);
         match vertical_field(line, value_col) {
             Some((name, value, col)) => {
                 value_col.get_or_insert(col);
