@@ -16,8 +16,13 @@ fn chaudit() -> Command {
 }
 
 fn json(args: &[&str]) -> (Value, i32) {
-    let out = chaudit().args(["scan", "--format", "json"]).args(args).output().unwrap();
-    let v: Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stdout)));
+    let out = chaudit()
+        .args(["scan", "--format", "json"])
+        .args(args)
+        .output()
+        .unwrap();
+    let v: Value = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stdout)));
     (v, out.status.code().unwrap())
 }
 
@@ -40,10 +45,22 @@ fn ok_json_contract() {
     let findings = v["findings"].as_array().unwrap();
     assert!(!findings.is_empty());
     for f in findings {
-        for key in ["rule", "severity", "first_seen", "last_seen", "user", "client_ip", "count", "summary", "metrics", "evidence"] {
+        for key in [
+            "rule",
+            "severity",
+            "first_seen",
+            "last_seen",
+            "user",
+            "client_ip",
+            "count",
+            "summary",
+            "metrics",
+            "evidence",
+        ] {
             assert!(f.get(key).is_some(), "finding lacks {key}: {f}");
         }
-        assert!(["info", "low", "medium", "high", "critical"].contains(&f["severity"].as_str().unwrap()));
+        assert!(["info", "low", "medium", "high", "critical"]
+            .contains(&f["severity"].as_str().unwrap()));
         for t in ["first_seen", "last_seen"] {
             let s = f[t].as_str().unwrap();
             assert!(s.ends_with('Z') && s.contains('T'), "{t} = {s}");
@@ -57,28 +74,59 @@ fn ok_json_contract() {
 
 #[test]
 fn ok_jsonl_is_one_finding_per_line() {
-    let out = chaudit().args(["scan", "--format", "jsonl", INCIDENT]).output().unwrap();
+    let out = chaudit()
+        .args(["scan", "--format", "jsonl", INCIDENT])
+        .output()
+        .unwrap();
     let (full, _) = json(&[INCIDENT]);
-    let lines: Vec<Value> =
-        String::from_utf8(out.stdout).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let lines: Vec<Value> = String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
     assert_eq!(lines.len(), full["findings"].as_array().unwrap().len());
     assert_eq!(lines[0]["rule"], full["findings"][0]["rule"]);
 }
 
 #[test]
 fn ok_fail_on_and_min_level() {
-    assert_eq!(chaudit().args(["scan", CLEAN]).output().unwrap().status.code(), Some(0));
+    assert_eq!(
+        chaudit()
+            .args(["scan", CLEAN])
+            .output()
+            .unwrap()
+            .status
+            .code(),
+        Some(0)
+    );
     // Nothing above critical exists: --fail-on critical still fails on the incident.
-    assert_eq!(chaudit().args(["scan", "--fail-on", "critical", INCIDENT]).output().unwrap().status.code(), Some(1));
+    assert_eq!(
+        chaudit()
+            .args(["scan", "--fail-on", "critical", INCIDENT])
+            .output()
+            .unwrap()
+            .status
+            .code(),
+        Some(1)
+    );
     let (v, _) = json(&["--min-level", "critical", INCIDENT]);
-    assert!(v["findings"].as_array().unwrap().iter().all(|f| f["severity"] == "critical"));
+    assert!(v["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|f| f["severity"] == "critical"));
     // The summary still counts what the filter hides.
-    assert!(v["summary"]["findings"].as_u64().unwrap() > v["findings"].as_array().unwrap().len() as u64);
+    assert!(
+        v["summary"]["findings"].as_u64().unwrap() > v["findings"].as_array().unwrap().len() as u64
+    );
 }
 
 #[test]
 fn ok_text_report_snapshot() {
-    let out = chaudit().args(["scan", "--color", "never", INCIDENT]).output().unwrap();
+    let out = chaudit()
+        .args(["scan", "--color", "never", INCIDENT])
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(1));
     insta::assert_snapshot!("incident_26_9_text", String::from_utf8(out.stdout).unwrap());
 }
@@ -86,11 +134,18 @@ fn ok_text_report_snapshot() {
 #[test]
 fn ok_stdin_and_directories() {
     let bytes = common::fixture(INCIDENT);
-    let out = chaudit().args(["scan", "--format", "json", "-"]).write_stdin(bytes).output().unwrap();
+    let out = chaudit()
+        .args(["scan", "--format", "json", "-"])
+        .write_stdin(bytes)
+        .output()
+        .unwrap();
     let v: Value = serde_json::from_slice(&out.stdout).unwrap();
     let (file, _) = json(&[INCIDENT]);
     assert_eq!(v["summary"]["events"], file["summary"]["events"]);
-    assert_eq!(v["findings"].as_array().unwrap().len(), file["findings"].as_array().unwrap().len());
+    assert_eq!(
+        v["findings"].as_array().unwrap().len(),
+        file["findings"].as_array().unwrap().len()
+    );
     let (dir, _) = json(&["fixtures/rules/unauthenticated-read"]);
     assert_eq!(dir["summary"]["sources"].as_array().unwrap().len(), 4);
 }
@@ -99,15 +154,30 @@ fn ok_stdin_and_directories() {
 fn ok_networks_and_passwordless_flags_change_the_verdict() {
     // Declaring the attacker's range internal lowers the unauthenticated read from critical.
     let (v, _) = json(&["--internal", "198.51.100.0/24", INCIDENT]);
-    let unauth = v["findings"].as_array().unwrap().iter().find(|f| f["rule"] == "unauthenticated-read").unwrap();
+    let unauth = v["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["rule"] == "unauthenticated-read")
+        .unwrap();
     assert_eq!(unauth["client_class"], "internal");
     assert_ne!(unauth["severity"], "critical");
     // …and a more specific external range inside it wins again.
-    let (v, _) = json(&["--internal", "198.51.100.0/24", "--external", "198.51.100.7/32", INCIDENT]);
+    let (v, _) = json(&[
+        "--internal",
+        "198.51.100.0/24",
+        "--external",
+        "198.51.100.7/32",
+        INCIDENT,
+    ]);
     assert_eq!(v["findings"][0]["client_class"], "external");
     // With no passwordless users, no unauthenticated-read at all.
     let (v, _) = json(&["--passwordless", "nobody", INCIDENT]);
-    assert!(v["findings"].as_array().unwrap().iter().all(|f| f["rule"] != "unauthenticated-read"));
+    assert!(v["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|f| f["rule"] != "unauthenticated-read"));
 }
 
 #[test]
@@ -127,35 +197,87 @@ fn ok_bad_records_are_counted_with_positions() {
     let mut text = String::from_utf8(common::fixture(CLEAN)).unwrap();
     text.push_str("QueryFinish\tnot a time\n");
     std::fs::write(&path, text).unwrap();
-    let out = chaudit().args(["scan", "--format", "json"]).arg(&path).output().unwrap();
+    let out = chaudit()
+        .args(["scan", "--format", "json"])
+        .arg(&path)
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(0));
     let v: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(v["summary"]["rejected"], 1);
-    assert!(v["rejected"][0]["reason"].as_str().unwrap().contains("fields as in the header"));
+    assert!(v["rejected"][0]["reason"]
+        .as_str()
+        .unwrap()
+        .contains("fields as in the header"));
     // --strict makes the first bad record fatal, with file:line:column.
-    let out = chaudit().args(["scan", "--strict"]).arg(&path).output().unwrap();
+    let out = chaudit()
+        .args(["scan", "--strict"])
+        .arg(&path)
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8(out.stderr).unwrap();
-    let lines = common::fixture(CLEAN).iter().filter(|b| **b == b'\n').count() + 1;
+    let lines = common::fixture(CLEAN)
+        .iter()
+        .filter(|b| **b == b'\n')
+        .count()
+        + 1;
     assert!(err.contains(&format!("broken.tsv:{lines}:")), "{err}");
 }
 
 #[test]
 fn err_unusable_invocations_exit_2() {
-    let out = chaudit().args(["scan", "does/not/exist.tsv"]).output().unwrap();
+    let out = chaudit()
+        .args(["scan", "does/not/exist.tsv"])
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(2));
-    assert!(String::from_utf8(out.stderr).unwrap().contains("cannot open does/not/exist.tsv"));
-    assert_eq!(chaudit().args(["scan", "--internal", "10.0.0.0/33", CLEAN]).output().unwrap().status.code(), Some(2));
-    assert_eq!(chaudit().args(["scan", "--timezone", "Mars/Base", CLEAN]).output().unwrap().status.code(), Some(2));
-    assert_eq!(chaudit().args(["scan", "--fail-on", "severe", CLEAN]).output().unwrap().status.code(), Some(2));
+    assert!(String::from_utf8(out.stderr)
+        .unwrap()
+        .contains("cannot open does/not/exist.tsv"));
+    assert_eq!(
+        chaudit()
+            .args(["scan", "--internal", "10.0.0.0/33", CLEAN])
+            .output()
+            .unwrap()
+            .status
+            .code(),
+        Some(2)
+    );
+    assert_eq!(
+        chaudit()
+            .args(["scan", "--timezone", "Mars/Base", CLEAN])
+            .output()
+            .unwrap()
+            .status
+            .code(),
+        Some(2)
+    );
+    assert_eq!(
+        chaudit()
+            .args(["scan", "--fail-on", "severe", CLEAN])
+            .output()
+            .unwrap()
+            .status
+            .code(),
+        Some(2)
+    );
 }
 
 #[test]
 fn ok_binary_garbage_is_rejected_not_fatal() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("garbage.bin");
-    std::fs::write(&path, (0..=255u8).cycle().take(100_000).collect::<Vec<u8>>()).unwrap();
-    let out = chaudit().args(["scan", "--format", "json"]).arg(&path).output().unwrap();
+    std::fs::write(
+        &path,
+        (0..=255u8).cycle().take(100_000).collect::<Vec<u8>>(),
+    )
+    .unwrap();
+    let out = chaudit()
+        .args(["scan", "--format", "json"])
+        .arg(&path)
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(0));
     let v: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(v["summary"]["events"], 0);
@@ -165,10 +287,18 @@ fn ok_binary_garbage_is_rejected_not_fatal() {
 #[test]
 fn ok_secrets_are_redacted_unless_asked() {
     // The 26.9 incident's s3() call carries an AWS-shaped access key in clear.
-    let out = chaudit().args(["scan", "--format", "json", INCIDENT]).output().unwrap();
+    let out = chaudit()
+        .args(["scan", "--format", "json", INCIDENT])
+        .output()
+        .unwrap();
     let text = String::from_utf8(out.stdout).unwrap();
     assert!(!text.contains("AKIAFAKEACCESSKEY01"));
     assert!(text.contains("[REDACTED]"));
-    let out = chaudit().args(["scan", "--format", "json", "--no-redact", INCIDENT]).output().unwrap();
-    assert!(String::from_utf8(out.stdout).unwrap().contains("AKIAFAKEACCESSKEY01"));
+    let out = chaudit()
+        .args(["scan", "--format", "json", "--no-redact", INCIDENT])
+        .output()
+        .unwrap();
+    assert!(String::from_utf8(out.stdout)
+        .unwrap()
+        .contains("AKIAFAKEACCESSKEY01"));
 }

@@ -273,7 +273,10 @@ impl Detector {
             last_seen: q.start,
         });
         c.queries += 1;
-        c.result_bytes = c.result_bytes.saturating_add(q.volume.result_bytes);
+        // For INSERT the server counts the inserted data as the "result": it came in, not out.
+        if q.volume.written_rows == 0 {
+            c.result_bytes = c.result_bytes.saturating_add(q.volume.result_bytes);
+        }
         c.read_rows = c.read_rows.saturating_add(q.volume.read_rows);
         c.first_seen = c.first_seen.min(q.start);
         c.last_seen = c.last_seen.max(q.end.unwrap_or(q.start));

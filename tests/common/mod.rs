@@ -42,7 +42,12 @@ pub fn exports_in(dir: &str) -> Vec<String> {
     let mut out: Vec<String> = std::fs::read_dir(root().join(dir))
         .unwrap()
         .map(|e| e.unwrap().path())
-        .filter(|p| matches!(p.extension().and_then(|e| e.to_str()), Some("tsv" | "csv" | "jsonl" | "txt")))
+        .filter(|p| {
+            matches!(
+                p.extension().and_then(|e| e.to_str()),
+                Some("tsv" | "csv" | "jsonl" | "txt")
+            )
+        })
         .map(|p| rel(&p))
         .collect();
     out.sort();
@@ -50,5 +55,8 @@ pub fn exports_in(dir: &str) -> Vec<String> {
 }
 
 fn rel(p: &Path) -> String {
-    p.strip_prefix(root()).unwrap().to_string_lossy().into_owned()
+    p.strip_prefix(root())
+        .unwrap()
+        .to_string_lossy()
+        .into_owned()
 }

