@@ -18,10 +18,10 @@ run_dir() {
     echo "::: $kind: $step"
     if bash "$step"; then
       echo "::: $kind: $step ok ($(( $(date +%s) - t0 ))s)"
-      [ "$kind" = test ] && passed=$((passed + 1))
+      if [ "$kind" = test ]; then passed=$((passed + 1)); fi
     else
       echo "::: $kind: $step FAILED ($(( $(date +%s) - t0 ))s)"
-      [ "$kind" = setup ] && exit 1
+      if [ "$kind" = setup ]; then exit 1; fi
       failed=$((failed + 1))
     fi
   done

@@ -1,5 +1,11 @@
 //! The `chaudit` command as a DBA or a cron job meets it: exit codes, the JSON contract,
 //! report snapshots, and bad input that must neither crash nor vanish.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)] // test code
 
 mod common;
 

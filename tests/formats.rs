@@ -1,5 +1,11 @@
 //! Every export format of the same rows gives the same findings, and genuine exports of
 //! ClickHouse 18.16 and 26.9 parse with zero rejected records.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)] // test code
 
 mod common;
 

@@ -1,6 +1,12 @@
 //! Properties over arbitrary input: no byte sequence panics a parser, the classifier or the
 //! redactor; chunking never changes what is parsed; text survives every export format's
 //! escaping (render as ClickHouse would → parse → the same text).
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)] // test code
 
 use chaudit::{analyze, Config, Event, FileParser, InputFormat, ParseError, ParseOptions, Sink};
 use proptest::prelude::*;

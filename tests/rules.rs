@@ -1,6 +1,12 @@
 //! One fixture that fires and one that does not for every rule, from genuine exports
 //! (ClickHouse 26.9 via chdb-core, and 18.16 with genuine external addresses), with a
 //! snapshot of what the rule reports.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)] // test code
 
 mod common;
 

@@ -329,10 +329,16 @@ fn row_event<'a>(
         query_kind: text(QUERY_KIND).filter(|k| !k.is_empty()),
         outcome,
         exception_code,
+        // 26.x runs SHOW TABLES & co. through an internal query logged beside the user's own
+        // (`is_internal = 1`); judging both would double every read.
         is_initial: row
             .get(IS_INITIAL)
             .and_then(Raw::u64)
-            .is_none_or(|v| v != 0),
+            .is_none_or(|v| v != 0)
+            && row
+                .get(IS_INTERNAL)
+                .and_then(Raw::u64)
+                .is_none_or(|v| v == 0),
         interface,
         volume,
         table_functions: row.get(TABLE_FUNCTIONS).and_then(Raw::list).map(lower),

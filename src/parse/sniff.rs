@@ -16,7 +16,7 @@ use super::query_log::{is_query_log_header, SCHEMA};
 use super::table::{csv_fields, is_vertical_row_start, trim_eol, tsv_fields, Header};
 
 /// A ClickHouse export format.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum InputFormat {
     /// `TabSeparated`: no header; column order from configuration.
     TabSeparated,
@@ -44,6 +44,12 @@ impl InputFormat {
             Self::JsonEachRow => "JSONEachRow",
             Self::Vertical => "Vertical",
         }
+    }
+}
+
+impl Serialize for InputFormat {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.name())
     }
 }
 

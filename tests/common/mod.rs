@@ -1,22 +1,28 @@
 //! Helpers shared by the integration tests: fixture paths and library runs.
-#![allow(dead_code)]
+#![allow(
+    dead_code, // each test binary uses a different subset
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)] // test code
 
 use std::path::{Path, PathBuf};
 
 use chaudit::{analyze, Analysis, Config};
 
 /// The repository root (tests run with it as the working directory of `chaudit`).
-pub fn root() -> PathBuf {
+pub(crate) fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
 /// Reads a fixture relative to the repository root.
-pub fn fixture(rel: &str) -> Vec<u8> {
+pub(crate) fn fixture(rel: &str) -> Vec<u8> {
     std::fs::read(root().join(rel)).unwrap_or_else(|e| panic!("{rel}: {e}"))
 }
 
 /// Column names of a headerless export, from its `<scenario>.TabSeparated.columns` file.
-pub fn columns_of(tsv: &str) -> Vec<String> {
+pub(crate) fn columns_of(tsv: &str) -> Vec<String> {
     let cols = tsv.replace(".TabSeparated.tsv", ".TabSeparated.columns");
     String::from_utf8(fixture(&cols))
         .unwrap()
@@ -28,7 +34,7 @@ pub fn columns_of(tsv: &str) -> Vec<String> {
 }
 
 /// Analyzes one fixture with the default configuration (plus column order for TabSeparated).
-pub fn analyze_fixture(rel: &str) -> Analysis {
+pub(crate) fn analyze_fixture(rel: &str) -> Analysis {
     let mut config = Config::default();
     if rel.ends_with(".TabSeparated.tsv") {
         config.columns = Some(columns_of(rel));
@@ -38,7 +44,7 @@ pub fn analyze_fixture(rel: &str) -> Analysis {
 }
 
 /// Every file in a fixture directory with one of the export extensions, sorted.
-pub fn exports_in(dir: &str) -> Vec<String> {
+pub(crate) fn exports_in(dir: &str) -> Vec<String> {
     let mut out: Vec<String> = std::fs::read_dir(root().join(dir))
         .unwrap()
         .map(|e| e.unwrap().path())
