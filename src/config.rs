@@ -32,6 +32,11 @@ pub struct Config {
     pub max_record_bytes: usize,
     /// How many rejected records to describe individually (all are counted).
     pub max_rejected_reported: usize,
+    /// Clients (user at address) itemized in the per-client table; more are counted only.
+    pub max_tracked_clients: usize,
+    /// Findings under construction at most; past this, new clients fold into one finding per
+    /// rule and window under user `*`, so a flood of addresses cannot exhaust memory.
+    pub max_findings: usize,
     /// Detection thresholds.
     pub thresholds: Thresholds,
 }
@@ -49,6 +54,8 @@ impl Default for Config {
             redact: true,
             max_record_bytes: 64 << 20,
             max_rejected_reported: 20,
+            max_tracked_clients: 100_000,
+            max_findings: 200_000,
             thresholds: Thresholds::default(),
         }
     }

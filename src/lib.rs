@@ -111,6 +111,10 @@ pub struct Summary {
     pub last_event: Option<Timestamp>,
     /// Distinct clients (user at address).
     pub clients: u64,
+    /// Clients past the tracking cap: counted, not listed in `clients`.
+    pub clients_untracked: u64,
+    /// Matching events of clients past the findings cap, folded into user `*` findings.
+    pub findings_folded: u64,
     /// Findings in total.
     pub findings: u64,
     /// Findings per severity (every severity present, zero or not).
@@ -309,6 +313,8 @@ impl Analyzer {
                 first_event: s.first_event,
                 last_event: s.last_event,
                 clients: s.clients,
+                clients_untracked: s.clients_untracked,
+                findings_folded: s.findings_folded,
                 findings: detection.findings.len() as u64,
                 by_severity,
                 sources: self.sources,

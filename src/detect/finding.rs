@@ -277,10 +277,19 @@ impl Group {
 #[derive(Debug, Default)]
 pub(crate) struct Groups {
     pub(crate) map: BTreeMap<GroupKey, Group>,
+    /// Hits folded into an overflow group because the group cap was reached.
+    pub(crate) folded: u64,
 }
 
 impl Groups {
-    pub(crate) fn add(&mut self, key: GroupKey, hit: Hit<'_>) {
+    /// Folds the hit into its group; past `cap` groups, new clients go to an overflow group
+    /// per rule and window (user `*`, no address).
+    pub(crate) fn add(&mut self, mut key: GroupKey, hit: Hit<'_>, cap: usize) {
+        if self.map.len() >= cap && !self.map.contains_key(&key) {
+            key.user = "*".to_owned();
+            key.client = None;
+            self.folded += 1;
+        }
         self.map
             .entry(key)
             .or_insert_with(|| Group::new(&hit))

@@ -27,8 +27,6 @@ use crate::time::Timestamp;
 
 /// Characters of query text quoted in evidence.
 const EXCERPT_CHARS: usize = 240;
-/// Distinct clients tracked for the summary table; past this, new clients are counted only.
-const MAX_CLIENTS: usize = 100_000;
 
 /// The configuration compiled into lookup structures.
 #[derive(Debug, Clone)]
@@ -37,6 +35,8 @@ pub struct Settings {
     passwordless: BTreeSet<String>,
     thresholds: Thresholds,
     redact: bool,
+    max_clients: usize,
+    max_groups: usize,
 }
 
 impl Settings {
@@ -50,6 +50,8 @@ impl Settings {
             passwordless: config.passwordless.iter().cloned().collect(),
             thresholds: config.thresholds.clone(),
             redact: config.redact,
+            max_clients: config.max_tracked_clients,
+            max_groups: config.max_findings.max(1),
         })
     }
 
@@ -183,6 +185,9 @@ pub struct EventStats {
     pub clients: u64,
     /// Clients beyond the tracking cap, counted but not itemized.
     pub clients_untracked: u64,
+    /// Matching events of clients beyond the findings cap, folded into one finding per rule
+    /// and window under user `*`.
+    pub findings_folded: u64,
 }
 
 /// What [`Detector::finish`] returns.
@@ -257,7 +262,7 @@ impl Detector {
         let key = (q.user.to_string(), q.client);
         if !self.clients.contains_key(&key) {
             self.stats.clients += 1;
-            if self.clients.len() >= MAX_CLIENTS {
+            if self.clients.len() >= self.settings.max_clients {
                 self.stats.clients_untracked += 1;
                 return;
             }
@@ -285,7 +290,8 @@ impl Detector {
     /// Closes every group, applies each rule's final judgement and returns the findings.
     /// `paths` names the sources by [`crate::event::SourceId`] index.
     #[must_use]
-    pub fn finish(self, paths: &[String]) -> Detection {
+    pub fn finish(mut self, paths: &[String]) -> Detection {
+        self.stats.findings_folded = self.groups.folded;
         let mut findings = Vec::new();
         for (key, group) in self.groups.map {
             let verdict = match key.rule {

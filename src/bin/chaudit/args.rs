@@ -88,6 +88,10 @@ pub(crate) struct ScanArgs {
     #[arg(long, value_name = "TZ", default_value = "UTC")]
     pub(crate) timezone: String,
 
+    /// Reject records (lines, or CSV/Vertical records) longer than BYTES instead of buffering them.
+    #[arg(long, value_name = "BYTES", default_value_t = 64 << 20)]
+    pub(crate) max_line_bytes: usize,
+
     /// Stop at the first rejected record (exit 2).
     #[arg(long)]
     pub(crate) strict: bool,
@@ -114,6 +118,7 @@ impl ScanArgs {
         c.input_format.clone_from(&self.input_format);
         c.columns = self.columns.clone();
         c.strict = self.strict;
+        c.max_record_bytes = self.max_line_bytes;
         c.redact = !self.no_redact;
         c
     }

@@ -83,6 +83,11 @@ enum Input {
 /// Expands directories (recursively, in name order) and `-`.
 fn expand(paths: &[PathBuf]) -> Result<Vec<Input>> {
     if paths.is_empty() {
+        if io::stdin().is_terminal() {
+            anyhow::bail!(
+                "no input: name files or directories to scan, or pipe an export into stdin"
+            );
+        }
         return Ok(vec![Input::Stdin]);
     }
     let mut out = Vec::new();
@@ -118,6 +123,14 @@ fn feed(analyzer: &mut Analyzer, input: &Input) -> Result<()> {
         Input::Stdin => ("-".to_owned(), Box::new(io::stdin().lock())),
         Input::File(p) => {
             let f = File::open(p).with_context(|| format!("cannot open {}", p.display()))?;
+            // A device such as /dev/zero never ends; pipes (FIFOs) are fine.
+            let kind = f
+                .metadata()
+                .with_context(|| format!("cannot stat {}", p.display()))?
+                .file_type();
+            if !kind.is_file() && !is_fifo(&kind) {
+                anyhow::bail!("{} is not a regular file or a pipe", p.display());
+            }
             (p.display().to_string(), Box::new(f))
         }
     };
@@ -136,6 +149,16 @@ fn feed(analyzer: &mut Analyzer, input: &Input) -> Result<()> {
     }
     analyzer.end_file().context("rejected record (--strict)")?;
     Ok(())
+}
+
+#[cfg(unix)]
+fn is_fifo(kind: &std::fs::FileType) -> bool {
+    std::os::unix::fs::FileTypeExt::is_fifo(kind)
+}
+
+#[cfg(not(unix))]
+fn is_fifo(_: &std::fs::FileType) -> bool {
+    false
 }
 
 fn write_report(args: &ScanArgs, analysis: &Analysis) -> Result<()> {
