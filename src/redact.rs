@@ -43,31 +43,26 @@ fn secret_spans(text: &str) -> Vec<(usize, usize)> {
     let mut spans = Vec::new();
     let b = text.as_bytes();
     let lower = text.to_ascii_lowercase();
-    // password=…, passwd=…, pwd=…, key=…, token=…, secret=… (URL or settings style).
+    // password=…, pwd = '…', "secret": "…", token=… — URL parameters, settings, SQL
+    // comparisons and JSON alike: the key, `=` or `:`, then a bare or quoted value.
     for key in [
-        "password=",
-        "passwd=",
-        "pwd=",
-        "secret=",
-        "token=",
-        "access_key=",
-        "secret_key=",
+        "password",
+        "passwd",
+        "pwd",
+        "secret",
+        "token",
+        "access_key",
+        "secret_key",
+        "api_key",
+        "apikey",
     ] {
         for (at, _) in lower.match_indices(key) {
-            let start = at + key.len();
-            let end = start
-                + b.get(start..)
-                    .unwrap_or_default()
-                    .iter()
-                    .take_while(|c| {
-                        !matches!(
-                            c,
-                            b'&' | b' ' | b'\t' | b'\n' | b'\'' | b'"' | b',' | b')' | b';'
-                        )
-                    })
-                    .count();
-            if end > start {
-                spans.push((start, end));
+            let word_start = at == 0 || b.get(at - 1).is_none_or(|c| !c.is_ascii_alphanumeric());
+            if !word_start {
+                continue;
+            }
+            if let Some(span) = value_after_key(b, at + key.len()) {
+                spans.push(span);
             }
         }
     }
@@ -77,8 +72,19 @@ fn secret_spans(text: &str) -> Vec<(usize, usize)> {
         let window = rest.get(..rest.len().min(120)).unwrap_or(rest);
         if let Some(by) = window.find(" by ") {
             if let Some(q) = rest.get(by + 4..).and_then(|r| r.find('\'')) {
-                let start = at + by + 4 + q + 1;
-                if let Some(len) = text.get(start..).and_then(|r| r.find('\'')) {
+                // Skip the whole opening run: inside another literal the quote is doubled
+                // (`BY ''secret''`) or escaped (`BY \'secret\'`).
+                let mut start = at + by + 4 + q;
+                while matches!(b.get(start), Some(b'\'' | b'\\')) {
+                    start += 1;
+                }
+                let len = b
+                    .get(start..)
+                    .unwrap_or_default()
+                    .iter()
+                    .take_while(|c| !matches!(c, b'\'' | b'\\'))
+                    .count();
+                if len > 0 {
                     spans.push((start, start + len));
                 }
             }
@@ -124,6 +130,50 @@ fn secret_spans(text: &str) -> Vec<(usize, usize)> {
     spans
 }
 
+/// After a key ending at `i`: optional closing quote of a JSON key, blanks, `=` or `:`,
+/// blanks, then the value — up to its closing quote if quoted, else up to a delimiter.
+fn value_after_key(b: &[u8], mut i: usize) -> Option<(usize, usize)> {
+    let blanks = |b: &[u8], mut i: usize| {
+        while b.get(i).is_some_and(|c| *c == b' ' || *c == b'\t') {
+            i += 1;
+        }
+        i
+    };
+    if b.get(i) == Some(&b'"') {
+        i += 1;
+    }
+    i = blanks(b, i);
+    if !matches!(b.get(i), Some(b'=' | b':')) {
+        return None;
+    }
+    i = blanks(b, i + 1);
+    let (start, end) = match b.get(i) {
+        Some(q @ (b'\'' | b'"')) => {
+            let start = i + 1;
+            let len = b
+                .get(start..)?
+                .iter()
+                .position(|c| c == q)
+                .unwrap_or(b.len() - start);
+            (start, start + len)
+        }
+        _ => {
+            let len = b
+                .get(i..)?
+                .iter()
+                .take_while(|c| {
+                    !matches!(
+                        c,
+                        b'&' | b' ' | b'\t' | b'\n' | b'\r' | b'\'' | b'"' | b',' | b')' | b';'
+                    )
+                })
+                .count();
+            (i, i + len)
+        }
+    };
+    (end > start).then_some((start, end))
+}
+
 fn looks_like_key(tok: &str) -> bool {
     let rest_ok = |p: &str, min: usize| {
         tok.strip_prefix(p)
@@ -167,6 +217,18 @@ mod tests {
                 "url('http://admin:s3cret@10.0.0.1/')",
                 "url('http://admin:[REDACTED]@10.0.0.1/')",
             ),
+            (
+                "SELECT * FROM users WHERE password = 'hunter2'",
+                "SELECT * FROM users WHERE password = '[REDACTED]'",
+            ),
+            (
+                r#"{"user":"bob","password":"pw 1"}"#,
+                r#"{"user":"bob","password":"[REDACTED]"}"#,
+            ),
+            (
+                "SELECT 'CREATE USER u IDENTIFIED BY ''pw'''",
+                "SELECT 'CREATE USER u IDENTIFIED BY ''[REDACTED]'''",
+            ),
         ];
         for (input, want) in cases {
             assert_eq!(redact(input), want, "{input}");
@@ -182,6 +244,8 @@ mod tests {
             "password",
             "ASIA",
             "sk-short",
+            "SELECT password_hash FROM t",
+            "passwords = 3",
         ] {
             assert!(matches!(redact(q), Cow::Borrowed(_)), "{q}");
         }
