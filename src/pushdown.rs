@@ -224,8 +224,9 @@ impl ServerInfo {
         }
     }
 
-    /// 18.x logs the address as raw `FixedString(16)`.
-    fn raw_address(&self) -> bool {
+    /// Whether the address is logged as raw `FixedString(16)` (18.x) rather than `IPv6`.
+    #[must_use]
+    pub fn raw_address(&self) -> bool {
         self.query_log
             .get("address")
             .is_some_and(|t| t.starts_with("FixedString"))
@@ -524,10 +525,19 @@ impl PullSpec {
             t.external_read_bytes
         );
 
+        // The filter runs in an inner query on raw columns: an outer `… AS address` alias
+        // would otherwise replace `address` inside the conditions.
+        let raw: Vec<&str> = QUERY_LOG_COLUMNS
+            .iter()
+            .copied()
+            .filter(|c| info.has(c))
+            .collect();
         let candidates = format!(
-            "SELECT {} FROM {src} WHERE {time} AND {initial} AND ({passwordless} OR {table_fn} OR {external_rows}) \
+            "SELECT {} FROM (SELECT {} FROM {src} WHERE {time} AND {initial} AND \
+             ({passwordless} OR {table_fn} OR {external_rows})) \
              ORDER BY event_time, type FORMAT TSVWithNames",
             Self::select_list(info),
+            raw.join(", "),
         );
 
         let micros = |col: &str, fallback: &str| {
