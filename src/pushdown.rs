@@ -205,7 +205,12 @@ impl ServerInfo {
             version: "26.9".to_owned(),
             timezone: "UTC".to_owned(),
             query_log: DEFAULT_COLUMNS.iter().map(|c| typed(c)).collect(),
-            session_log: SESSION_LOG_COLUMNS.iter().map(|c| typed(c)).collect(),
+            // 26.x session_log has no http_user_agent (the master source has).
+            session_log: SESSION_LOG_COLUMNS
+                .iter()
+                .filter(|c| **c != "http_user_agent")
+                .map(|c| typed(c))
+                .collect(),
             ip_in_range: true,
             cluster_all_replicas: true,
         }
