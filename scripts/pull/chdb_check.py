@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""chdb_check.py CHAUDIT VENV_PYTHON-less: run the SQL of `chaudit sql` on a modern engine.
+"""chdb_check.py CHAUDIT: run the SQL of `chaudit sql` on a modern engine.
 
 Runs inside the chdb-core venv (ClickHouse 26.9 in-process, no network listener, so no
 HTTP pull): writes a query_log with an incident (passwordless `default` does SHOW TABLES, a
@@ -63,9 +63,9 @@ def main():
     cur = conn.cursor()
     for q in [
         "CREATE TABLE default.log_stream (ts DateTime, span String) ENGINE = MergeTree ORDER BY ts",
-        "INSERT INTO default.log_stream SELECT toDateTime('2025-01-29 00:00:00') + number, toString(number) FROM numbers(30000)",
+        "INSERT INTO default.log_stream SELECT toDateTime('2025-01-29 00:00:00') + number, concat(toString(number), repeat('x', 20)) FROM numbers(100000)",
         "SHOW TABLES",
-        "SELECT * FROM default.log_stream FORMAT Null",
+        "SELECT * FROM default.log_stream",
         f"SELECT * FROM file('{WORK}/user_files/secrets.env', 'TSV', 'line String')",
         "SELECT count() FROM numbers(10)",
     ]:
@@ -95,8 +95,12 @@ def main():
         same = fa == fb
         label = "default networks" if not net else " ".join(net)
         print(f"chdb 26.9 [{label}]: plain {a['summary']['events']} events / candidates "
-              f"{b['summary']['events']} events, {len(fa)} findings, same={same}, "
+              f"{b['summary']['events']} events, {len(fa)} findings ({', '.join(sorted({f['rule'] for f in fa}))}), same={same}, "
               f"aggregates {len(rows)} rows ok={bool(ok_agg)}")
+        rules = {f["rule"] for f in fa}
+        if net and "external-client-read" not in rules:
+            print("expected an external-client-read finding with loopback declared external")
+            same = False
         if not (same and ok_agg and fa):
             failures += 1
             print(json.dumps(fa, indent=1)[:2000], json.dumps(fb, indent=1)[:2000], sep="\n---\n")
