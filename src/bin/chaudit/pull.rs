@@ -48,8 +48,9 @@ pub(crate) struct ConnArgs {
     #[arg(long, value_name = "FILE")]
     pub(crate) password_file: Option<PathBuf>,
 
-    /// Seconds to wait for a connection, for the first answer byte and between two reads.
-    #[arg(long, value_name = "SECS", default_value = "30")]
+    /// Seconds to wait for a connection, for the first answer byte (the server sorts the
+    /// log before it answers) and between two reads.
+    #[arg(long, value_name = "SECS", default_value = "120")]
     pub(crate) timeout: u64,
 }
 
