@@ -36,6 +36,8 @@ ch18_start "$WORK/ch"
 "${CC[@]}" -u etl --password etl-L0ader-pw -q "INSERT INTO default.log_stream SELECT toDateTime('2025-01-29 00:00:00') + number, concat('span-', toString(number)), 'chat-api' FROM numbers(50000)"
 "${CC[@]}" -u alice --password alice-Str0ng-pw -q "SELECT count() FROM default.log_stream" >/dev/null
 curl -sSf -u alice:alice-Str0ng-pw "$H/?query=SELECT+span_name+FROM+default.log_stream+LIMIT+3" >/dev/null
+# a table-function read (18.16 logs no used_table_functions: pushdown matches the text)
+"${CC[@]}" -u alice --password alice-Str0ng-pw -q "SELECT count() FROM url('http://127.0.0.1:$CH_HTTP/?query=SELECT+1', TSV, 'x String')" >/dev/null
 "${CC[@]}" -q "SHOW TABLES" >/dev/null                      # default, no password, internal
 curl -sSf --interface 127.0.0.2 "$H/?query=SHOW+TABLES" >/dev/null
 curl -sSf --interface 127.0.0.2 "$H/?query=SELECT+*+FROM+default.log_stream" >/dev/null
@@ -74,6 +76,7 @@ assert len(crit) == 1 and crit[0]["user"] == "default" and crit[0]["client_ip"] 
 assert crit[0]["count"] == 2 and "default.log_stream" in crit[0]["tables"], crit[0]
 ev = " ".join(e.get("excerpt") or "" for e in crit[0]["evidence"])
 assert "SHOW TABLES" in ev and "SELECT * FROM default.log_stream" in ev, ev
+assert any(f["rule"] == "table-function-egress" and f["user"] == "alice" for f in p["findings"]), p["findings"]
 for m, a in runs.items():
     assert key(a) == key(p), f"{m} findings differ from plain"
     assert summ(a) == summ(p), f"{m} summary differs: {summ(a)} vs {summ(p)}"
