@@ -109,4 +109,7 @@ def main():
     sys.exit(1 if failures else 0)
 
 
-main()
+try:
+    main()
+finally:
+    shutil.rmtree(WORK, ignore_errors=True)
