@@ -36,6 +36,7 @@ pub mod error;
 pub mod event;
 pub mod net;
 pub mod parse;
+pub mod pushdown;
 pub mod redact;
 pub mod report;
 pub mod sql;

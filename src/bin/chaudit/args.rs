@@ -21,6 +21,15 @@ pub(crate) enum Command {
     ///
     /// Exit status: 0 no finding at or above --fail-on, 1 at least one, 2 error.
     Scan(ScanArgs),
+
+    /// Read system.query_log (and session_log) from a live server over HTTP and report.
+    ///
+    /// The password of --user comes from the CHAUDIT_PASSWORD environment variable or
+    /// --password-file. Exit status: as for scan.
+    Pull(crate::pull::PullArgs),
+
+    /// Print the SQL that pull (or pull --pushdown) runs, for review or scheduling.
+    Sql(crate::pull::SqlArgs),
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]

@@ -7,6 +7,7 @@
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
 mod args;
+mod pull;
 
 use std::fs::File;
 use std::io::{self, BufWriter, IsTerminal, Read, Write};
@@ -25,17 +26,20 @@ const CHUNK: usize = 1 << 20;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    match cli.command {
-        Command::Scan(args) => match scan(&args) {
-            Ok(code) => code,
-            Err(e) => {
-                if is_broken_pipe(&e) {
-                    return ExitCode::SUCCESS;
-                }
-                eprintln!("chaudit: {e:#}");
-                ExitCode::from(2)
+    let result = match cli.command {
+        Command::Scan(args) => scan(&args),
+        Command::Pull(args) => pull::pull(&args),
+        Command::Sql(args) => pull::sql(&args),
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            if is_broken_pipe(&e) {
+                return ExitCode::SUCCESS;
             }
-        },
+            eprintln!("chaudit: {e:#}");
+            ExitCode::from(2)
+        }
     }
 }
 
