@@ -1,9 +1,9 @@
 //! The browser shell: one wasm-bindgen class, `Analyzer`, over the library's [`crate::Analyzer`].
 //!
-//! It only converts: a plain JS object into [`Config`], `Uint8Array` chunks into
-//! [`crate::Analyzer::feed`], and the [`Analysis`] into the very JSON the CLI prints with
-//! `--format json` (rendered by [`render_json`], then handed to `JSON.parse`, so the two can
-//! never drift apart). All judgement stays in the library; errors take one path,
+//! It only converts: a plain JS object into [`Config`] (through JSON, so it is read exactly as
+//! the config file is), `Uint8Array` chunks into [`crate::Analyzer::feed`], and the
+//! [`Analysis`] into the very JSON the CLI prints with `--format json` (rendered by
+//! [`render_json`], then handed to `JSON.parse`, so the two can never drift apart). All judgement stays in the library; errors take one path,
 //! [`to_js_error`]. Built for `wasm32` only (`scripts/build-wasm.sh` → `pkg/chaudit.js`).
 //!
 //! ```js
@@ -51,10 +51,16 @@ impl Analyzer {
     /// An unknown field, a wrong type, or an invalid network, zone or format.
     #[wasm_bindgen(constructor)]
     pub fn new(config: JsValue) -> Result<Analyzer, JsError> {
+        // Through JSON rather than serde-wasm-bindgen: its struct deserializer looks up only
+        // the declared fields, so a misspelt setting would be silently ignored instead of
+        // refused as the config file refuses it (`deny_unknown_fields`).
         let config: Config = if config.is_undefined() || config.is_null() {
             Config::default()
         } else {
-            serde_wasm_bindgen::from_value(config).map_err(to_js_error)?
+            let json = js_sys::JSON::stringify(&config)
+                .map_err(|e| to_js_error(format!("config is not JSON-serializable: {e:?}")))?;
+            serde_json::from_str(&String::from(json))
+                .map_err(|e| to_js_error(format!("invalid config: {e}")))?
         };
         let inner = crate::Analyzer::new(config).map_err(to_js_error)?;
         Ok(Self { inner: Some(inner) })
