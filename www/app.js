@@ -106,7 +106,7 @@ function run(fileList) {
       state.json = m.json;
       show(JSON.parse(m.json));
       const mb = files.reduce((n, f) => n + f.size, 0) / 1e6;
-      setStatus(`done: ${fmtCount(state.report.summary.events)} events from ${files.length} file${files.length > 1 ? "s" : ""} in ${m.seconds.toFixed(2)} s (${(mb / Math.max(m.seconds, 1e-6)).toFixed(1)} MB/s)`);
+      setStatus(`done: ${fmtCount(state.report.summary.events)} events from ${files.length} file${files.length > 1 ? "s" : ""} in ${m.seconds.toFixed(2)} s (${(mb / Math.max(m.seconds, 1e-6)).toFixed(1)} MB/s, wasm memory ${fmtBytes(m.memory)})`);
     } else if (m.type === "error") {
       finishRun(w);
       setStatus(`error: ${m.message}`);

@@ -5,7 +5,7 @@
 // Protocol (one worker per run; the page cancels by terminating it):
 //   in : {type: "start", config, files: File[], wasm?: Uint8Array}
 //   out: {type: "ready", version} · {type: "progress", file, name, done, total, bytes, totalBytes}
-//        {type: "done", json, seconds} · {type: "error", message}
+//        {type: "done", json, seconds, memory} · {type: "error", message}
 import init, { Analyzer, version } from "./pkg/chaudit.js";
 
 const PROGRESS_EVERY_MS = 100;
@@ -14,7 +14,7 @@ self.onmessage = async (ev) => {
   const msg = ev.data;
   if (msg.type !== "start") return;
   try {
-    await init(msg.wasm ? { module_or_path: msg.wasm } : undefined);
+    const wasm = await init(msg.wasm ? { module_or_path: msg.wasm } : undefined);
     self.postMessage({ type: "ready", version: version() });
     const analyzer = new Analyzer(msg.config ?? {});
     const totalBytes = msg.files.reduce((n, f) => n + f.size, 0);
@@ -43,7 +43,9 @@ self.onmessage = async (ev) => {
     const json = analyzer.finishJson();
     analyzer.free();
     self.postMessage({ type: "progress", file: msg.files.length - 1, name: "", done: 0, total: 0, bytes, totalBytes });
-    self.postMessage({ type: "done", json, seconds: (performance.now() - t0) / 1000 });
+    // Linear memory only grows, so its size now is the run's peak: the streaming claim, measured.
+    const memory = wasm.memory.buffer.byteLength;
+    self.postMessage({ type: "done", json, seconds: (performance.now() - t0) / 1000, memory });
   } catch (e) {
     self.postMessage({ type: "error", message: String(e && e.message ? e.message : e) });
   }
