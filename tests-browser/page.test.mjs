@@ -141,12 +141,27 @@ describe("served page", () => {
     fs.rmSync(big);
   });
 
+  test("the Content-Security-Policy refuses a foreign request", async () => {
+    const page = await browser.context.newPage();
+    await page.goto(`${server.base}/index.html`);
+    assert.equal(await tryForeignFetch(page), "connect-src http://192.0.2.1/exfil");
+    await page.close();
+  });
+
   test("no request left the page's origin", () => {
     assert.deepEqual(browser.foreign(), []);
     assert.ok(browser.requests.some((u) => u.endsWith("/pkg/chaudit_bg.wasm")), "the wasm came from the origin");
     assert.deepEqual(browser.errors, []);
   });
 });
+
+/** Asks the page to fetch a foreign URL; resolves to the CSP violation it raised, if any. */
+function tryForeignFetch(page) {
+  return page.evaluate(() => new Promise((resolve) => {
+    document.addEventListener("securitypolicyviolation", (e) => resolve(`${e.effectiveDirective} ${e.blockedURI}`), { once: true });
+    fetch("http://192.0.2.1/exfil").then(() => resolve("fetched"), () => setTimeout(() => resolve("no violation"), 500));
+  }));
+}
 
 describe("single-file build", () => {
   test("works from file:// with no network at all", async () => {
@@ -163,6 +178,7 @@ describe("single-file build", () => {
       const fileUrl = pathToFileURL(join(ROOT, "dist", "chaudit.html")).href;
       assert.deepEqual(browser.requests.filter((u) => u !== fileUrl && !u.startsWith("blob:") && !u.startsWith("data:")), []);
       assert.deepEqual(browser.errors, []);
+      assert.equal(await tryForeignFetch(page), "connect-src http://192.0.2.1/exfil");
     } finally {
       await browser.close();
     }
