@@ -65,6 +65,20 @@ try {
     const base = treePss(browserPid);
     let peak = base;
     const timer = setInterval(() => { peak = Math.max(peak, treePss(browserPid)); }, 200);
+    // Responsiveness: the longest gap between animation frames while the worker reads (the
+    // final render of the report is left out: it happens once, after reading).
+    await page.evaluate(() => {
+      const gaps = (window.benchGaps = { max: 0, frames: 0 });
+      let last = performance.now();
+      const frame = (t) => {
+        if (document.getElementById("status").textContent.startsWith("done")) return;
+        gaps.max = Math.max(gaps.max, t - last);
+        gaps.frames++;
+        last = t;
+        requestAnimationFrame(frame);
+      };
+      requestAnimationFrame(frame);
+    });
     const t0 = process.hrtime.bigint();
     await page.setInputFiles("#file", file);
     await page.waitForFunction(() => Number(document.getElementById("status").dataset.runs ?? 0) > 0, null, { timeout: 3_600_000, polling: 500 });
@@ -75,7 +89,8 @@ try {
     const worker = Number(/in ([\d.]+) s/.exec(status)[1]);
     const memory = /wasm memory ([\d.]+ \w+)/.exec(status)[1];
     const findings = await page.textContent("#sum-findings");
-    wasm.push({ s, worker, baseKb: base, peakKb: peak, memory, findings });
+    const gaps = await page.evaluate(() => window.benchGaps);
+    wasm.push({ s, worker, baseKb: base, peakKb: peak, memory, findings, gaps });
   }
 } finally {
   await browser.close();
@@ -93,4 +108,5 @@ console.log(`wasm in Chromium, worker     : ${w.worker.toFixed(2)} s  ${rate(w.w
 console.log(`wasm in Chromium, end to end : ${w.s.toFixed(2)} s  ${rate(w.s)}  (setInputFiles → table shown)`);
 console.log(`wasm / native                : ${(n.s / w.worker).toFixed(2)}× native speed`);
 console.log(`memory: wasm linear memory ${w.memory}; Chromium tree PSS ${mib(w.baseKb * 1024)} idle → peak ${mib(w.peakKb * 1024)} for a ${mib(bytes)} file`);
+console.log(`page responsiveness while reading: longest frame gap ${w.gaps.max.toFixed(0)} ms over ${w.gaps.frames} frames`);
 console.log(`findings: ${w.findings}`);

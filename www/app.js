@@ -252,7 +252,10 @@ function select(i, focus) {
 // ---------- timeline and replay ----------
 
 const LANES = 14;
-const W = 1000, LEFT = 210, RIGHT = 12, LANE_H = 22, TOP = 8, AXIS = 26;
+// The chart is drawn at the container's pixel width (at least 560) so text keeps its size;
+// narrower windows scroll it sideways.
+let W = 1000;
+const LEFT = 210, RIGHT = 12, LANE_H = 22, TOP = 8, AXIS = 26;
 
 // Axis labels: the time of day when the logs span under a day, else the date and minute.
 function tick(t, span) {
@@ -271,7 +274,10 @@ function renderTimeline() {
   const hasOther = r.clients.length > lanes.length;
   const nLanes = lanes.length + (hasOther ? 1 : 0);
   const H = TOP + nLanes * LANE_H + AXIS;
+  W = Math.max(560, chart.parentElement.clientWidth);
   chart.setAttribute("viewBox", `0 0 ${W} ${H}`);
+  chart.setAttribute("width", W);
+  chart.setAttribute("height", H);
   chart.replaceChildren();
   const span = Math.max(state.t1 - state.t0, 1);
   const x = (t) => LEFT + ((t - state.t0) / span) * (W - LEFT - RIGHT);
@@ -310,6 +316,7 @@ function renderTimeline() {
     const m = svg("rect", { class: `mark ${f.severity}`, x: x0 - 3, y: y(i) + 11 - h / 2, width: Math.max(6, x(ms(f.last_seen)) - x0 + 6),
       height: h, rx: 2, "data-index": idx, "data-t": ms(f.first_seen) });
     m.append(svg("title", {}, `${f.severity} ${f.rule} — ${f.summary}`));
+    if (idx === state.selected) m.classList.add("selected");
     m.addEventListener("click", () => select(idx, true));
     chart.append(m);
   });
@@ -385,6 +392,11 @@ $("cancel").addEventListener("click", () => cancel(true));
 $("export-json").addEventListener("click", exportJson);
 for (const id of ["f-severity", "f-rule", "f-text"]) $(id).addEventListener("input", () => { renderFindings(); applyReplay(); });
 $("replay").addEventListener("input", applyReplay);
+let resizing = 0;
+window.addEventListener("resize", () => {
+  clearTimeout(resizing);
+  resizing = setTimeout(() => { if (state.report) renderTimeline(); }, 150);
+});
 $("play").addEventListener("click", togglePlay);
 $("findings").tBodies[0].addEventListener("click", (e) => {
   const tr = e.target.closest("tr");
