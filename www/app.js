@@ -309,7 +309,9 @@ function renderTimeline() {
   }
   // Findings: a mark over each finding's span, sized by the result bytes it covers.
   const maxF = r.findings.reduce((a, f) => Math.max(a, f.metrics.result_bytes ?? 0), 1);
-  r.findings.forEach((f, idx) => {
+  // Most severe drawn last, so it stays on top where findings overlap.
+  const order = r.findings.map((f, idx) => [f, idx]).sort(([a], [b]) => SEVERITIES.indexOf(a.severity) - SEVERITIES.indexOf(b.severity));
+  for (const [f, idx] of order) {
     const i = laneOf(laneKey(f));
     const x0 = x(ms(f.first_seen));
     const h = 8 + 10 * Math.log1p(f.metrics.result_bytes ?? 0) / Math.log1p(maxF);
@@ -319,7 +321,7 @@ function renderTimeline() {
     if (idx === state.selected) m.classList.add("selected");
     m.addEventListener("click", () => select(idx, true));
     chart.append(m);
-  });
+  }
   chart.append(svg("line", { id: "cursor", class: "cursor", x1: W - RIGHT, x2: W - RIGHT, y1: TOP - 4, y2: H - AXIS + 4 }));
   applyReplay();
 }
