@@ -41,6 +41,8 @@ pub mod redact;
 pub mod report;
 pub mod sql;
 pub mod time;
+#[cfg(target_arch = "wasm32")]
+pub mod wasm;
 
 use std::collections::BTreeMap;
 
