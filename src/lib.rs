@@ -212,6 +212,7 @@ impl Analyzer {
                 columns: config.columns.clone(),
                 zone,
                 max_record_bytes: config.max_record_bytes,
+                access_log_fields: config.access_log_fields.clone(),
             },
             strict: config.strict,
             max_rejected: config.max_rejected_reported,

@@ -83,14 +83,26 @@ pub enum RuleId {
     ExternalClientRead,
     /// See [`crate::detect::rules::table_function_egress`].
     TableFunctionEgress,
+    /// See [`crate::detect::rules::recon`].
+    Recon,
+    /// See [`crate::detect::rules::auth_failure_burst`].
+    AuthFailureBurst,
+    /// See [`crate::detect::rules::secret_in_query`].
+    SecretInQuery,
+    /// See [`crate::detect::rules::server_file_access`].
+    ServerFileAccess,
 }
 
 impl RuleId {
     /// Every rule.
-    pub const ALL: [Self; 3] = [
+    pub const ALL: [Self; 7] = [
         Self::UnauthenticatedRead,
         Self::ExternalClientRead,
         Self::TableFunctionEgress,
+        Self::Recon,
+        Self::AuthFailureBurst,
+        Self::SecretInQuery,
+        Self::ServerFileAccess,
     ];
 
     /// The rule's name as printed (`unauthenticated-read`, …).
@@ -100,6 +112,10 @@ impl RuleId {
             Self::UnauthenticatedRead => "unauthenticated-read",
             Self::ExternalClientRead => "external-client-read",
             Self::TableFunctionEgress => "table-function-egress",
+            Self::Recon => "recon",
+            Self::AuthFailureBurst => "auth-failure-burst",
+            Self::SecretInQuery => "secret-in-query",
+            Self::ServerFileAccess => "server-file-access",
         }
     }
 }

@@ -9,7 +9,7 @@ mod finding;
 pub mod rules;
 
 use std::cell::OnceCell;
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::net::IpAddr;
 
 use serde::Serialize;
@@ -19,7 +19,9 @@ pub(crate) use finding::{GroupKey, Groups, Hit, RawEvidence};
 
 use crate::config::{Config, Thresholds};
 use crate::error::ConfigError;
-use crate::event::{Event, QueryEvent, QueryOutcome};
+use crate::event::{
+    Event, HttpEvent, HttpOrigin, Interface, Location, LoginEvent, QueryEvent, QueryOutcome, Volume,
+};
 use crate::net::{NetClass, Networks};
 use crate::redact::redact;
 use crate::sql::{classify, QueryClass, StatementKind};
@@ -29,6 +31,13 @@ use crate::time::Timestamp;
 const EXCERPT_CHARS: usize = 240;
 /// Distinct clients tracked for the summary table; past this, new clients are counted only.
 const MAX_CLIENTS: usize = 100_000;
+/// query_log executions remembered for cross-source de-duplication (16 bytes each).
+const MAX_SEEN_QUERIES: usize = 4_000_000;
+/// Text-log queries held back until the end so a query_log copy can win; past this they are
+/// judged at once (and may then be counted twice if a query_log copy comes later).
+const MAX_HELD_SERVER_QUERIES: usize = 200_000;
+/// The same query_id from two sources counts once if their start times are this close.
+const SAME_QUERY_SECS: i64 = 5;
 
 /// The configuration compiled into lookup structures.
 #[derive(Debug, Clone)]
@@ -118,7 +127,18 @@ impl Observation<'_, '_> {
     }
 
     pub(crate) fn evidence(&self, weight: u64) -> RawEvidence {
-        let q = self.event.query.as_ref();
+        evidence_of(self.event, self.settings.redact, weight)
+    }
+}
+
+/// Evidence quoting an event's query, shortened and (with `redact`) with secrets masked.
+pub(crate) fn evidence_of(
+    event: &QueryEvent<'_>,
+    redact_secrets: bool,
+    weight: u64,
+) -> RawEvidence {
+    {
+        let q = event.query.as_ref();
         let mut excerpt: String = q
             .chars()
             .take(EXCERPT_CHARS)
@@ -127,11 +147,11 @@ impl Observation<'_, '_> {
         if q.chars().nth(EXCERPT_CHARS).is_some() {
             excerpt.push('…');
         }
-        if self.settings.redact {
+        if redact_secrets {
             excerpt = redact(&excerpt).into_owned();
         }
         RawEvidence {
-            location: self.event.location,
+            location: event.location,
             excerpt,
             weight,
         }
@@ -178,6 +198,13 @@ pub struct EventStats {
     pub clients: u64,
     /// Clients beyond the tracking cap, counted but not itemized.
     pub clients_untracked: u64,
+    /// Executions seen a second time through another source (text log and query_log, same
+    /// query_id) and counted once.
+    pub duplicates: u64,
+    /// Login attempts (session_log, text log) observed.
+    pub logins: u64,
+    /// HTTP requests (access logs, server `Request URI` lines) observed.
+    pub http_requests: u64,
 }
 
 /// What [`Detector::finish`] returns.
@@ -198,6 +225,12 @@ pub struct Detector {
     groups: Groups,
     stats: EventStats,
     clients: BTreeMap<(String, Option<IpAddr>), ClientSummary>,
+    /// query_log executions by (query_id, user, client) hash: their start and location.
+    seen: HashMap<u64, Vec<(Timestamp, Location)>>,
+    seen_count: usize,
+    /// Text-log executions waiting for the end (see [`Event::ServerLogQuery`]).
+    held: Vec<QueryEvent<'static>>,
+    auth: rules::auth_failure_burst::State,
 }
 
 impl Detector {
@@ -209,14 +242,124 @@ impl Detector {
             groups: Groups::default(),
             stats: EventStats::default(),
             clients: BTreeMap::new(),
+            seen: HashMap::new(),
+            seen_count: 0,
+            held: Vec::new(),
+            auth: rules::auth_failure_burst::State::default(),
         }
     }
 
     /// Observes one event.
     pub fn observe(&mut self, event: &Event<'_>) {
         match event {
-            Event::Query(q) => self.observe_query(q),
+            Event::Query(q) => {
+                self.remember(q);
+                self.observe_query(q);
+            }
+            Event::ServerLogQuery(q) => {
+                if self.held.len() < MAX_HELD_SERVER_QUERIES {
+                    self.held.push(q.clone().into_owned());
+                } else {
+                    self.observe_server_query(q);
+                }
+            }
+            Event::Login(l) => self.observe_login(l),
+            Event::Http(h) => self.observe_http(h),
         }
+    }
+
+    /// Remembers a query_log execution so a text-log copy of it is not counted again.
+    fn remember(&mut self, q: &QueryEvent<'_>) {
+        if q.query_id.is_empty() || self.seen_count >= MAX_SEEN_QUERIES {
+            return;
+        }
+        self.seen_count += 1;
+        self.seen
+            .entry(same_query_key(q))
+            .or_default()
+            .push((q.start, q.location));
+    }
+
+    /// A text-log execution: evidence for its query_log copy if there is one, else an event.
+    fn observe_server_query(&mut self, q: &QueryEvent<'_>) {
+        let original = if q.query_id.is_empty() {
+            None
+        } else {
+            self.seen.get(&same_query_key(q)).and_then(|v| {
+                v.iter()
+                    .find(|(t, _)| (t.secs() - q.start.secs()).abs() <= SAME_QUERY_SECS)
+                    .map(|(_, l)| *l)
+            })
+        };
+        let Some(original) = original else {
+            self.observe_query(q);
+            return;
+        };
+        self.stats.duplicates += 1;
+        let extra = evidence_of(q, self.settings.redact, 0);
+        for (key, group) in &mut self.groups.map {
+            if key.user == q.user.as_ref()
+                && key.client == q.client
+                && group.evidence.iter().any(|e| e.location == original)
+                && !group.evidence.iter().any(|e| e.location == extra.location)
+            {
+                group.evidence.push(extra.clone());
+            }
+        }
+    }
+
+    fn observe_login(&mut self, l: &LoginEvent<'_>) {
+        self.stats.logins += 1;
+        let class = self.settings.classify(l.client);
+        self.auth.observe(l, class, &self.settings);
+    }
+
+    fn observe_http(&mut self, h: &HttpEvent<'_>) {
+        self.stats.http_requests += 1;
+        let class = self.settings.classify(h.client);
+        rules::recon::observe_http(h, class, &self.settings, &mut self.groups);
+        rules::secret_in_query::observe_http(h, class, &self.settings, &mut self.groups);
+        if let Some(status) = h.status {
+            if matches!(status, 401 | 403) && h.origin == HttpOrigin::ProxyLog {
+                self.auth.observe_http_refusal(h, class, &self.settings);
+            }
+        }
+        // The server's own `Request URI` line is followed by an executeQuery line for the
+        // same request: only a proxy's request becomes a query execution here.
+        if h.origin != HttpOrigin::ProxyLog || !rules::recon::is_query_handler(&h.path) {
+            return;
+        }
+        let failed = h.status.is_some_and(|s| s >= 400);
+        let q = QueryEvent {
+            start: h.time,
+            end: Some(h.time),
+            user: h
+                .user
+                .clone()
+                .unwrap_or(std::borrow::Cow::Borrowed("default")),
+            authenticated_user: None,
+            client: h.client,
+            query_id: std::borrow::Cow::Borrowed(""),
+            query: h.query.clone().unwrap_or_default(),
+            query_kind: None,
+            outcome: if failed {
+                QueryOutcome::FailedBeforeStart
+            } else {
+                QueryOutcome::Finished
+            },
+            exception_code: None,
+            is_initial: true,
+            interface: Some(Interface::Http),
+            volume: Volume {
+                result_bytes: if failed { 0 } else { h.bytes_sent.unwrap_or(0) },
+                ..Volume::default()
+            },
+            table_functions: None,
+            tables: None,
+            http_user_agent: h.user_agent.clone(),
+            location: h.location,
+        };
+        self.observe_query(&q);
     }
 
     fn observe_query(&mut self, q: &QueryEvent<'_>) {
@@ -246,6 +389,9 @@ impl Detector {
         rules::unauthenticated_read::observe(&obs, &mut self.groups);
         rules::external_client_read::observe(&obs, &mut self.groups);
         rules::table_function_egress::observe(&obs, &mut self.groups);
+        rules::recon::observe(&obs, &mut self.groups);
+        rules::secret_in_query::observe(&obs, &mut self.groups);
+        rules::server_file_access::observe(&obs, &mut self.groups);
     }
 
     fn track_client(&mut self, q: &QueryEvent<'_>, client_class: NetClass) {
@@ -277,8 +423,11 @@ impl Detector {
     /// Closes every group, applies each rule's final judgement and returns the findings.
     /// `paths` names the sources by [`crate::event::SourceId`] index.
     #[must_use]
-    pub fn finish(self, paths: &[String]) -> Detection {
-        let mut findings = Vec::new();
+    pub fn finish(mut self, paths: &[String]) -> Detection {
+        for q in std::mem::take(&mut self.held) {
+            self.observe_server_query(&q);
+        }
+        let mut findings = self.auth.findings(&self.settings, paths);
         for (key, group) in self.groups.map {
             let verdict = match key.rule {
                 RuleId::UnauthenticatedRead => {
@@ -290,10 +439,20 @@ impl Detector {
                 RuleId::TableFunctionEgress => {
                     rules::table_function_egress::judge(&key, &group, &self.settings)
                 }
+                RuleId::Recon => rules::recon::judge(&key, &group, &self.settings),
+                RuleId::SecretInQuery => {
+                    rules::secret_in_query::judge(&key, &group, &self.settings)
+                }
+                RuleId::ServerFileAccess => {
+                    rules::server_file_access::judge(&key, &group, &self.settings)
+                }
+                // Judged from its own state above.
+                RuleId::AuthFailureBurst => None,
             };
             let Some(v) = verdict else { continue };
             let mut evidence = group.evidence;
             evidence.sort_by_key(|e| e.location);
+            evidence.dedup_by_key(|e| e.location);
             let mut metrics = group.sums;
             metrics.extend(group.maxes);
             metrics.extend(v.extra_metrics);
@@ -347,6 +506,33 @@ impl Detector {
             clients,
         }
     }
+}
+
+/// Hashes what identifies one execution across sources (FNV-1a: stable everywhere).
+fn same_query_key(q: &QueryEvent<'_>) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    let client = q.client.map(|c| c.to_string()).unwrap_or_default();
+    for part in [q.query_id.as_bytes(), q.user.as_bytes(), client.as_bytes()] {
+        for b in part.iter().chain(std::iter::once(&0xff)) {
+            h ^= u64::from(*b);
+            h = h.wrapping_mul(0x0100_0000_01b3);
+        }
+    }
+    h
+}
+
+/// Turns raw evidence into printable evidence, naming the file.
+pub(crate) fn resolve_evidence(raw: Vec<RawEvidence>, paths: &[String]) -> Vec<Evidence> {
+    raw.into_iter()
+        .map(|e| Evidence {
+            path: paths
+                .get(e.location.source.0 as usize)
+                .cloned()
+                .unwrap_or_default(),
+            line: e.location.line,
+            excerpt: Some(e.excerpt).filter(|s| !s.is_empty()),
+        })
+        .collect()
 }
 
 /// A rule's final word on one group.
