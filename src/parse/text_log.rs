@@ -754,8 +754,9 @@ Expression
 
     #[test]
     fn ok_18x_lines_make_queries_logins_and_requests() {
-        let (out, errors) = run(LOG_18, false);
+        let (mut out, errors) = run(LOG_18, false);
         assert!(errors.is_empty(), "{errors:?}");
+        out.queries.sort_by_key(|q| q.location.line);
         assert_eq!(out.queries.len(), 3);
         let q = &out.queries[0];
         assert_eq!(q.query, "SELECT * FROM default.log_stream");
