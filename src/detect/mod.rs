@@ -230,6 +230,10 @@ pub struct Detector {
     seen_count: usize,
     /// Text-log executions waiting for the end (see [`Event::ServerLogQuery`]).
     held: Vec<QueryEvent<'static>>,
+    /// query_log HTTP executions from internal addresses (a proxy?), held until the end.
+    held_proxied: Vec<QueryEvent<'static>>,
+    /// Proxy access-log requests as executions, held until the end.
+    held_requests: Vec<QueryEvent<'static>>,
     auth: rules::auth_failure_burst::State,
 }
 
@@ -245,6 +249,8 @@ impl Detector {
             seen: HashMap::new(),
             seen_count: 0,
             held: Vec::new(),
+            held_proxied: Vec::new(),
+            held_requests: Vec::new(),
             auth: rules::auth_failure_burst::State::default(),
         }
     }
@@ -254,7 +260,15 @@ impl Detector {
         match event {
             Event::Query(q) => {
                 self.remember(q);
-                self.observe_query(q);
+                let proxied = q.is_initial
+                    && q.interface == Some(Interface::Http)
+                    && self.settings.classify(q.client) == NetClass::Internal;
+                if proxied && self.held_proxied.len() < MAX_HELD_SERVER_QUERIES {
+                    // Possibly a request relayed by a proxy whose log names the real client.
+                    self.held_proxied.push(q.clone().into_owned());
+                } else {
+                    self.observe_query(q);
+                }
             }
             Event::ServerLogQuery(q) => {
                 if self.held.len() < MAX_HELD_SERVER_QUERIES {
@@ -296,14 +310,67 @@ impl Detector {
             return;
         };
         self.stats.duplicates += 1;
-        let extra = evidence_of(q, self.settings.redact, 0);
-        for (key, group) in &mut self.groups.map {
-            if key.user == q.user.as_ref()
-                && key.client == q.client
-                && group.evidence.iter().any(|e| e.location == original)
+        self.attach(original, evidence_of(q, self.settings.redact, 0));
+    }
+
+    /// Lists `extra` as evidence of every finding-to-be that already cites `original`.
+    fn attach(&mut self, original: Location, extra: RawEvidence) {
+        for group in self.groups.map.values_mut() {
+            if group.evidence.iter().any(|e| e.location == original)
                 && !group.evidence.iter().any(|e| e.location == extra.location)
             {
                 group.evidence.push(extra.clone());
+            }
+        }
+    }
+
+    /// Pairs proxy requests with the server's record of them: the query_log row (from the
+    /// proxy's address) is judged as coming from the client the proxy saw, once.
+    fn join_proxied(&mut self) {
+        let held = std::mem::take(&mut self.held_proxied);
+        let mut used = vec![false; held.len()];
+        for r in std::mem::take(&mut self.held_requests) {
+            let text = r.query.trim();
+            let window = if text.is_empty() { 2 } else { 3 };
+            let candidates: Vec<usize> = held
+                .iter()
+                .enumerate()
+                .filter(|(i, q)| {
+                    !used.get(*i).copied().unwrap_or(true)
+                        && q.user == r.user
+                        && (q.start.secs() - r.start.secs()).abs() <= window
+                        && if text.is_empty() {
+                            true
+                        } else {
+                            q.query.trim() == text
+                        }
+                })
+                .map(|(i, _)| i)
+                .collect();
+            // A POST hides its SQL from the proxy: pair it only when the choice is unique.
+            let pick = match candidates.as_slice() {
+                [one] => Some(*one),
+                [first, ..] if !text.is_empty() => Some(*first),
+                _ => None,
+            };
+            let Some(i) = pick else {
+                self.observe_query(&r);
+                continue;
+            };
+            if let Some(u) = used.get_mut(i) {
+                *u = true;
+            }
+            let Some(q) = held.get(i) else { continue };
+            let mut moved = q.clone();
+            moved.client = r.client;
+            self.stats.duplicates += 1;
+            self.observe_query(&moved);
+            // Text-log copies of the server row find it by its location, wherever it went.
+            self.attach(moved.location, evidence_of(&r, self.settings.redact, 0));
+        }
+        for (i, q) in held.iter().enumerate() {
+            if !used.get(i).copied().unwrap_or(false) {
+                self.observe_query(q);
             }
         }
     }
@@ -359,7 +426,11 @@ impl Detector {
             http_user_agent: h.user_agent.clone(),
             location: h.location,
         };
-        self.observe_query(&q);
+        if self.held_requests.len() < MAX_HELD_SERVER_QUERIES {
+            self.held_requests.push(q.into_owned());
+        } else {
+            self.observe_query(&q);
+        }
     }
 
     fn observe_query(&mut self, q: &QueryEvent<'_>) {
@@ -424,6 +495,7 @@ impl Detector {
     /// `paths` names the sources by [`crate::event::SourceId`] index.
     #[must_use]
     pub fn finish(mut self, paths: &[String]) -> Detection {
+        self.join_proxied();
         for q in std::mem::take(&mut self.held) {
             self.observe_server_query(&q);
         }
@@ -508,11 +580,12 @@ impl Detector {
     }
 }
 
-/// Hashes what identifies one execution across sources (FNV-1a: stable everywhere).
+/// Hashes what identifies one execution across sources (FNV-1a: stable everywhere). The user
+/// is left out: an 18.x error line does not name it.
 fn same_query_key(q: &QueryEvent<'_>) -> u64 {
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;
     let client = q.client.map(|c| c.to_string()).unwrap_or_default();
-    for part in [q.query_id.as_bytes(), q.user.as_bytes(), client.as_bytes()] {
+    for part in [q.query_id.as_bytes(), client.as_bytes()] {
         for b in part.iter().chain(std::iter::once(&0xff)) {
             h ^= u64::from(*b);
             h = h.wrapping_mul(0x0100_0000_01b3);

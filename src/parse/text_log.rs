@@ -40,6 +40,8 @@ use crate::event::{
 };
 use crate::time::{Timestamp, Zone};
 
+/// The user of a query known only from its error line, on a connection that never named one.
+const UNKNOWN_USER: &str = "(unknown)";
 /// Queries waiting for their volume or error line; past this the oldest is emitted as is.
 const MAX_PENDING: usize = 10_000;
 /// Threads remembered (address of the current connection); past this the map is cleared.
@@ -384,12 +386,16 @@ impl TextLogReader {
             .and_then(|p| msg.get(p + 6..))
             .and_then(|r| r.split_once(')'))
             .and_then(|(inside, _)| inside.split(", ").find_map(|p| p.strip_prefix("user: ")))
-            .unwrap_or("default");
+            .map(str::to_owned);
         let t = self.thread(l.thread).clone();
+        // Error lines never name the user; the connection may have (TCP `Connected … user:`).
+        let user = user
+            .or_else(|| t.user.clone())
+            .unwrap_or_else(|| UNKNOWN_USER.to_owned());
         out(Event::ServerLogQuery(QueryEvent {
             start: l.time,
             end: Some(l.time),
-            user: Cow::Owned(user.to_owned()),
+            user: Cow::Owned(user),
             authenticated_user: None,
             client: client.or(t.client),
             query_id: Cow::Owned(l.query_id.to_string()),
