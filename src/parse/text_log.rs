@@ -148,7 +148,10 @@ impl TextLogReader {
                 out(Event::ServerLogQuery(q));
             }
         }
-        for (_, q) in self.pending.drain() {
+        // Anything left was never in `order` (cannot happen, but must not be lost): sorted.
+        let mut rest: Vec<_> = self.pending.drain().map(|(_, q)| q).collect();
+        rest.sort_by_key(|q| q.location);
+        for q in rest {
             out(Event::ServerLogQuery(q));
         }
     }
@@ -524,7 +527,7 @@ fn failure_user(msg: &str) -> Option<&str> {
         if let Some(at) = msg.find(pat) {
             let rest = msg.get(at + pat.len()..)?;
             let end = rest
-                .find(|c: char| c == ',' || c == '`' || c == ' ' || c == '.')
+                .find([',', '`', ' ', '.'])
                 .unwrap_or(rest.len());
             return rest.get(..end).filter(|u| !u.is_empty());
         }
@@ -570,10 +573,7 @@ fn field<'m>(msg: &'m str, key: &str) -> Option<&'m str> {
 /// Removes the annotations between `(from …)` and the query, and the trailing `(stage: …)`.
 fn strip_query_noise(after: &str) -> &str {
     let mut q = after.trim_start();
-    loop {
-        let Some(rest) = q.strip_prefix('(') else {
-            break;
-        };
+    while let Some(rest) = q.strip_prefix('(') {
         let known = ["TID: ", "comment: ", "query ", "internal)"]
             .iter()
             .any(|p| rest.starts_with(p));
