@@ -111,6 +111,12 @@ pub struct Summary {
     pub last_event: Option<Timestamp>,
     /// Distinct clients (user at address).
     pub clients: u64,
+    /// Login attempts, successes and logouts (session_log, text logs).
+    pub logins: u64,
+    /// HTTP requests (access logs, server `Request URI` lines).
+    pub http_requests: u64,
+    /// Executions seen through a second source (text log or proxy log) and counted once.
+    pub duplicates: u64,
     /// Findings in total.
     pub findings: u64,
     /// Findings per severity (every severity present, zero or not).
@@ -310,6 +316,9 @@ impl Analyzer {
                 first_event: s.first_event,
                 last_event: s.last_event,
                 clients: s.clients,
+                logins: s.logins,
+                http_requests: s.http_requests,
+                duplicates: s.duplicates,
                 findings: detection.findings.len() as u64,
                 by_severity,
                 sources: self.sources,

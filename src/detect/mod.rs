@@ -496,8 +496,39 @@ impl Detector {
     #[must_use]
     pub fn finish(mut self, paths: &[String]) -> Detection {
         self.join_proxied();
-        for q in std::mem::take(&mut self.held) {
+        // A query in both clickhouse-server.log and .err.log (or two copies of one log)
+        // counts once: the copy that names its user and has volumes wins.
+        let mut held = std::mem::take(&mut self.held);
+        held.sort_by_key(|q| {
+            (
+                q.query_id.is_empty(),
+                same_query_key(q),
+                q.start.secs() / SAME_QUERY_SECS,
+                q.user.starts_with('('),
+                std::cmp::Reverse(q.volume.read_rows),
+                q.location,
+            )
+        });
+        let mut kept: Option<(u64, i64, Location)> = None;
+        let mut copies = Vec::new();
+        for q in held {
+            let key = same_query_key(&q);
+            if let Some((k, t, at)) = kept {
+                if !q.query_id.is_empty()
+                    && k == key
+                    && (t - q.start.secs()).abs() <= SAME_QUERY_SECS
+                {
+                    self.stats.duplicates += 1;
+                    copies.push((at, evidence_of(&q, self.settings.redact, 0)));
+                    continue;
+                }
+            }
+            kept = Some((key, q.start.secs(), q.location));
             self.observe_server_query(&q);
+        }
+        for (at, e) in copies {
+            // Wherever the kept copy is cited (its own groups, or its query_log row's).
+            self.attach(at, e);
         }
         let mut findings = self.auth.findings(&self.settings, paths);
         for (key, group) in self.groups.map {

@@ -235,7 +235,19 @@ impl FileParser {
         let fields = &self.options.access_log_fields;
         let sniffed = sniff::sniff(head, fields);
         let format = self.options.format.or(sniffed.map(|s| s.0));
-        let log_table = sniffed.map_or(LogTable::QueryLog, |s| s.1);
+        let mut log_table = sniffed.map_or(LogTable::QueryLog, |s| s.1);
+        if format == Some(InputFormat::TabSeparated) {
+            // Headerless: the configured column list says which table it is.
+            if let Some(cols) = &self.options.columns {
+                let h = Header::from_names(
+                    LogTable::SessionLog.schema(),
+                    cols.iter().map(|c| Cow::Borrowed(c.as_bytes())),
+                );
+                if session_log::is_session_log_header(|s| h.has(s)) {
+                    log_table = LogTable::SessionLog;
+                }
+            }
+        }
         let framing = match format {
             Some(InputFormat::CsvWithNames) => Framing::Csv,
             Some(InputFormat::Vertical) => Framing::Vertical,

@@ -526,9 +526,7 @@ fn failure_user(msg: &str) -> Option<&str> {
     ] {
         if let Some(at) = msg.find(pat) {
             let rest = msg.get(at + pat.len()..)?;
-            let end = rest
-                .find([',', '`', ' ', '.'])
-                .unwrap_or(rest.len());
+            let end = rest.find([',', '`', ' ', '.']).unwrap_or(rest.len());
             return rest.get(..end).filter(|u| !u.is_empty());
         }
     }
