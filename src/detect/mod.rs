@@ -393,7 +393,12 @@ impl Detector {
         }
         // The server's own `Request URI` line is followed by an executeQuery line for the
         // same request: only a proxy's request becomes a query execution here.
-        if h.origin != HttpOrigin::ProxyLog || !rules::recon::is_query_handler(&h.path) {
+        // A bare `GET /` is a probe ("Ok."), not a query.
+        let carries_query = h.query.is_some() || h.method.eq_ignore_ascii_case("POST");
+        if h.origin != HttpOrigin::ProxyLog
+            || !rules::recon::is_query_handler(&h.path)
+            || !carries_query
+        {
             return;
         }
         let failed = h.status.is_some_and(|s| s >= 400);
