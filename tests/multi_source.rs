@@ -2,6 +2,10 @@
 //! log (and .err.log) and the nginx access log in front of it must read as one story per
 //! attacker — each query counted once, evidence from every source, no URL password anywhere.
 
+// A test crate: failing loudly is the point (clippy's allow-unwrap-in-tests covers only
+// `#[test]` functions, not their helpers).
+#![allow(clippy::unwrap_used, clippy::panic, clippy::indexing_slicing)]
+
 use std::path::Path;
 
 use chaudit::report::{render_json, render_text, TextOptions};
