@@ -234,6 +234,8 @@ pub struct Detector {
     held_proxied: Vec<QueryEvent<'static>>,
     /// Proxy access-log requests as executions, held until the end.
     held_requests: Vec<QueryEvent<'static>>,
+    /// `auth_type`s of successful logins per (user, client), from session_log.
+    login_types: BTreeMap<(String, Option<IpAddr>), BTreeSet<String>>,
     auth: rules::auth_failure_burst::State,
 }
 
@@ -251,6 +253,7 @@ impl Detector {
             held: Vec::new(),
             held_proxied: Vec::new(),
             held_requests: Vec::new(),
+            login_types: BTreeMap::new(),
             auth: rules::auth_failure_burst::State::default(),
         }
     }
@@ -379,6 +382,15 @@ impl Detector {
         self.stats.logins += 1;
         let class = self.settings.classify(l.client);
         self.auth.observe(l, class, &self.settings);
+        if l.outcome == crate::event::LoginOutcome::Success && self.login_types.len() < MAX_CLIENTS
+        {
+            if let Some(t) = &l.auth_type {
+                self.login_types
+                    .entry((l.user.to_string(), l.client))
+                    .or_default()
+                    .insert(t.to_string());
+            }
+        }
     }
 
     fn observe_http(&mut self, h: &HttpEvent<'_>) {
@@ -592,6 +604,24 @@ impl Detector {
                     .collect(),
             });
         }
+        for f in &mut findings {
+            if f.rule == RuleId::UnauthenticatedRead {
+                let key = (f.user.clone(), f.client_ip);
+                // Any address of the user if this client's logins were not logged.
+                let types = self.login_types.get(&key).cloned().or_else(|| {
+                    let any: BTreeSet<String> = self
+                        .login_types
+                        .iter()
+                        .filter(|((u, _), _)| *u == f.user)
+                        .flat_map(|(_, t)| t.iter().cloned())
+                        .collect();
+                    (!any.is_empty()).then_some(any)
+                });
+                if let Some(types) = types {
+                    f.assumptions.push(login_type_note(&f.user, &types));
+                }
+            }
+        }
         findings.sort_by(|a, b| {
             b.severity
                 .cmp(&a.severity)
@@ -613,6 +643,19 @@ impl Detector {
             stats: self.stats,
             clients,
         }
+    }
+}
+
+/// What session_log's `auth_type` does and does not prove about a passwordless user.
+fn login_type_note(user: &str, types: &BTreeSet<String>) -> String {
+    let list: Vec<&str> = types.iter().map(String::as_str).collect();
+    if types.iter().all(|t| t == "NO_PASSWORD") {
+        format!("session_log confirms `{user}` logged in with auth_type NO_PASSWORD")
+    } else {
+        format!(
+            "session_log shows `{user}` logging in with auth_type {}: a users.xml user with an empty <password> is reported as PLAINTEXT_PASSWORD, so this neither proves nor refutes a password; the passwordless-users list decides",
+            list.join(", ")
+        )
     }
 }
 
@@ -745,5 +788,83 @@ pub(crate) mod tests {
                 .collect::<Vec<_>>(),
             [2, 3]
         );
+    }
+
+    #[test]
+    fn ok_session_log_auth_type_is_reported_as_what_it_is() {
+        use crate::event::{LoginEvent, LoginOutcome};
+        let mut d = Detector::new(Settings::new(&Config::default()).unwrap());
+        d.observe(&Event::Login(LoginEvent {
+            time: Timestamp::from_secs(1_738_144_790),
+            user: Cow::Borrowed("default"),
+            client: "198.51.100.7".parse().ok(),
+            outcome: LoginOutcome::Success,
+            interface: Some(Interface::Http),
+            auth_type: Some(Cow::Borrowed("PLAINTEXT_PASSWORD")),
+            reason: None,
+            location: Location::default(),
+        }));
+        d.observe(&Event::Query(event(
+            "default",
+            "198.51.100.7",
+            "SELECT * FROM t",
+            10,
+        )));
+        let f = d.finish(&["a".to_owned()]).findings;
+        let unauth = f
+            .iter()
+            .find(|f| f.rule == RuleId::UnauthenticatedRead)
+            .unwrap();
+        assert!(
+            unauth
+                .assumptions
+                .iter()
+                .any(|a| a.contains("PLAINTEXT_PASSWORD") && a.contains("neither proves")),
+            "{:?}",
+            unauth.assumptions
+        );
+    }
+
+    #[test]
+    fn ok_text_log_copy_counts_once_whichever_comes_first() {
+        let mut q = event(
+            "default",
+            "198.51.100.7",
+            "SELECT * FROM log_stream",
+            16 << 20,
+        );
+        q.query_id = Cow::Borrowed("abc");
+        let mut t = q.clone();
+        t.volume = Volume::default();
+        t.location = Location {
+            source: SourceId(1),
+            line: 9,
+        };
+        for order in [[true, false], [false, true]] {
+            let mut d = Detector::new(Settings::new(&Config::default()).unwrap());
+            for from_query_log in order {
+                if from_query_log {
+                    d.observe(&Event::Query(q.clone()));
+                } else {
+                    d.observe(&Event::ServerLogQuery(t.clone()));
+                }
+            }
+            let det = d.finish(&["q.tsv".to_owned(), "server.log".to_owned()]);
+            let ext = det
+                .findings
+                .iter()
+                .find(|f| f.rule == RuleId::ExternalClientRead)
+                .unwrap();
+            assert_eq!(ext.count, 1);
+            assert_eq!(ext.metrics["result_bytes"], 16 << 20);
+            assert_eq!(
+                ext.evidence
+                    .iter()
+                    .map(|e| e.path.as_str())
+                    .collect::<Vec<_>>(),
+                ["q.tsv", "server.log"]
+            );
+            assert_eq!(det.stats.duplicates, 1);
+        }
     }
 }

@@ -426,10 +426,13 @@ mod tests {
     struct Collect {
         events: Vec<QueryEvent<'static>>,
         errors: Vec<ParseError>,
+        /// Every event, of any kind, as debug text.
+        all: Vec<String>,
     }
 
     impl Sink for Collect {
         fn event(&mut self, event: Event<'_>) {
+            self.all.push(format!("{event:?}"));
             if let Event::Query(q) = event {
                 self.events.push(q.into_owned());
             }
@@ -480,5 +483,41 @@ mod tests {
         let c = parse(b"\x00\x01binary\nmore\n", 3);
         assert_eq!(c.errors.len(), 2);
         assert_eq!(c.errors[0].kind, ParseErrorKind::UnknownFormat);
+    }
+
+    proptest::proptest! {
+        /// Hostile bytes in any chunking never panic, whatever format is forced or sniffed.
+        #[test]
+        fn ok_never_panics(data in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..600), chunk in 1usize..64, pick in 0usize..6) {
+            let format = [
+                None,
+                Some(InputFormat::ServerLog),
+                Some(InputFormat::ServerJsonLog),
+                Some(InputFormat::AccessLog),
+                Some(InputFormat::AccessLogJson),
+                Some(InputFormat::JsonEachRow),
+            ][pick];
+            let mut p = FileParser::new(SourceId(0), ParseOptions { format, ..ParseOptions::default() });
+            let mut c = Collect::default();
+            for ch in data.chunks(chunk) {
+                p.feed(ch, &mut c);
+            }
+            p.finish(&mut c);
+        }
+
+        /// A text log or access log split anywhere gives the same events.
+        #[test]
+        fn ok_chunking_does_not_matter(chunk in 1usize..200) {
+            let log = "2026.11.25 22:25:29.616460 [ 76 ] {q1} <Debug> executeQuery: (from 198.51.100.7:57708) SHOW TABLES\n\
+    2026.11.25 22:25:29.619021 [ 76 ] {q1} <Information> executeQuery: Read 1 rows, 35.00 B in 0.002 sec., 411 rows/sec., 14.08 KiB/sec.\n\
+    continuation\n\
+    198.51.100.7 - - [25/Nov/2026:22:26:04 +0000] \"GET /ping HTTP/1.1\" 200 4 \"-\" \"x\"\n";
+            let whole = parse(log.as_bytes(), log.len());
+            let split = parse(log.as_bytes(), chunk);
+            proptest::prop_assert_eq!(whole.errors.len(), split.errors.len());
+            proptest::prop_assert_eq!(whole.all.len(), 1);
+            proptest::prop_assert!(whole.all[0].contains("read_rows: 1,"), "{:?}", whole.all);
+            proptest::prop_assert_eq!(whole.all, split.all);
+        }
     }
 }
