@@ -39,6 +39,8 @@ pub struct Config {
     pub max_findings: usize,
     /// Detection thresholds.
     pub thresholds: Thresholds,
+    /// Field names of JSON-lines proxy access logs.
+    pub access_log_fields: AccessLogFields,
 }
 
 impl Default for Config {
@@ -57,6 +59,7 @@ impl Default for Config {
             max_tracked_clients: 100_000,
             max_findings: 200_000,
             thresholds: Thresholds::default(),
+            access_log_fields: AccessLogFields::default(),
         }
     }
 }
@@ -77,6 +80,10 @@ pub struct Thresholds {
     pub external_read_bytes_per_window: u64,
     /// Result bytes to an external client at or above which the finding is critical.
     pub critical_bytes: u64,
+    /// Failed logins from one client within `auth_failure_window_secs` that make a burst.
+    pub auth_failures: u64,
+    /// The sliding window for `auth_failures`, in seconds.
+    pub auth_failure_window_secs: i64,
 }
 
 impl Default for Thresholds {
@@ -88,6 +95,52 @@ impl Default for Thresholds {
             external_read_bytes: 1 << 20,
             external_read_bytes_per_window: 1 << 20,
             critical_bytes: 100 << 20,
+            auth_failures: 5,
+            auth_failure_window_secs: 300,
+        }
+    }
+}
+
+/// Field names of a JSON-lines access log. Each field also falls back to common aliases
+/// (`request_uri`, `http_user_agent`, `bytes_sent`, …) when the configured name is absent.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AccessLogFields {
+    /// Request time: ISO-8601, `$time_local` or Unix seconds.
+    pub time: String,
+    /// The client address.
+    pub remote_addr: String,
+    /// The HTTP Basic user.
+    pub remote_user: String,
+    /// The method.
+    pub method: String,
+    /// The request target (path and query string).
+    pub uri: String,
+    /// The whole request line (`GET /x HTTP/1.1`), used when `uri` is absent.
+    pub request: String,
+    /// The status code.
+    pub status: String,
+    /// Response body bytes sent.
+    pub bytes_sent: String,
+    /// The User-Agent.
+    pub user_agent: String,
+    /// The `X-ClickHouse-User` request header.
+    pub clickhouse_user: String,
+}
+
+impl Default for AccessLogFields {
+    fn default() -> Self {
+        Self {
+            time: "time".to_owned(),
+            remote_addr: "remote_addr".to_owned(),
+            remote_user: "remote_user".to_owned(),
+            method: "method".to_owned(),
+            uri: "uri".to_owned(),
+            request: "request".to_owned(),
+            status: "status".to_owned(),
+            bytes_sent: "body_bytes_sent".to_owned(),
+            user_agent: "ua".to_owned(),
+            clickhouse_user: "ch_user".to_owned(),
         }
     }
 }

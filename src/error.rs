@@ -62,7 +62,9 @@ impl fmt::Display for ParseErrorKind {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Self::UnknownFormat => {
-                f.write_str("not a format chaudit reads (expected a query_log export)")
+                f.write_str(
+                    "not a format chaudit reads (expected a query_log or session_log export, a server log or an access log)",
+                )
             }
             Self::MissingColumn(c) => write!(f, "missing column `{c}`"),
             Self::NoKnownColumns => f.write_str("header names no known query_log column"),

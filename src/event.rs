@@ -30,6 +30,14 @@ pub struct Location {
 pub enum Event<'a> {
     /// One execution of one query.
     Query(QueryEvent<'a>),
+    /// One execution of one query as the server's text log told it: the same query may also
+    /// be in a query_log export (same `query_id`), and the text log lacks result volumes, so
+    /// detection prefers the query_log copy and lists this one as further evidence.
+    ServerLogQuery(QueryEvent<'a>),
+    /// A login attempt, its success, or a logout (session_log, server text log).
+    Login(LoginEvent<'a>),
+    /// One HTTP request (proxy access log, or the server's own `Request URI` line).
+    Http(HttpEvent<'a>),
 }
 
 /// How a query execution ended.
@@ -199,4 +207,100 @@ impl QueryEvent<'_> {
             location: self.location,
         }
     }
+}
+
+/// What became of a login attempt.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LoginOutcome {
+    /// The server accepted the credentials.
+    Success,
+    /// The server refused them (wrong password, unknown user, not allowed from this address).
+    Failure,
+    /// The session ended.
+    Logout,
+}
+
+/// One login attempt (or logout).
+#[derive(Clone, Debug, PartialEq)]
+pub struct LoginEvent<'a> {
+    /// When.
+    pub time: Timestamp,
+    /// The user name the client gave (`default` where the log leaves it implicit).
+    pub user: Cow<'a, str>,
+    /// The client's address.
+    pub client: Option<IpAddr>,
+    /// Success, failure or logout.
+    pub outcome: LoginOutcome,
+    /// The interface, where logged.
+    pub interface: Option<Interface>,
+    /// How the user authenticated (`auth_type`: `PLAINTEXT_PASSWORD`, `NO_PASSWORD`, …) as
+    /// logged. session_log writes `NO_PASSWORD` on every `LoginFailure`, so it is dropped there.
+    pub auth_type: Option<Cow<'a, str>>,
+    /// Why it failed (error code name or message, secrets never included).
+    pub reason: Option<Cow<'a, str>>,
+    /// Where the record was read.
+    pub location: Location,
+}
+
+/// How an HTTP request carried credentials. Passwords themselves are never kept.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Credentials {
+    /// None that the log shows: ClickHouse then logs the request in as `default`.
+    None,
+    /// `?user=…&password=…` in the URL; `password_given` is false for `password=` (empty)
+    /// or no password parameter.
+    UrlParams {
+        /// A non-empty `password=` was in the URL (and so in every log that keeps URLs).
+        password_given: bool,
+    },
+    /// HTTP Basic (`$remote_user`).
+    Basic,
+    /// `X-ClickHouse-User` header (where the proxy logs it).
+    Header,
+}
+
+/// Which kind of log an HTTP request came from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum HttpOrigin {
+    /// A proxy's access log (nginx, Apache, JSON lines): the client is the real peer.
+    ProxyLog,
+    /// The ClickHouse server's own text log (`HTTPHandler: Request URI`): the client is the
+    /// TCP peer, which is the proxy when there is one.
+    ServerLog,
+}
+
+/// One HTTP request to ClickHouse's HTTP interface.
+#[derive(Clone, Debug, PartialEq)]
+pub struct HttpEvent<'a> {
+    /// When (the proxy's time: end of request for nginx).
+    pub time: Timestamp,
+    /// The peer address.
+    pub client: Option<IpAddr>,
+    /// The user the request names (URL `user=`, header, Basic); `None` when it names none,
+    /// in which case ClickHouse uses `default`.
+    pub user: Option<Cow<'a, str>>,
+    /// How credentials travelled.
+    pub credentials: Credentials,
+    /// `GET`, `POST`, … (empty when not logged).
+    pub method: Cow<'a, str>,
+    /// The path without its query string (`/`, `/play`, `/ping`).
+    pub path: Cow<'a, str>,
+    /// The request target as logged, with every `password=` value replaced by `[REDACTED]`
+    /// whatever the redaction setting: a URL password is never stored.
+    pub target: Cow<'a, str>,
+    /// The decoded `query=` parameter (`%XX` and `+` decoded).
+    pub query: Option<Cow<'a, str>>,
+    /// The response status, where logged.
+    pub status: Option<u16>,
+    /// Response body bytes sent to the client, where logged: the egress volume.
+    pub bytes_sent: Option<u64>,
+    /// The User-Agent, where logged.
+    pub user_agent: Option<Cow<'a, str>>,
+    /// Proxy log or server log.
+    pub origin: HttpOrigin,
+    /// Where the record was read.
+    pub location: Location,
 }

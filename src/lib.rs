@@ -118,6 +118,12 @@ pub struct Summary {
     pub clients_untracked: u64,
     /// Matching events of clients past the findings cap, folded into user `*` findings.
     pub findings_folded: u64,
+    /// Login attempts, successes and logouts (session_log, text logs).
+    pub logins: u64,
+    /// HTTP requests (access logs, server `Request URI` lines).
+    pub http_requests: u64,
+    /// Executions seen through a second source (text log or proxy log) and counted once.
+    pub duplicates: u64,
     /// Findings in total.
     pub findings: u64,
     /// Findings per severity (every severity present, zero or not).
@@ -219,6 +225,7 @@ impl Analyzer {
                 columns: config.columns.clone(),
                 zone,
                 max_record_bytes: config.max_record_bytes,
+                access_log_fields: config.access_log_fields.clone(),
             },
             strict: config.strict,
             max_rejected: config.max_rejected_reported,
@@ -318,6 +325,9 @@ impl Analyzer {
                 clients: s.clients,
                 clients_untracked: s.clients_untracked,
                 findings_folded: s.findings_folded,
+                logins: s.logins,
+                http_requests: s.http_requests,
+                duplicates: s.duplicates,
                 findings: detection.findings.len() as u64,
                 by_severity,
                 sources: self.sources,

@@ -20,7 +20,7 @@ pub fn redact(text: &str) -> Cow<'_, str> {
     }
     let mut out = String::with_capacity(text.len());
     let mut last = 0;
-    for (s, e) in spans {
+    for (s, e, _) in spans {
         if s < last {
             continue;
         }
@@ -38,8 +38,18 @@ pub fn has_secret(text: &str) -> bool {
     !secret_spans(text).is_empty()
 }
 
-/// Byte ranges of secrets, sorted, possibly overlapping.
-fn secret_spans(text: &str) -> Vec<(usize, usize)> {
+/// What kinds of secret `text` holds, each named once, in a stable order — where a secret
+/// is, never what it is.
+#[must_use]
+pub fn secret_kinds(text: &str) -> Vec<&'static str> {
+    let mut kinds: Vec<&'static str> = secret_spans(text).into_iter().map(|s| s.2).collect();
+    kinds.sort_unstable();
+    kinds.dedup();
+    kinds
+}
+
+/// Byte ranges of secrets with their kind, sorted, possibly overlapping.
+fn secret_spans(text: &str) -> Vec<(usize, usize, &'static str)> {
     let mut spans = Vec::new();
     let b = text.as_bytes();
     let lower = text.to_ascii_lowercase();
@@ -62,7 +72,7 @@ fn secret_spans(text: &str) -> Vec<(usize, usize)> {
                 continue;
             }
             if let Some(span) = value_after_key(b, at + key.len()) {
-                spans.push(span);
+                spans.push((span.0, span.1, "`key=value` credential parameter"));
             }
         }
     }
@@ -85,7 +95,7 @@ fn secret_spans(text: &str) -> Vec<(usize, usize)> {
                     .take_while(|c| !matches!(c, b'\'' | b'\\'))
                     .count();
                 if len > 0 {
-                    spans.push((start, start + len));
+                    spans.push((start, start + len, "IDENTIFIED BY password"));
                 }
             }
         }
@@ -103,8 +113,8 @@ fn secret_spans(text: &str) -> Vec<(usize, usize)> {
                 .take_while(|c| is_tok(**c))
                 .count();
             let tok = text.get(i..i + run).unwrap_or_default();
-            if looks_like_key(tok) {
-                spans.push((i, i + run));
+            if let Some(kind) = key_kind(tok) {
+                spans.push((i, i + run, kind));
             }
             i += run.max(1);
         } else {
@@ -122,7 +132,11 @@ fn secret_spans(text: &str) -> Vec<(usize, usize)> {
             .count();
         if b.get(start + auth) == Some(&b'@') {
             if let Some(colon) = text.get(start..start + auth).and_then(|a| a.find(':')) {
-                spans.push((start + colon + 1, start + auth));
+                spans.push((
+                    start + colon + 1,
+                    start + auth,
+                    "password in a URL (user:password@)",
+                ));
             }
         }
     }
@@ -174,20 +188,27 @@ fn value_after_key(b: &[u8], mut i: usize) -> Option<(usize, usize)> {
     (end > start).then_some((start, end))
 }
 
-fn looks_like_key(tok: &str) -> bool {
+fn key_kind(tok: &str) -> Option<&'static str> {
     let rest_ok = |p: &str, min: usize| {
         tok.strip_prefix(p)
             .is_some_and(|r| r.len() >= min && r.bytes().any(|c| c.is_ascii_digit()))
     };
-    rest_ok("sk-", 16)
-        || rest_ok("ghp_", 20)
-        || rest_ok("xoxb-", 10)
-        || rest_ok("xoxp-", 10)
-        || ((tok.starts_with("AKIA") || tok.starts_with("ASIA"))
-            && (16..=24).contains(&tok.len())
-            && tok
-                .bytes()
-                .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit()))
+    if rest_ok("sk-", 16) {
+        Some("API key (sk-…)")
+    } else if rest_ok("ghp_", 20) {
+        Some("GitHub token (ghp_…)")
+    } else if rest_ok("xoxb-", 10) || rest_ok("xoxp-", 10) {
+        Some("Slack token (xox…)")
+    } else if (tok.starts_with("AKIA") || tok.starts_with("ASIA"))
+        && (16..=24).contains(&tok.len())
+        && tok
+            .bytes()
+            .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit())
+    {
+        Some("AWS access key id (AKIA…)")
+    } else {
+        None
+    }
 }
 
 #[cfg(test)]
@@ -234,6 +255,22 @@ mod tests {
             assert_eq!(redact(input), want, "{input}");
             assert!(has_secret(input));
         }
+    }
+
+    #[test]
+    fn ok_kinds_name_where_not_what() {
+        let k = secret_kinds("SELECT 'sk-FAKE0123456789abcdefXYZ', 'AKIAIOSFODNN7EXAMPLE' FROM url('http://u:p@h/?password=x')");
+        assert_eq!(
+            k,
+            [
+                "API key (sk-…)",
+                "AWS access key id (AKIA…)",
+                "`key=value` credential parameter",
+                "password in a URL (user:password@)"
+            ]
+        );
+        assert!(k.iter().all(|s| !s.contains("FAKE")));
+        assert!(secret_kinds("SELECT 1").is_empty());
     }
 
     #[test]

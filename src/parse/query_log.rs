@@ -475,12 +475,18 @@ mod tests {
                 line: i as u64 + 2,
                 ..Location::default()
             };
-            p.row(&row, &Zone::utc(), loc, &mut |Event::Query(e)| {
-                out.push(e.into_owned())
+            p.row(&row, &Zone::utc(), loc, &mut |e| {
+                if let Event::Query(e) = e {
+                    out.push(e.into_owned());
+                }
             })
             .unwrap();
         }
-        p.finish(&mut |Event::Query(e)| out.push(e.into_owned()));
+        p.finish(&mut |e| {
+            if let Event::Query(e) = e {
+                out.push(e.into_owned());
+            }
+        });
         out
     }
 

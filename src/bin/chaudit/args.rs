@@ -17,7 +17,7 @@ pub(crate) struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub(crate) enum Command {
-    /// Scan query_log exports and report findings.
+    /// Scan query_log/session_log exports, server logs and proxy access logs (.gz/.zst too).
     ///
     /// Exit status: 0 no finding at or above --fail-on, 1 at least one, 2 error.
     Scan(ScanArgs),
@@ -72,7 +72,8 @@ pub(crate) struct ScanArgs {
     pub(crate) fail_on: Severity,
 
     /// Read this format instead of detecting it (TabSeparated, TSVWithNames,
-    /// TSVWithNamesAndTypes, CSVWithNames, JSONEachRow, Vertical).
+    /// TSVWithNamesAndTypes, CSVWithNames, JSONEachRow, Vertical, ServerLog,
+    /// ServerJSONLog, AccessLog, AccessLogJSON).
     #[arg(long, value_name = "FORMAT")]
     pub(crate) input_format: Option<String>,
 

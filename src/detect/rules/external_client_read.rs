@@ -49,7 +49,6 @@ pub(crate) fn observe(obs: &Observation<'_, '_>, groups: &mut Groups) {
             targets: &[],
             evidence: obs.evidence(v.result_bytes),
         },
-        obs.settings.max_groups,
     );
 }
 

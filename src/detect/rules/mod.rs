@@ -6,7 +6,15 @@
 //! | `unauthenticated-read` | a passwordless principal reading data or metadata |
 //! | `external-client-read` | results above a threshold delivered to an external address |
 //! | `table-function-egress` | data moved through url/s3/remote/… table functions |
+//! | `recon` | metadata queries and endpoint probes |
+//! | `auth-failure-burst` | many failed logins from one client, worst when a success follows |
+//! | `secret-in-query` | plaintext secrets in queries and URLs (where, never what) |
+//! | `server-file-access` | `file()` reads and `INTO OUTFILE` |
 
+pub mod auth_failure_burst;
 pub mod external_client_read;
+pub mod recon;
+pub mod secret_in_query;
+pub mod server_file_access;
 pub mod table_function_egress;
 pub mod unauthenticated_read;

@@ -70,7 +70,6 @@ pub(crate) fn observe(obs: &Observation<'_, '_>, groups: &mut Groups) {
                     .saturating_add(1),
             ),
         },
-        obs.settings.max_groups,
     );
 }
 

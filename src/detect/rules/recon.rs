@@ -1,0 +1,230 @@
+//! `recon`
+//!
+//! ## What it flags
+//! Reconnaissance: `SHOW TABLES/DATABASES`, `DESCRIBE`, `EXISTS`, `SELECT version()` (and
+//! `currentUser()`, `hostName()` …) without a table, reads that touch only `system.*` or
+//! `information_schema.*`, and HTTP probes of the server's fixed endpoints (`/play`, `/ping`,
+//! `/dashboard`, `/replicas_status`, a bare `GET /`) from external clients. Low for internal
+//! password users; medium when the client is external or passwordless; high when both.
+//!
+//! ## Why it matters
+//! Every exposure starts by looking around: the DeepSeek attacker ran `SHOW TABLES` before
+//! `SELECT * FROM log_stream`. Seen alone it is noise; next to a bulk read from the same client
+//! it dates the start of the intrusion.
+//!
+//! ## Example
+//! ```text
+//! user=default address=198.51.100.7 query="SHOW TABLES"; GET /play from 198.51.100.7
+//! → high: `default` from external 198.51.100.7 explored the server: 6 metadata queries, 2 probes …
+//! ```
+
+use super::super::{describe_client, GroupKey, Groups, Hit, Observation, Settings, Verdict};
+use crate::detect::finding::{Group, RawEvidence};
+use crate::detect::{human_count, is_system_table, RuleId, Severity};
+use crate::event::HttpEvent;
+use crate::net::NetClass;
+use crate::sql::StatementKind;
+
+/// Endpoints a scanner fingerprints (ClickHouse's built-in handlers besides the query handler).
+const PROBE_PATHS: &[&str] = &[
+    "/play",
+    "/dashboard",
+    "/replicas_status",
+    "/ping",
+    "/binary",
+    "/merges",
+    "/jemalloc",
+    "/js/",
+];
+
+/// Functions whose only use in a table-less SELECT is to learn about the server.
+const FINGERPRINT_FUNCTIONS: &[&str] = &[
+    "version()",
+    "currentuser()",
+    "hostname()",
+    "timezone()",
+    "uptime()",
+    "currentdatabase()",
+    "getmacro(",
+    "serveruuid()",
+];
+
+/// Whether a path is ClickHouse's query handler (`/`, `/query`).
+pub(crate) fn is_query_handler(path: &str) -> bool {
+    matches!(path, "/" | "/query" | "")
+}
+
+fn severity(external: bool, passwordless: bool) -> Severity {
+    match (external, passwordless) {
+        (true, true) => Severity::High,
+        (true, false) | (false, true) => Severity::Medium,
+        (false, false) => Severity::Low,
+    }
+}
+
+pub(crate) fn observe(obs: &Observation<'_, '_>, groups: &mut Groups) {
+    let kind = obs.kind();
+    let tables = obs.tables();
+    let recon = match kind {
+        StatementKind::Show | StatementKind::Describe | StatementKind::Exists => true,
+        StatementKind::Select if tables.is_empty() => {
+            let q = obs.event.query.to_ascii_lowercase();
+            FINGERPRINT_FUNCTIONS.iter().any(|f| q.contains(f))
+        }
+        StatementKind::Select => tables.iter().all(|t| is_system_table(t)),
+        _ => false,
+    };
+    if !recon {
+        return;
+    }
+    groups.add(
+        obs.key(RuleId::Recon),
+        Hit {
+            severity: severity(obs.client_class == NetClass::External, obs.passwordless),
+            time: obs.event.start,
+            client_class: obs.client_class,
+            sums: &[("metadata_queries", 1)],
+            maxes: &[],
+            tables: &tables,
+            targets: &[],
+            evidence: obs.evidence(1),
+        },
+    );
+}
+
+/// An HTTP request for a fixed endpoint, or a bare `GET /`, from an external client.
+pub(crate) fn observe_http(
+    h: &HttpEvent<'_>,
+    class: NetClass,
+    settings: &Settings,
+    groups: &mut Groups,
+) {
+    if class != NetClass::External {
+        return;
+    }
+    let probe = PROBE_PATHS
+        .iter()
+        .any(|p| h.path == *p || (p.ends_with('/') && h.path.starts_with(p)))
+        || (h.path == "/" && h.query.is_none() && h.method != "POST");
+    if !probe {
+        return;
+    }
+    let user = h.user.as_deref().unwrap_or("default");
+    let passwordless = settings.passwordless.contains(user);
+    let path = h.path.to_string();
+    groups.add(
+        GroupKey {
+            rule: RuleId::Recon,
+            window: h.time.floor_to(settings.thresholds.window_secs),
+            user: user.to_owned(),
+            client: h.client,
+        },
+        Hit {
+            severity: severity(true, passwordless),
+            time: h.time,
+            client_class: class,
+            sums: &[("http_probes", 1)],
+            maxes: &[],
+            tables: &[],
+            targets: &[path],
+            evidence: RawEvidence {
+                location: h.location,
+                excerpt: format!(
+                    "{} {} → {}",
+                    if h.method.is_empty() { "?" } else { &h.method },
+                    h.target,
+                    h.status.map_or("-".to_owned(), |s| s.to_string())
+                ),
+                weight: 1,
+            },
+        },
+    );
+}
+
+pub(crate) fn judge(key: &GroupKey, g: &Group, _s: &Settings) -> Option<Verdict> {
+    let queries = g.sum("metadata_queries");
+    let probes = g.sum("http_probes");
+    let mut parts = Vec::new();
+    if queries > 0 {
+        parts.push(format!(
+            "{} metadata quer{}",
+            human_count(queries),
+            if queries == 1 { "y" } else { "ies" }
+        ));
+    }
+    if probes > 0 {
+        let paths: Vec<&str> = g.targets.iter().map(String::as_str).take(6).collect();
+        parts.push(format!(
+            "{} endpoint probe{} ({})",
+            human_count(probes),
+            if probes == 1 { "" } else { "s" },
+            paths.join(", ")
+        ));
+    }
+    let tables: Vec<&str> = g.tables.iter().map(String::as_str).take(6).collect();
+    Some(Verdict {
+        severity: g.severity,
+        summary: format!(
+            "{} explored the server: {}{}.",
+            describe_client(key, g.client_class),
+            parts.join(" and "),
+            if tables.is_empty() {
+                String::new()
+            } else {
+                format!("; system tables read: {}", tables.join(", "))
+            }
+        ),
+        assumptions: Vec::new(),
+        extra_metrics: Vec::new(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::detect::tests::{event, run};
+    use crate::detect::{RuleId, Severity};
+
+    fn recon(user: &'static str, ip: &str, q: &'static str) -> Option<Severity> {
+        run(&[event(user, ip, q, 10)])
+            .into_iter()
+            .find(|f| f.rule == RuleId::Recon)
+            .map(|f| f.severity)
+    }
+
+    #[test]
+    fn ok_metadata_queries_by_who_asks() {
+        assert_eq!(
+            recon("default", "198.51.100.7", "SHOW TABLES"),
+            Some(Severity::High)
+        );
+        assert_eq!(
+            recon("alice", "198.51.100.7", "SELECT version()"),
+            Some(Severity::Medium)
+        );
+        assert_eq!(
+            recon("alice", "10.0.0.1", "SELECT name FROM system.tables"),
+            Some(Severity::Low)
+        );
+        assert_eq!(
+            recon("alice", "10.0.0.1", "DESCRIBE TABLE t"),
+            Some(Severity::Low)
+        );
+    }
+
+    #[test]
+    fn ok_quiet_for_data_reads() {
+        assert_eq!(
+            recon("default", "198.51.100.7", "SELECT * FROM log_stream"),
+            None
+        );
+        assert_eq!(recon("alice", "10.0.0.1", "SELECT 1"), None);
+        assert_eq!(
+            recon(
+                "alice",
+                "10.0.0.1",
+                "SELECT * FROM system.tables JOIN db.t USING x"
+            ),
+            None
+        );
+    }
+}

@@ -1,0 +1,531 @@
+//! Proxy access logs in front of ClickHouse's HTTP port → [`HttpEvent`]s, one per request.
+//!
+//! Three shapes, told apart by [`super::sniff`]:
+//!
+//! ```text
+//! 198.51.100.7 - default [25/Nov/2026:22:26:08 +0000] "POST /?add_http_cors_header=1 HTTP/1.1" 200 210 "http://h/play?user=default" "Mozilla/5.0"
+//! │            │ │        │                            │                                         │   │   │                           └ $http_user_agent
+//! │            │ │        │                            │                                         │   │   └ $http_referer (combined only)
+//! │            │ │        │                            │                                         │   └ $body_bytes_sent: the egress volume
+//! │            │ │        │                            │                                         └ $status
+//! │            │ │        │                            └ $request, percent-encoding as received
+//! │            │ │        └ $time_local
+//! │            │ └ $remote_user: the HTTP Basic user, filled although nginx does no auth
+//! │            └ ident (always `-`)
+//! └ $remote_addr: the real client
+//! ```
+//!
+//! nginx/Apache *combined* (as above) and *common* (without the two last fields), and JSON
+//! lines (nginx `escape=json`, or any JSON-lines log) whose field names come from
+//! [`AccessLogFields`]. `?query=` is URL-decoded (`%XX`, `+` as space); `user=` names the user;
+//! a `password=` value is replaced by `[REDACTED]` before anything is stored.
+
+use std::borrow::Cow;
+use std::net::IpAddr;
+
+use serde_json::Value;
+
+use super::common::{lossy, mask_url_secrets, parse_address, parse_datetime, query_pairs};
+use super::common::{percent_decode, LogTime};
+pub use crate::config::AccessLogFields;
+use crate::error::ParseErrorKind;
+use crate::event::{Credentials, HttpEvent, HttpOrigin, Location};
+use crate::time::{CivilTime, Timestamp, MICROS_PER_SEC};
+
+impl AccessLogFields {
+    /// Whether a JSON object's keys look like an access log under this map.
+    pub(crate) fn matches(&self, keys: &[&str]) -> bool {
+        let has = |names: &[&str]| names.iter().any(|n| keys.contains(n));
+        has(&[
+            self.remote_addr.as_str(),
+            "remote_addr",
+            "client_ip",
+            "remote_ip",
+        ]) && has(&[
+            self.uri.as_str(),
+            self.request.as_str(),
+            "request_uri",
+            "uri",
+            "request",
+        ])
+    }
+}
+
+/// Builds the event common to every shape from the pieces of one request.
+struct Request<'a> {
+    time: Timestamp,
+    client: Option<IpAddr>,
+    remote_user: Option<Cow<'a, str>>,
+    header_user: Option<Cow<'a, str>>,
+    method: Cow<'a, str>,
+    target: Cow<'a, str>,
+    status: Option<u16>,
+    bytes_sent: Option<u64>,
+    user_agent: Option<Cow<'a, str>>,
+}
+
+/// Turns a request target into the event's user, credentials, path and decoded query.
+pub(crate) fn http_event<'a>(
+    time: Timestamp,
+    client: Option<IpAddr>,
+    method: Cow<'a, str>,
+    target: &str,
+    origin: HttpOrigin,
+    location: Location,
+) -> HttpEvent<'a> {
+    let mut url_user = None;
+    let mut password = None;
+    let mut query = None;
+    for (k, v) in query_pairs(target.as_bytes()) {
+        if k.eq_ignore_ascii_case(b"user") && url_user.is_none() {
+            url_user = Some(lossy(percent_decode(v, true)).into_owned());
+        } else if k.eq_ignore_ascii_case(b"password") && password.is_none() {
+            password = Some(!v.is_empty());
+        } else if k.eq_ignore_ascii_case(b"query") && query.is_none() {
+            query = Some(lossy(percent_decode(v, true)).into_owned());
+        }
+    }
+    let path_end = target.find(['?', '#']).unwrap_or(target.len());
+    let credentials = if url_user.is_some() || password.is_some() {
+        Credentials::UrlParams {
+            password_given: password.unwrap_or(false),
+        }
+    } else {
+        Credentials::None
+    };
+    HttpEvent {
+        time,
+        client,
+        user: url_user.map(Cow::Owned),
+        credentials,
+        method,
+        path: Cow::Owned(target.get(..path_end).unwrap_or(target).to_owned()),
+        target: Cow::Owned(mask_url_secrets(target).into_owned()),
+        query: query.map(Cow::Owned),
+        status: None,
+        bytes_sent: None,
+        user_agent: None,
+        origin,
+        location,
+    }
+}
+
+impl<'a> Request<'a> {
+    fn into_event(self, location: Location) -> HttpEvent<'a> {
+        let mut e = http_event(
+            self.time,
+            self.client,
+            self.method,
+            &self.target,
+            HttpOrigin::ProxyLog,
+            location,
+        );
+        let some = |u: Option<Cow<'a, str>>| u.filter(|u| !u.is_empty() && u != "-");
+        if e.user.is_none() {
+            if let Some(u) = some(self.header_user) {
+                e.user = Some(u);
+                e.credentials = Credentials::Header;
+            } else if let Some(u) = some(self.remote_user) {
+                e.user = Some(u);
+                e.credentials = Credentials::Basic;
+            }
+        }
+        e.status = self.status;
+        e.bytes_sent = self.bytes_sent;
+        e.user_agent = some(self.user_agent);
+        e
+    }
+}
+
+type Fail = (usize, ParseErrorKind);
+
+fn expected(at: usize, what: &'static str) -> Fail {
+    (
+        at,
+        ParseErrorKind::BadValue {
+            column: "access log",
+            expected: what,
+        },
+    )
+}
+
+/// Reads one combined/common line. Errors carry a 0-based byte offset.
+pub(crate) fn parse_text_line(line: &[u8], location: Location) -> Result<HttpEvent<'_>, Fail> {
+    let mut i = 0;
+    let word = |i: &mut usize| -> &[u8] {
+        let start = *i;
+        while line.get(*i).is_some_and(|c| *c != b' ') {
+            *i += 1;
+        }
+        let w = line.get(start..*i).unwrap_or_default();
+        while line.get(*i) == Some(&b' ') {
+            *i += 1;
+        }
+        w
+    };
+    let addr = word(&mut i);
+    let client = match parse_address(addr) {
+        Some(ip) => Some(ip),
+        None if addr == b"-" => None,
+        None => return Err(expected(0, "a client address")),
+    };
+    let _ident = word(&mut i);
+    let user_at = i;
+    let user = word(&mut i);
+    if user.is_empty() {
+        return Err(expected(user_at, "a user or `-`"));
+    }
+    if line.get(i) != Some(&b'[') {
+        return Err(expected(i, "`[` and the request time"));
+    }
+    let t_end = memchr::memchr(b']', line.get(i..).unwrap_or_default())
+        .map(|p| i + p)
+        .ok_or_else(|| expected(i, "`]`"))?;
+    let time = parse_clf_time(line.get(i + 1..t_end).unwrap_or_default())
+        .ok_or_else(|| expected(i + 1, "a time such as 25/Nov/2026:22:23:53 +0000"))?;
+    i = t_end + 1;
+    while line.get(i) == Some(&b' ') {
+        i += 1;
+    }
+    let (request, next) = quoted(line, i).ok_or_else(|| expected(i, "a quoted request"))?;
+    i = next;
+    let status_at = i;
+    let status = word(&mut i);
+    let status = std::str::from_utf8(status)
+        .ok()
+        .and_then(|s| s.parse::<u16>().ok())
+        .ok_or_else(|| expected(status_at, "a status code"))?;
+    let bytes_at = i;
+    let bytes = word(&mut i);
+    let bytes_sent = if bytes == b"-" {
+        Some(0)
+    } else {
+        Some(
+            super::common::parse_u64(bytes)
+                .ok_or_else(|| expected(bytes_at, "a byte count or `-`"))?,
+        )
+    };
+    // Combined adds referer and user agent; anything after them (nginx custom formats) is ignored.
+    let mut user_agent = None;
+    if line.get(i) == Some(&b'"') {
+        let (_referer, next) = quoted(line, i).ok_or_else(|| expected(i, "a quoted referer"))?;
+        i = next;
+        if line.get(i) == Some(&b'"') {
+            let (ua, _) = quoted(line, i).ok_or_else(|| expected(i, "a quoted user agent"))?;
+            user_agent = Some(unescape_clf(ua));
+        }
+    }
+    let request = unescape_clf(request);
+    let mut parts = request.splitn(3, ' ');
+    let (method, target) = match (parts.next(), parts.next()) {
+        (Some(m), Some(t)) if m.bytes().all(|c| c.is_ascii_uppercase()) && !m.is_empty() => {
+            (m.to_owned(), t.to_owned())
+        }
+        // A TLS handshake or garbage where a request line should be: kept as the target.
+        _ => (String::new(), request.clone().into_owned()),
+    };
+    let remote_user = (user != b"-").then(|| unescape_clf(user));
+    Ok(Request {
+        time,
+        client,
+        remote_user,
+        header_user: None,
+        method: Cow::Owned(method),
+        target: Cow::Owned(target),
+        status: Some(status),
+        bytes_sent,
+        user_agent,
+    }
+    .into_event(location))
+}
+
+/// A `"…"` field starting at `i` (backslash escapes skipped over); returns its body and the
+/// offset after the closing quote and following spaces.
+fn quoted(line: &[u8], i: usize) -> Option<(&[u8], usize)> {
+    if line.get(i) != Some(&b'"') {
+        return None;
+    }
+    let mut j = i + 1;
+    loop {
+        match line.get(j)? {
+            b'\\' => j += 2,
+            b'"' => break,
+            _ => j += 1,
+        }
+    }
+    let body = line.get(i + 1..j)?;
+    let mut k = j + 1;
+    while line.get(k) == Some(&b' ') {
+        k += 1;
+    }
+    Some((body, k))
+}
+
+/// Undoes nginx `\xHH` and Apache `\"`/`\\` escapes.
+fn unescape_clf(b: &[u8]) -> Cow<'_, str> {
+    if memchr::memchr(b'\\', b).is_none() {
+        return String::from_utf8_lossy(b);
+    }
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while let Some(&c) = b.get(i) {
+        if c == b'\\' {
+            if b.get(i + 1) == Some(&b'x') {
+                if let Some(v) = b.get(i + 2..i + 4).and_then(|h| {
+                    std::str::from_utf8(h)
+                        .ok()
+                        .and_then(|h| u8::from_str_radix(h, 16).ok())
+                }) {
+                    out.push(v);
+                    i += 4;
+                    continue;
+                }
+            }
+            if let Some(&n) = b.get(i + 1) {
+                out.push(n);
+                i += 2;
+                continue;
+            }
+        }
+        out.push(c);
+        i += 1;
+    }
+    Cow::Owned(String::from_utf8_lossy(&out).into_owned())
+}
+
+/// `25/Nov/2026:22:23:53 +0000` → instant.
+fn parse_clf_time(b: &[u8]) -> Option<Timestamp> {
+    let s = std::str::from_utf8(b).ok()?;
+    let (dt, off) = s.split_once(' ')?;
+    let mut it = dt.splitn(3, '/');
+    let day: u32 = it.next()?.parse().ok()?;
+    let mon = it.next()?;
+    let rest = it.next()?;
+    let (year, hms) = rest.split_once(':')?;
+    let mut hms = hms.splitn(3, ':');
+    let (h, m, sec): (u32, u32, u32) = (
+        hms.next()?.parse().ok()?,
+        hms.next()?.parse().ok()?,
+        hms.next()?.parse().ok()?,
+    );
+    const MONTHS: [&str; 12] = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ];
+    let month = MONTHS.iter().position(|x| x.eq_ignore_ascii_case(mon))? as u32 + 1;
+    let civil = CivilTime::from_parts(year.parse().ok()?, month, day, h, m, sec, 0)?;
+    let off = crate::time::parse_offset(off)?;
+    Some(Timestamp(civil.0 - off * MICROS_PER_SEC))
+}
+
+/// Reads one JSON-lines access-log record.
+pub(crate) fn parse_json_line<'a>(
+    line: &'a [u8],
+    fields: &AccessLogFields,
+    location: Location,
+) -> Result<HttpEvent<'a>, Fail> {
+    let v: serde_json::Map<String, Value> = serde_json::from_slice(line).map_err(|e| {
+        (
+            e.column().saturating_sub(1),
+            ParseErrorKind::BadJson {
+                expected: "one JSON object per line",
+            },
+        )
+    })?;
+    let get = |names: &[&str]| -> Option<String> {
+        names.iter().find_map(|n| match v.get(*n)? {
+            Value::String(s) => Some(s.clone()),
+            Value::Number(n) => Some(n.to_string()),
+            _ => None,
+        })
+    };
+    let time_s = get(&[
+        fields.time.as_str(),
+        "time",
+        "time_iso8601",
+        "timestamp",
+        "@timestamp",
+        "time_local",
+    ])
+    .ok_or_else(|| expected(0, "a time field"))?;
+    let time = match parse_datetime(time_s.as_bytes()) {
+        Some(LogTime::Utc(t)) => t,
+        // A zone-less time in an access log is taken as UTC.
+        Some(LogTime::Civil(c)) => Timestamp(c.0),
+        None => parse_clf_time(time_s.as_bytes())
+            .ok_or_else(|| expected(0, "a time such as 2026-11-25T22:23:53+00:00"))?,
+    };
+    let addr = get(&[
+        fields.remote_addr.as_str(),
+        "remote_addr",
+        "client_ip",
+        "remote_ip",
+    ]);
+    let client = match addr.as_deref() {
+        None | Some("" | "-") => None,
+        Some(a) => Some(
+            super::common::parse_socket_address(a.as_bytes())
+                .ok_or_else(|| expected(0, "a client address"))?,
+        ),
+    };
+    let (method, target) = match get(&[fields.uri.as_str(), "request_uri", "uri"]) {
+        Some(uri) => (
+            get(&[fields.method.as_str(), "method", "request_method"]).unwrap_or_default(),
+            uri,
+        ),
+        None => {
+            let req = get(&[fields.request.as_str(), "request"])
+                .ok_or_else(|| expected(0, "a uri or request field"))?;
+            let mut parts = req.splitn(3, ' ');
+            match (parts.next(), parts.next()) {
+                (Some(m), Some(t)) => (m.to_owned(), t.to_owned()),
+                _ => (String::new(), req.clone()),
+            }
+        }
+    };
+    let status = get(&[fields.status.as_str(), "status"])
+        .map(|s| {
+            s.parse::<u16>()
+                .map_err(|_| expected(0, "a numeric status"))
+        })
+        .transpose()?;
+    let bytes_sent = get(&[fields.bytes_sent.as_str(), "body_bytes_sent", "bytes_sent"])
+        .filter(|b| b != "-")
+        .map(|b| {
+            b.parse::<u64>()
+                .map_err(|_| expected(0, "a numeric byte count"))
+        })
+        .transpose()?;
+    Ok(Request {
+        time,
+        client,
+        remote_user: get(&[fields.remote_user.as_str(), "remote_user"]).map(Cow::Owned),
+        header_user: get(&[fields.clickhouse_user.as_str(), "ch_user"]).map(Cow::Owned),
+        method: Cow::Owned(method),
+        target: Cow::Owned(target),
+        status,
+        bytes_sent,
+        user_agent: get(&[
+            fields.user_agent.as_str(),
+            "ua",
+            "http_user_agent",
+            "user_agent",
+        ])
+        .map(Cow::Owned),
+    }
+    .into_event(location))
+}
+
+/// Whether a line has the shape of a combined/common access-log line.
+pub(crate) fn looks_like_text_line(line: &[u8]) -> bool {
+    let mut it = line.splitn(4, |c| *c == b' ');
+    let (Some(addr), Some(_), Some(_), Some(rest)) = (it.next(), it.next(), it.next(), it.next())
+    else {
+        return false;
+    };
+    (addr == b"-" || parse_address(addr).is_some())
+        && rest.first() == Some(&b'[')
+        && rest
+            .get(1..12)
+            .and_then(|d| parse_clf_time_prefix(d).then_some(()))
+            .is_some()
+}
+
+fn parse_clf_time_prefix(d: &[u8]) -> bool {
+    // dd/Mon/yyyy
+    d.len() == 11 && d.get(2) == Some(&b'/') && d.get(6) == Some(&b'/')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::event::SourceId;
+
+    fn loc() -> Location {
+        Location {
+            source: SourceId(0),
+            line: 1,
+        }
+    }
+
+    #[test]
+    fn ok_combined_line_decodes_query_and_masks_password() {
+        let line = br#"198.51.100.7 - - [25/Nov/2026:22:26:07 +0000] "GET /?user=default&password=s3cr%20t&query=SELECT+1%2B1 HTTP/1.1" 200 12 "-" "Mozilla/5.0""#;
+        let e = parse_text_line(line, loc()).unwrap();
+        assert_eq!(e.client, "198.51.100.7".parse().ok());
+        assert_eq!(e.user.as_deref(), Some("default"));
+        assert_eq!(
+            e.credentials,
+            Credentials::UrlParams {
+                password_given: true
+            }
+        );
+        assert_eq!(e.query.as_deref(), Some("SELECT 1+1"));
+        assert_eq!(e.path, "/");
+        assert_eq!(
+            e.target,
+            "/?user=default&password=[REDACTED]&query=SELECT+1%2B1"
+        );
+        assert!(!format!("{e:?}").contains("s3cr"));
+        assert_eq!(e.status, Some(200));
+        assert_eq!(e.bytes_sent, Some(12));
+        assert_eq!(e.time, Timestamp::from_secs(1_795_645_567));
+    }
+
+    #[test]
+    fn ok_common_basic_user_and_garbage_request() {
+        let e = parse_text_line(
+            b"10.0.0.1 - alice [25/Nov/2026:22:26:07 +0100] \"POST / HTTP/1.1\" 200 -",
+            loc(),
+        )
+        .unwrap();
+        assert_eq!(e.user.as_deref(), Some("alice"));
+        assert_eq!(e.credentials, Credentials::Basic);
+        assert_eq!(e.bytes_sent, Some(0));
+        let e = parse_text_line(
+            br#"203.0.113.1 - - [25/Nov/2026:22:26:07 +0000] "\x16\x03\x01\x00" 400 157 "-" "-""#,
+            loc(),
+        )
+        .unwrap();
+        assert_eq!(e.method, "");
+        assert_eq!(e.status, Some(400));
+        assert_eq!(e.user_agent, None);
+    }
+
+    #[test]
+    fn err_positions_name_the_field() {
+        let e = parse_text_line(b"1.2.3.4 - - [bad] \"GET / HTTP/1.1\" 200 1", loc()).unwrap_err();
+        assert_eq!(e.0, 13);
+        let e = parse_text_line(
+            b"1.2.3.4 - - [25/Nov/2026:22:26:07 +0000] \"GET / HTTP/1.1\" OK 1",
+            loc(),
+        )
+        .unwrap_err();
+        assert_eq!(e.0, 58);
+    }
+
+    #[test]
+    fn ok_json_with_custom_field_names() {
+        let fields = AccessLogFields {
+            remote_addr: "client".to_owned(),
+            bytes_sent: "sent".to_owned(),
+            ..AccessLogFields::default()
+        };
+        let line = br#"{"time":"2026-11-25T22:26:11+00:00","client":"198.51.100.7","uri":"/?query=SELECT%20*%20FROM%20t","status":"200","sent":4225143,"ch_user":"etl"}"#;
+        let e = parse_json_line(line, &fields, loc()).unwrap();
+        assert_eq!(e.client, "198.51.100.7".parse().ok());
+        assert_eq!(e.bytes_sent, Some(4_225_143));
+        assert_eq!(e.query.as_deref(), Some("SELECT * FROM t"));
+        assert_eq!(e.credentials, Credentials::Header);
+        assert!(parse_json_line(b"{\"time\":1", &fields, loc()).is_err());
+    }
+
+    #[test]
+    fn ok_never_panics_on_prefixes() {
+        let line = br#"198.51.100.7 - x [25/Nov/2026:22:26:07 +0000] "GET /?query=%E2%82 HTTP/1.1" 200 12 "-" "\x22a""#;
+        for n in 0..line.len() {
+            let _ = parse_text_line(line.get(..n).unwrap(), loc());
+            let _ = looks_like_text_line(line.get(..n).unwrap());
+        }
+        assert!(looks_like_text_line(line));
+    }
+}

@@ -1,0 +1,233 @@
+//! One incident through every source at once: ClickHouse 18.16's query_log, its server text
+//! log (and .err.log) and the nginx access log in front of it must read as one story per
+//! attacker — each query counted once, evidence from every source, no URL password anywhere.
+
+// A test crate: failing loudly is the point (clippy's allow-unwrap-in-tests covers only
+// `#[test]` functions, not their helpers).
+#![allow(clippy::unwrap_used, clippy::panic, clippy::indexing_slicing)]
+
+use std::path::Path;
+
+use chaudit::report::{render_json, render_text, TextOptions};
+use chaudit::{analyze, Analysis, Config, RuleId, Severity};
+
+const ATTACKER: &str = "198.51.100.7";
+const QUERY_LOG: &str = "fixtures/query_log/18.16/incident.TSVWithNames.tsv";
+const TEXT_LOG: &str = "fixtures/text_log/18.16/clickhouse-server.log";
+const ERR_LOG: &str = "fixtures/text_log/18.16/clickhouse-server.err.log";
+const NGINX: &str = "fixtures/access_log/nginx/combined.log";
+const NGINX_JSON: &str = "fixtures/access_log/nginx/json.log";
+/// Every password that appears in a URL in these fixtures.
+const URL_PASSWORDS: &[&str] = &["an4lyst-pw", "alice123"];
+
+fn read(path: &str) -> Vec<u8> {
+    std::fs::read(Path::new(env!("CARGO_MANIFEST_DIR")).join(path))
+        .unwrap_or_else(|e| panic!("{path}: {e}"))
+}
+
+fn scan(paths: &[&str], config: Config) -> Analysis {
+    let data: Vec<Vec<u8>> = paths.iter().map(|p| read(p)).collect();
+    let inputs: Vec<(&str, &[u8])> = paths
+        .iter()
+        .zip(&data)
+        .map(|(p, d)| (*p, d.as_slice()))
+        .collect();
+    analyze(config, &inputs).unwrap()
+}
+
+fn finding<'a>(
+    a: &'a Analysis,
+    rule: RuleId,
+    user: &str,
+    ip: &str,
+) -> Option<&'a chaudit::Finding> {
+    a.findings.iter().find(|f| {
+        f.rule == rule
+            && f.user == user
+            && f.client_ip.map(|i| i.to_string()).as_deref() == Some(ip)
+    })
+}
+
+fn outputs(a: &Analysis) -> String {
+    let mut text = Vec::new();
+    render_text(
+        a,
+        &TextOptions {
+            min_level: Severity::Info,
+            ..TextOptions::default()
+        },
+        &mut text,
+    )
+    .unwrap();
+    let mut json = Vec::new();
+    render_json(a, Severity::Info, &mut json).unwrap();
+    format!(
+        "{}\n{}",
+        String::from_utf8(text).unwrap(),
+        String::from_utf8(json).unwrap()
+    )
+}
+
+#[test]
+fn ok_one_coherent_story_for_the_attacker() {
+    // The proxied reads show in query_log as `default` from the proxy, 127.0.0.1.
+    let alone = scan(&[QUERY_LOG], Config::default());
+    let direct = finding(&alone, RuleId::UnauthenticatedRead, "default", ATTACKER)
+        .expect("query_log alone flags the attacker")
+        .count;
+    let proxied = finding(&alone, RuleId::UnauthenticatedRead, "default", "127.0.0.1")
+        .expect("query_log alone shows proxied reads from the proxy")
+        .count;
+
+    for proxy_log in [NGINX, NGINX_JSON] {
+        let all = scan(
+            &[QUERY_LOG, TEXT_LOG, ERR_LOG, proxy_log],
+            Config::default(),
+        );
+        assert_eq!(all.summary.rejected, 0, "{:?}", all.rejected);
+        let story = finding(&all, RuleId::UnauthenticatedRead, "default", ATTACKER).unwrap();
+        assert_eq!(story.severity, Severity::Critical);
+        // Each read once: the text-log copies and the proxy lines add evidence, not reads.
+        assert_eq!(story.count, direct + proxied, "{proxy_log}");
+        for source in [QUERY_LOG, TEXT_LOG, proxy_log] {
+            assert!(
+                story.evidence.iter().any(|e| e.path == source),
+                "{source} missing from the story's evidence"
+            );
+        }
+        // The proxy's address no longer carries the attacker's reads.
+        assert!(finding(&all, RuleId::UnauthenticatedRead, "default", "127.0.0.1").is_none());
+        // The bulk read of log_stream is counted once in the bytes too.
+        assert_eq!(story.metrics["max_result_bytes"], 16_740_270);
+        // Recon (SHOW TABLES, /play …), file() and the external bulk read are the same client.
+        for rule in [
+            RuleId::Recon,
+            RuleId::ServerFileAccess,
+            RuleId::ExternalClientRead,
+        ] {
+            let f = finding(&all, rule, "default", ATTACKER)
+                .unwrap_or_else(|| panic!("{rule} missing for the attacker"));
+            assert!(f.severity >= Severity::High, "{rule}: {:?}", f.severity);
+        }
+        let recon = finding(&all, RuleId::Recon, "default", ATTACKER).unwrap();
+        assert!(
+            recon.targets.contains(&"/play".to_owned()),
+            "{:?}",
+            recon.targets
+        );
+        assert!(all.summary.duplicates > 0);
+        // No URL password in any output, though the logs hold them in clear.
+        let out = outputs(&all);
+        for pw in URL_PASSWORDS {
+            assert!(!out.contains(pw), "{pw} leaked into a report");
+        }
+        let secret = finding(&all, RuleId::SecretInQuery, "analyst", "127.0.0.1").unwrap();
+        assert!(secret.evidence.iter().any(|e| e.path == proxy_log));
+    }
+}
+
+#[test]
+fn ok_password_stays_hidden_even_without_redaction() {
+    let raw = String::from_utf8(read(TEXT_LOG)).unwrap();
+    assert!(raw.contains("an4lyst-pw"), "the fixture holds the password");
+    let config = Config {
+        redact: false,
+        ..Config::default()
+    };
+    let all = scan(&[QUERY_LOG, TEXT_LOG, NGINX], config);
+    let out = outputs(&all);
+    for pw in URL_PASSWORDS {
+        assert!(!out.contains(pw), "{pw} leaked with --no-redact");
+    }
+}
+
+#[test]
+fn ok_genuine_logs_parse_without_rejects() {
+    let cases: &[(&str, &str)] = &[
+        ("fixtures/text_log/18.16/clickhouse-server.log", "ServerLog"),
+        (
+            "fixtures/text_log/18.16/clickhouse-server.err.log",
+            "ServerLog",
+        ),
+        (
+            "fixtures/text_log/26.9/incident.clickhouse-server.log",
+            "ServerLog",
+        ),
+        (
+            "fixtures/text_log/26.9/incident.clickhouse-server.err.log",
+            "ServerLog",
+        ),
+        (
+            "fixtures/text_log/26.9/tricky.clickhouse-server.json.log",
+            "ServerJsonLog",
+        ),
+        (
+            "fixtures/text_log/26.9/tricky.clickhouse-server.err.json.log",
+            "ServerJsonLog",
+        ),
+        ("fixtures/access_log/nginx/combined.log", "AccessLog"),
+        ("fixtures/access_log/nginx/json.log", "AccessLogJson"),
+        (
+            "fixtures/session_log/26.9/incident.TSVWithNames.tsv",
+            "TsvWithNames",
+        ),
+        (
+            "fixtures/session_log/26.9/incident.TSVWithNamesAndTypes.tsv",
+            "TsvWithNamesAndTypes",
+        ),
+        (
+            "fixtures/session_log/26.9/incident.CSVWithNames.csv",
+            "CsvWithNames",
+        ),
+        (
+            "fixtures/session_log/26.9/incident.JSONEachRow.jsonl",
+            "JsonEachRow",
+        ),
+        (
+            "fixtures/session_log/26.9/incident.Vertical.txt",
+            "Vertical",
+        ),
+    ];
+    for (path, format) in cases {
+        let a = scan(&[path], Config::default());
+        let s = &a.summary.sources[0];
+        assert_eq!(s.rejected, 0, "{path}: {:?}", a.rejected);
+        assert!(s.events > 0, "{path}");
+        assert_eq!(
+            format!("{:?}", s.format),
+            format!("Some({format})"),
+            "{path}"
+        );
+    }
+    // session_log: 31 rows, each a login event (the generator's keeper plus each client).
+    let a = scan(
+        &["fixtures/session_log/26.9/incident.JSONEachRow.jsonl"],
+        Config::default(),
+    );
+    assert_eq!(a.summary.logins, 31);
+}
+
+#[test]
+fn ok_compressed_inputs_read_like_plain_ones() {
+    use std::io::Write;
+    let plain = read(NGINX);
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    gz.write_all(&plain).unwrap();
+    let gz = gz.finish().unwrap();
+    let zst = ruzstd::encoding::compress_to_vec(
+        plain.as_slice(),
+        ruzstd::encoding::CompressionLevel::Fastest,
+    );
+    let one = |name: &str, bytes: &[u8]| {
+        let a = analyze(Config::default(), &[(name, bytes)]).unwrap();
+        (
+            a.summary.sources[0].events,
+            a.summary.rejected,
+            a.findings.len(),
+        )
+    };
+    let want = one("combined.log", &plain);
+    assert_eq!(want.0, 21);
+    assert_eq!(one("combined.log.gz", &gz), want);
+    assert_eq!(one("combined.log.zst", &zst), want);
+}
