@@ -5,6 +5,7 @@
 //! never the events — so memory grows with clients and time, not with lines. It does not know
 //! which format an event came from; its tests build events by hand.
 
+pub mod baseline;
 mod finding;
 pub mod rules;
 
