@@ -46,7 +46,11 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 
 pub use config::{Config, Thresholds};
-pub use detect::{ClientSummary, Detector, Evidence, Finding, RuleId, Settings, Severity};
+pub use detect::baseline::{BaselineState, ClientVolume};
+pub use detect::{
+    BaselineMode, Channel, ClientSummary, Detector, Evidence, Finding, LedgerEntry, RuleId,
+    Settings, Severity,
+};
 pub use error::{ConfigError, ParseError, ParseErrorKind};
 pub use event::{Event, QueryEvent};
 pub use parse::{FileParser, InputFormat, ParseOptions, Sink};
@@ -130,6 +134,13 @@ pub struct Analysis {
     pub clients: Vec<ClientSummary>,
     /// The first rejected records (all are counted in the summary).
     pub rejected: Vec<Rejected>,
+    /// Bytes that left, per client, channel and day.
+    pub ledger: Vec<LedgerEntry>,
+    /// Per-client volume against the baseline (scans with a baseline only).
+    pub volumes: Vec<ClientVolume>,
+    /// The baseline state after the scan, when one was attached (see [`Analyzer::with_baseline`]).
+    #[serde(skip)]
+    pub baseline: Option<BaselineState>,
 }
 
 impl Analysis {
@@ -221,6 +232,25 @@ impl Analyzer {
             rejected: Vec::new(),
             rejected_total: 0,
         })
+    }
+
+    /// Judges (and by `mode` learns) against `state`; the resulting state comes back in
+    /// [`Analysis::baseline`].
+    ///
+    /// # Errors
+    /// The state does not fit this build or the configuration's baseline settings.
+    pub fn with_baseline(
+        mut self,
+        state: BaselineState,
+        mode: BaselineMode,
+    ) -> Result<Self, ConfigError> {
+        self.detector.attach_baseline(state, mode)?;
+        Ok(self)
+    }
+
+    /// Only events starting in `[since, until)` are analysed (either bound optional).
+    pub fn set_range(&mut self, since: Option<Timestamp>, until: Option<Timestamp>) {
+        self.detector.set_range(since, until);
     }
 
     /// Starts a new input; ends the previous one if still open.
@@ -316,6 +346,9 @@ impl Analyzer {
             findings: detection.findings,
             clients: detection.clients,
             rejected: self.rejected,
+            ledger: detection.ledger,
+            volumes: detection.volumes,
+            baseline: detection.baseline,
         }
     }
 }

@@ -544,6 +544,28 @@ pub fn mad_scale_x10000() -> i128 {
     }
 }
 
+/// Clients listed in [`Baseline::volumes`], heaviest first.
+const MAX_VOLUME_CLIENTS: usize = 200;
+
+/// One client's result bytes per bucket in a scan, beside its baseline: what a sparkline shows.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct ClientVolume {
+    /// The client.
+    pub key: ClientKey,
+    /// Whether it is external.
+    pub external: bool,
+    /// `(bucket start, result bytes)` for every active bucket of the scan, in time order.
+    pub series: Vec<(Timestamp, u64)>,
+    /// Result bytes in the scan.
+    pub total: u64,
+    /// Baseline median per bucket.
+    pub p50: u64,
+    /// Baseline 99th percentile per bucket (static: the limit).
+    pub p99: u64,
+    /// Which baseline.
+    pub source: BaselineSource,
+}
+
 /// A baseline during one scan: the learned state plus the buckets of this scan.
 #[derive(Debug)]
 pub struct Baseline {
@@ -679,6 +701,38 @@ impl Baseline {
     #[must_use]
     pub fn is_external(&self, key: &ClientKey) -> bool {
         self.external.get(key).copied().unwrap_or(false)
+    }
+
+    /// Result bytes per bucket per scanned client, with its baseline; the heaviest clients.
+    #[must_use]
+    pub fn volumes(&self) -> Vec<ClientVolume> {
+        let mut by_key: BTreeMap<&ClientKey, Vec<(Timestamp, u64)>> = BTreeMap::new();
+        for ((k, b), v) in &self.scan {
+            let x = v.get(Metric::ResultBytes.index()).copied().unwrap_or(0);
+            by_key
+                .entry(k)
+                .or_default()
+                .push((Timestamp::from_secs(*b), x));
+        }
+        let mut out: Vec<ClientVolume> = by_key
+            .into_iter()
+            .map(|(k, series)| {
+                let last = series.last().map_or(0, |(t, _)| t.secs());
+                let d = self.deviation(k, last, Metric::ResultBytes, 0);
+                ClientVolume {
+                    key: k.clone(),
+                    external: self.is_external(k),
+                    total: series.iter().map(|(_, v)| *v).fold(0, u64::saturating_add),
+                    series,
+                    p50: d.p50,
+                    p99: d.p99,
+                    source: d.source,
+                }
+            })
+            .collect();
+        out.sort_by(|a, b| b.total.cmp(&a.total).then(a.key.cmp(&b.key)));
+        out.truncate(MAX_VOLUME_CLIENTS);
+        out
     }
 
     fn compute_population(&self, external: bool, m: Metric) -> Option<(Profile, usize)> {

@@ -83,14 +83,23 @@ pub enum RuleId {
     ExternalClientRead,
     /// See [`crate::detect::rules::table_function_egress`].
     TableFunctionEgress,
+    /// See [`crate::detect::rules::volume_anomaly`].
+    VolumeAnomaly,
+    /// See [`crate::detect::rules::first_seen_client`].
+    FirstSeenClient,
+    /// See [`crate::detect::rules::first_seen_table`].
+    FirstSeenTable,
 }
 
 impl RuleId {
     /// Every rule.
-    pub const ALL: [Self; 3] = [
+    pub const ALL: [Self; 6] = [
         Self::UnauthenticatedRead,
         Self::ExternalClientRead,
         Self::TableFunctionEgress,
+        Self::VolumeAnomaly,
+        Self::FirstSeenClient,
+        Self::FirstSeenTable,
     ];
 
     /// The rule's name as printed (`unauthenticated-read`, …).
@@ -100,6 +109,9 @@ impl RuleId {
             Self::UnauthenticatedRead => "unauthenticated-read",
             Self::ExternalClientRead => "external-client-read",
             Self::TableFunctionEgress => "table-function-egress",
+            Self::VolumeAnomaly => "volume-anomaly",
+            Self::FirstSeenClient => "first-seen-client",
+            Self::FirstSeenTable => "first-seen-table",
         }
     }
 }
