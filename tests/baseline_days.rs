@@ -1,5 +1,7 @@
 //! The baseline's "done when": learn 13 days of generated traffic, then judge day 14.
 
+#![allow(clippy::unwrap_used, clippy::indexing_slicing)]
+
 mod common;
 
 use chaudit::{Analysis, Analyzer, BaselineMode, BaselineState, Config, RuleId};

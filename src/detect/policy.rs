@@ -156,8 +156,13 @@ mod tests {
         };
         let base = run_with(&Config::default(), &e());
         assert!(base.iter().any(|f| f.rule == RuleId::UnauthenticatedRead));
-        let mut c = Config::default();
-        c.allow.clients = vec!["198.51.100.0/24".to_owned()];
+        let c = Config {
+            allow: crate::config::Allowlist {
+                clients: vec!["198.51.100.0/24".to_owned()],
+                ..Default::default()
+            },
+            ..Config::default()
+        };
         assert!(run_with(&c, &e()).is_empty());
         let mut c = Config::default();
         c.rules.insert(
@@ -185,8 +190,10 @@ mod tests {
             run_with(&Config::default(), &i())[0].severity,
             Severity::High
         );
-        let mut c = Config::default();
-        c.sensitive_tables = vec!["*.log_stream".to_owned()];
+        let c = Config {
+            sensitive_tables: vec!["*.log_stream".to_owned()],
+            ..Config::default()
+        };
         let f = run_with(&c, &i());
         assert_eq!(f[0].severity, Severity::Critical);
         assert!(f[0].assumptions.iter().any(|a| a.contains("sensitive")));
