@@ -162,6 +162,7 @@ pub struct Analyzer {
     current: Option<FileParser>,
     rejected: Vec<Rejected>,
     rejected_total: u64,
+    line_offset: u64,
 }
 
 /// The sink between one file's parser and the detector.
@@ -172,10 +173,16 @@ struct Collector<'s> {
     rejected_total: &'s mut u64,
     max_rejected: usize,
     first_error: Option<Rejected>,
+    line_offset: u64,
 }
 
 impl Sink for Collector<'_> {
-    fn event(&mut self, event: Event<'_>) {
+    fn event(&mut self, mut event: Event<'_>) {
+        // Other event kinds (access, session logs) carry locations too; add them here.
+        #[allow(irrefutable_let_patterns)]
+        if let Event::Query(q) = &mut event {
+            q.location.line = q.location.line.saturating_add(self.line_offset);
+        }
         self.source.events += 1;
         self.detector.observe(&event);
     }
@@ -185,7 +192,7 @@ impl Sink for Collector<'_> {
         *self.rejected_total += 1;
         let r = Rejected {
             path: self.source.path.clone(),
-            line: error.line,
+            line: error.line.saturating_add(self.line_offset),
             column: error.column,
             reason: error.kind.to_string(),
         };
@@ -231,6 +238,7 @@ impl Analyzer {
             current: None,
             rejected: Vec::new(),
             rejected_total: 0,
+            line_offset: 0,
         })
     }
 
@@ -253,6 +261,14 @@ impl Analyzer {
         self.detector.set_range(since, until);
     }
 
+    /// Starts an input read from the middle: its first line fed is line `lines_before + 1`
+    /// of the file (header lines replayed first count as fed lines, so pass the lines
+    /// skipped minus the header lines).
+    pub fn begin_resumed_file(&mut self, name: &str, lines_before: u64) {
+        self.begin_file(name);
+        self.line_offset = lines_before;
+    }
+
     /// Starts a new input; ends the previous one if still open.
     pub fn begin_file(&mut self, name: &str) {
         // A strict caller checks end_file itself; here a forgotten end must not lose records.
@@ -266,6 +282,7 @@ impl Analyzer {
             rejected: 0,
         });
         self.current = Some(FileParser::new(event::SourceId(id), self.options.clone()));
+        self.line_offset = 0;
     }
 
     /// Feeds the next chunk of the current input (an unnamed one is started if needed).
@@ -305,6 +322,7 @@ impl Analyzer {
             rejected_total: &mut self.rejected_total,
             max_rejected: self.max_rejected,
             first_error: None,
+            line_offset: self.line_offset,
         };
         f(parser, &mut sink);
         let first_error = sink.first_error.take();
@@ -315,6 +333,12 @@ impl Analyzer {
             Some(e) if self.strict => Err(e),
             _ => Ok(()),
         }
+    }
+
+    /// The format the current input was read as, once known.
+    #[must_use]
+    pub fn current_format(&self) -> Option<InputFormat> {
+        self.current.as_ref().and_then(FileParser::format)
     }
 
     /// Ends the scan and returns what it found.
