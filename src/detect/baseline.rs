@@ -18,6 +18,10 @@
 //! * quantile distance **Q** = (x − p99) / (p99 − p50 + 1): how many "upper spreads" above the
 //!   client's own 99th percentile the value lies.
 //!
+//! Both spreads are floored at p50/8 (a relative margin, like the ±0.5 × median fallback of
+//! Grafana's robust bands): a client that reads the same 30 MiB every hour has a MAD near 0
+//! and would otherwise alert on a 2 % wobble.
+//!
 //! A bucket is anomalous when Z > 3 **and** Q > 3 **and** x ≥ an absolute floor (10 MiB of
 //! results, 1 M rows read, … per bucket), with N ≥ 20 buckets of history. Z alone fires on
 //! heavy-tailed clients; Q alone fires on clients with a narrow spread; the floor stops
@@ -56,6 +60,8 @@ use crate::time::Timestamp;
 pub const STATE_VERSION: u32 = 1;
 /// The `format` tag of a state file.
 pub const STATE_FORMAT: &str = "chaudit-baseline";
+/// The spreads used by Z and Q are at least the median divided by this.
+const RELATIVE_SPREAD: i128 = 8;
 /// Significant digits of every histogram (1 % precision).
 const SIGFIG: u8 = 2;
 
@@ -160,80 +166,98 @@ impl fmt::Display for ClientKey {
     }
 }
 
-/// An HDR histogram of per-bucket values, serialized as `[[value, count], …]`.
-#[derive(Clone, Debug, PartialEq)]
-pub struct Hist(Histogram<u64>);
+/// HDR bucketing (hdrhistogram, [`SIGFIG`] significant digits: every value is stored as the
+/// highest value equivalent to it, within 1 %), counted sparsely: a dense HDR counts array
+/// is ~12–24 KB whatever the data, and a client has 125 histograms (5 metrics, and 5 per hour
+/// of day), while a client's history has at most one entry per bucket it was active in.
+/// Serialized as `[[value, count], …]` in value order.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Hist {
+    counts: BTreeMap<u64, u64>,
+    total: u64,
+}
 
-impl Default for Hist {
-    fn default() -> Self {
-        // SIGFIG is a constant in 0..=5, the only input `new` rejects.
-        #[allow(clippy::expect_used)]
-        Self(Histogram::new(SIGFIG).expect("constant significant digits are valid"))
+/// The shared bucketing template (no counts are ever recorded in it).
+fn template() -> Option<&'static Histogram<u8>> {
+    static T: std::sync::OnceLock<Option<Histogram<u8>>> = std::sync::OnceLock::new();
+    T.get_or_init(|| Histogram::new(SIGFIG).ok()).as_ref()
+}
+
+/// The value HDR reports for `v`: the highest value equivalent to it.
+fn quantize(v: u64) -> u64 {
+    // Bucketing math only; values past i64::MAX (never a real count) stay as they are.
+    match template() {
+        Some(t) if v < (1 << 62) => t.highest_equivalent(v),
+        _ => v,
     }
 }
 
 impl Hist {
     fn record(&mut self, v: u64) {
-        // `record` grows the histogram as needed; only values beyond its i64 range fail.
-        if self.0.record(v).is_err() {
-            self.0.saturating_record(v);
-        }
+        self.record_n(quantize(v), 1);
+    }
+
+    fn record_n(&mut self, v: u64, n: u64) {
+        let c = self.counts.entry(v).or_insert(0);
+        *c = c.saturating_add(n);
+        self.total = self.total.saturating_add(n);
     }
 
     /// Values recorded.
     #[must_use]
     pub fn len(&self) -> u64 {
-        self.0.len()
+        self.total
     }
 
     /// Whether nothing was recorded.
     #[must_use]
     pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
+        self.total == 0
     }
 
-    /// The value at quantile `q` (0..=1), 0 when empty.
+    /// The value at `pct` percent (0..=100), as HDR's `value_at_quantile` rounds it
+    /// (the first value whose cumulative count reaches `round(pct % · N)`, at least 1);
+    /// 0 when empty. Integer arithmetic only.
     #[must_use]
-    pub fn quantile(&self, q: f64) -> u64 {
-        if self.0.is_empty() {
-            0
-        } else {
-            self.0.value_at_quantile(q)
+    pub fn percentile(&self, pct: u64) -> u64 {
+        let target = (u128::from(self.total) * u128::from(pct.min(100)) + 50) / 100;
+        let target = u64::try_from(target).unwrap_or(u64::MAX).max(1);
+        let mut seen = 0u64;
+        for (v, c) in &self.counts {
+            seen = seen.saturating_add(*c);
+            if seen >= target {
+                return *v;
+            }
         }
+        self.counts.keys().next_back().copied().unwrap_or(0)
     }
 
-    /// Median absolute deviation from the median, from the recorded buckets (integer).
+    /// Median absolute deviation from the median (integer).
     #[must_use]
     pub fn mad(&self) -> u64 {
-        let m = self.quantile(0.5);
+        let m = self.percentile(50);
         let mut dev: Vec<(u64, u64)> = self
-            .0
-            .iter_recorded()
-            .map(|v| (v.value_iterated_to().abs_diff(m), v.count_at_value()))
+            .counts
+            .iter()
+            .map(|(v, c)| (v.abs_diff(m), *c))
             .collect();
         dev.sort_unstable();
-        let half = self.0.len().div_ceil(2);
+        let half = self.total.div_ceil(2);
         let mut seen = 0u64;
         for (d, c) in dev {
-            seen += c;
+            seen = seen.saturating_add(c);
             if seen >= half {
                 return d;
             }
         }
         0
     }
-
-    fn pairs(&self) -> Vec<[u64; 2]> {
-        self.0
-            .iter_recorded()
-            .map(|v| [v.value_iterated_to(), v.count_at_value()])
-            .collect()
-    }
 }
 
 impl Serialize for Hist {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        self.pairs().serialize(s)
+        let pairs: Vec<[u64; 2]> = self.counts.iter().map(|(v, c)| [*v, *c]).collect();
+        pairs.serialize(s)
     }
 }
 
@@ -242,7 +266,8 @@ impl<'de> Deserialize<'de> for Hist {
         let pairs = Vec::<[u64; 2]>::deserialize(d)?;
         let mut h = Self::default();
         for [v, c] in pairs {
-            h.0.record_n(v, c).map_err(serde::de::Error::custom)?;
+            // Re-quantized, so a hand-edited value still lands on an HDR bucket.
+            h.record_n(quantize(v), c);
         }
         Ok(h)
     }
@@ -526,8 +551,8 @@ impl Profile {
     fn of(h: &Hist) -> Self {
         Self {
             n: h.len(),
-            p50: h.quantile(0.5),
-            p99: h.quantile(0.99),
+            p50: h.percentile(50),
+            p99: h.percentile(99),
             mad: h.mad(),
         }
     }
@@ -848,8 +873,11 @@ impl Baseline {
             i128::from(p.p99),
             i128::from(p.mad),
         );
-        let z = ratio_x100((xi - p50) * 10_000, self.scale * mad + 10_000);
-        let q = ratio_x100(xi - p99, (p99 - p50).max(0) + 1);
+        // Spread floors of p50/8: a client that always reads almost exactly the same amount
+        // has a MAD and a p99 − p50 near zero, and would otherwise alert on a 2 % wobble.
+        let sigma_x10000 = (self.scale * mad).max(p50 * 10_000 / RELATIVE_SPREAD);
+        let z = ratio_x100((xi - p50) * 10_000, sigma_x10000 + 10_000);
+        let q = ratio_x100(xi - p99, (p99 - p50).max(p50 / RELATIVE_SPREAD) + 1);
         let c = &self.config;
         Deviation {
             metric,
@@ -1006,7 +1034,13 @@ mod tests {
         for v in [1, 2, 3, 4, 100] {
             h.record(v);
         }
-        assert_eq!(h.quantile(0.5), 3);
+        assert_eq!(h.percentile(50), 3);
+        assert_eq!(h.percentile(100), 100);
+        // HDR resolution: 12_345_678 is reported as the top of its 1 % bucket.
+        let mut big = Hist::default();
+        big.record(12_345_678);
+        assert_eq!(big.percentile(50), 12_386_303);
+        assert_eq!(quantize(12_386_303), 12_386_303);
         assert_eq!(h.mad(), 1);
         assert_eq!(h.len(), 5);
     }

@@ -249,6 +249,6 @@ mod tests {
         };
         let svg = sparkline(&v);
         assert!(svg.starts_with("<svg") && svg.ends_with("</svg>"));
-        assert!(svg.contains("points=\"0,27 160,2\""), "{svg}");
+        assert!(svg.contains("points=\"0,28 160,2\""), "{svg}");
     }
 }

@@ -33,13 +33,39 @@ pub(crate) fn lock(state: &Path) -> Result<StateLock> {
         .open(&path)
         .with_context(|| format!("cannot open lock file {}", path.display()))?;
     match file.try_lock() {
-        Ok(()) => Ok(StateLock { _file: file }),
+        Ok(()) => {
+            remove_stale_temps(state);
+            Ok(StateLock { _file: file })
+        }
         Err(fs::TryLockError::WouldBlock) => bail!(
             "another chaudit run holds {} (the baseline is being updated); try again later",
             path.display()
         ),
         Err(fs::TryLockError::Error(e)) => {
             Err(e).with_context(|| format!("cannot lock {}", path.display()))
+        }
+    }
+}
+
+/// Temp files of runs killed mid-write; whoever holds the lock knows they are dead.
+fn remove_stale_temps(state: &Path) {
+    let Some(name) = state.file_name().and_then(|n| n.to_str()) else {
+        return;
+    };
+    let prefix = format!("{name}.tmp.");
+    let dir = match state.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    let Ok(entries) = fs::read_dir(dir) else {
+        return;
+    };
+    for e in entries.flatten() {
+        if e.file_name()
+            .to_str()
+            .is_some_and(|n| n.starts_with(&prefix))
+        {
+            let _ = fs::remove_file(e.path());
         }
     }
 }
@@ -71,7 +97,8 @@ pub(crate) fn save(path: &Path, state: &BaselineState) -> Result<()> {
     let tmp = sibling(path, &format!(".tmp.{}", std::process::id()));
     let result = (|| -> io::Result<()> {
         let mut f = File::create(&tmp)?;
-        serde_json::to_writer_pretty(&mut f, state)?;
+        // Compact: histograms are long lists of pairs, and pretty-printing triples the size.
+        serde_json::to_writer(&mut f, state)?;
         f.write_all(b"\n")?;
         f.sync_all()?;
         drop(f);
