@@ -166,7 +166,7 @@ impl fmt::Display for ClientKey {
     }
 }
 
-/// HDR bucketing (hdrhistogram, [`SIGFIG`] significant digits: every value is stored as the
+/// HDR bucketing (hdrhistogram, 2 significant digits: every value is stored as the
 /// highest value equivalent to it, within 1 %), counted sparsely: a dense HDR counts array
 /// is ~12–24 KB whatever the data, and a client has 125 histograms (5 metrics, and 5 per hour
 /// of day), while a client's history has at most one entry per bucket it was active in.
