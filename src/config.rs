@@ -173,6 +173,8 @@ pub struct BaselineConfig {
     pub max_keys: usize,
     /// Tables remembered per client.
     pub max_tables_per_key: usize,
+    /// Query shapes (normalized text) whose result sizes are remembered per client.
+    pub max_queries_per_key: usize,
 }
 
 impl Default for BaselineConfig {
@@ -202,6 +204,7 @@ impl Default for BaselineConfig {
             },
             max_keys: 10_000,
             max_tables_per_key: 256,
+            max_queries_per_key: 64,
         }
     }
 }

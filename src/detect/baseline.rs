@@ -209,6 +209,12 @@ impl Hist {
         self.total
     }
 
+    fn merge(&mut self, other: &Self) {
+        for (v, c) in &other.counts {
+            self.record_n(*v, *c);
+        }
+    }
+
     /// Whether nothing was recorded.
     #[must_use]
     pub fn is_empty(&self) -> bool {
@@ -293,6 +299,12 @@ pub struct ClientHistory {
     pub tables: BTreeSet<String>,
     /// Distinct tables not remembered because of the cap.
     pub tables_dropped: u64,
+    /// Result bytes of single queries, per query shape (hex hash of the normalized text).
+    #[serde(default)]
+    pub queries: BTreeMap<String, Hist>,
+    /// Query shapes not remembered because of the cap.
+    #[serde(default)]
+    pub queries_dropped: u64,
 }
 
 impl ClientHistory {
@@ -603,6 +615,8 @@ pub struct Baseline {
     external: BTreeMap<ClientKey, bool>,
     /// Tables read per scanned client.
     scan_tables: BTreeMap<ClientKey, BTreeSet<String>>,
+    /// Result bytes per query shape per scanned client.
+    scan_queries: BTreeMap<(ClientKey, u64), Hist>,
     /// Population profiles per (external, metric), computed on first use.
     population: BTreeMap<(bool, Metric), Option<(Profile, usize)>>,
     users: BTreeSet<String>,
@@ -637,6 +651,7 @@ impl Baseline {
             scan,
             external,
             scan_tables: BTreeMap::new(),
+            scan_queries: BTreeMap::new(),
             population: BTreeMap::new(),
             users,
             addresses,
@@ -687,7 +702,38 @@ impl Baseline {
             .insert(table.to_owned());
     }
 
-    /// Whether the learned state knows the client, its user and its address.
+    /// Notes one query's result bytes under its shape (`shape`: a hash of normalized text).
+    pub fn observe_query(&mut self, key: &ClientKey, shape: u64, result_bytes: u64) {
+        self.scan_queries
+            .entry((key.clone(), shape))
+            .or_default()
+            .record(result_bytes);
+    }
+
+    /// Scores one query's result bytes against earlier runs of the same shape by the same
+    /// client; `None` without `min_history` earlier runs (no fallback: shapes are personal).
+    #[must_use]
+    pub fn query_deviation(
+        &self,
+        key: &ClientKey,
+        shape: u64,
+        result_bytes: u64,
+    ) -> Option<Deviation> {
+        let h = self.history(key)?.queries.get(&shape_name(shape))?;
+        if h.len() < self.config.min_history {
+            return None;
+        }
+        let floor = self.config.floor.result_bytes;
+        Some(self.score(
+            Metric::ResultBytes,
+            result_bytes,
+            Profile::of(h),
+            floor,
+            BaselineSource::Own,
+        ))
+    }
+
+    /// The learned state's entry for a client.
     #[must_use]
     pub fn history(&self, key: &ClientKey) -> Option<&ClientHistory> {
         self.clients
@@ -934,6 +980,25 @@ impl Baseline {
             h.external = external;
             h.fold(bucket, state.bucket_secs, &values);
         }
+        for ((key, shape), hist) in self.scan_queries {
+            let name = names.get(&key).cloned().unwrap_or_else(|| key.to_string());
+            let external = self.external.get(&key).copied().unwrap_or(false);
+            let h = state.clients.entry(name).or_insert_with(|| ClientHistory {
+                key: key.clone(),
+                external,
+                first_bucket: newest.unwrap_or(0),
+                last_bucket: newest.unwrap_or(0),
+                ..ClientHistory::default()
+            });
+            let shape = shape_name(shape);
+            if let Some(q) = h.queries.get_mut(&shape) {
+                q.merge(&hist);
+            } else if h.queries.len() < c.max_queries_per_key {
+                h.queries.insert(shape, hist);
+            } else {
+                h.queries_dropped += 1;
+            }
+        }
         for (key, tables) in self.scan_tables {
             let name = names.get(&key).cloned().unwrap_or_else(|| key.to_string());
             let external = self.external.get(&key).copied().unwrap_or(false);
@@ -973,6 +1038,11 @@ impl Baseline {
         evict(&mut state, c.max_keys);
         state
     }
+}
+
+/// How a query shape is named in the state: 16 hex digits.
+fn shape_name(shape: u64) -> String {
+    format!("{shape:016x}")
 }
 
 /// Drops the least recently active clients beyond `max_keys`.

@@ -481,10 +481,21 @@ fn observe_baseline(
     } else {
         Vec::new()
     };
+    let shape = kind
+        .is_read()
+        .then(|| rules::volume_anomaly::query_shape(&q.query));
     if mode != BaselineMode::Learn {
         rules::first_seen_client::observe(obs, b, groups);
         rules::first_seen_table::observe(obs, b, &tables, groups);
         volume.observe(obs, &key, b.state().bucket_secs);
+        if let Some(d) = shape.and_then(|s| b.query_deviation(&key, s, result_bytes)) {
+            if d.anomalous {
+                volume.observe_query(obs, &key, d);
+            }
+        }
+    }
+    if let Some(s) = shape {
+        b.observe_query(&key, s, result_bytes);
     }
     let values = [1, v.read_rows, v.result_rows, result_bytes, 0];
     b.observe(

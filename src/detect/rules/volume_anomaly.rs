@@ -8,6 +8,13 @@
 //! Medium; high when the score reaches 10 or the client is external; critical when an
 //! external client's anomalous result bytes reach `critical_bytes`.
 //!
+//!
+//! Also per query: a read whose result is far above what the same client's earlier runs of
+//! the same query *shape* returned (text with literals replaced by `?`, whitespace collapsed,
+//! lower-cased; at least `min_history` earlier runs, same Z/Q/floor test). The dashboard
+//! query that always returns 40 KiB and today returns 3 GiB stands out even inside an hour
+//! whose total looks ordinary.
+//!
 //! ## Why it matters
 //! Thresholds that fit every client fit none: 2 GiB an hour is routine for the ETL job and a
 //! breach for the dashboard account. A client suddenly reading or receiving far more than it
@@ -38,13 +45,100 @@ pub(crate) struct BucketEvidence {
     pieces: Vec<RawEvidence>,
 }
 
+/// The strongest single-query anomaly of a client in one window.
+#[derive(Debug)]
+struct QueryAnomaly {
+    dev: Deviation,
+    evidence: RawEvidence,
+    count: u64,
+    first: Timestamp,
+    last: Timestamp,
+}
+
 /// Evidence per (client, bucket), collected while scanning against a baseline.
 #[derive(Debug, Default)]
 pub(crate) struct Tracker {
     buckets: BTreeMap<(ClientKey, i64), BucketEvidence>,
+    queries: BTreeMap<(ClientKey, Timestamp), QueryAnomaly>,
+}
+
+/// A query's shape: FNV-1a of its text with string and number literals replaced by `?`,
+/// whitespace runs collapsed and ASCII lower-cased. Lexical, like [`crate::sql`].
+pub(crate) fn query_shape(q: &str) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    let mut push = |c: char| {
+        let mut buf = [0u8; 4];
+        for b in c.encode_utf8(&mut buf).bytes() {
+            h = (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
+        }
+    };
+    let mut chars = q.trim().chars().peekable();
+    let mut prev = ' ';
+    while let Some(c) = chars.next() {
+        if c == '\'' || c == '"' {
+            while let Some(d) = chars.next() {
+                if d == '\\' {
+                    chars.next();
+                } else if d == c {
+                    // A doubled quote is a quote inside the literal.
+                    if chars.peek() == Some(&c) {
+                        chars.next();
+                        continue;
+                    }
+                    break;
+                }
+            }
+            push('?');
+            prev = '?';
+        } else if c.is_ascii_digit() && !(prev.is_alphanumeric() || prev == '_') {
+            while chars
+                .peek()
+                .is_some_and(|d| d.is_ascii_alphanumeric() || *d == '.')
+            {
+                chars.next();
+            }
+            push('?');
+            prev = '?';
+        } else if c.is_whitespace() {
+            if prev != ' ' {
+                push(' ');
+                prev = ' ';
+            }
+        } else {
+            let l = c.to_ascii_lowercase();
+            push(l);
+            prev = l;
+        }
+    }
+    h
 }
 
 impl Tracker {
+    /// Keeps the strongest anomalous query of the client's window.
+    pub(crate) fn observe_query(
+        &mut self,
+        obs: &Observation<'_, '_>,
+        key: &ClientKey,
+        dev: Deviation,
+    ) {
+        let t = obs.event.start;
+        let slot = self.queries.entry((key.clone(), obs.window()));
+        let q = slot.or_insert_with(|| QueryAnomaly {
+            dev,
+            evidence: obs.evidence(dev.observed),
+            count: 0,
+            first: t,
+            last: t,
+        });
+        q.count += 1;
+        q.first = q.first.min(t);
+        q.last = q.last.max(t);
+        if dev.score_x100 > q.dev.score_x100 {
+            q.dev = dev;
+            q.evidence = obs.evidence(dev.observed);
+        }
+    }
+
     pub(crate) fn observe(&mut self, obs: &Observation<'_, '_>, key: &ClientKey, bucket_secs: i64) {
         let v = obs.event.volume;
         let weight = v.result_bytes.saturating_add(v.read_rows).saturating_add(1);
@@ -217,6 +311,55 @@ pub(crate) fn judge_all(
                 .collect(),
         });
     }
+    for ((key, _), q) in &tracker.queries {
+        let class = s.classify(key.address);
+        let user = key.user.clone().unwrap_or_else(|| "*".to_owned());
+        let who = match key.address {
+            Some(ip) => format!("`{user}` from {class} {ip}"),
+            None => format!("`{user}`"),
+        };
+        let d = &q.dev;
+        let mut metrics: BTreeMap<&'static str, u64> = deviation_metrics(d).into_iter().collect();
+        metrics.insert("per_query", 1);
+        out.push(Finding {
+            rule: RuleId::VolumeAnomaly,
+            severity: severity(d, class == NetClass::External, s),
+            first_seen: q.first,
+            last_seen: q.last,
+            user,
+            client_ip: key.address,
+            client_class: class,
+            count: q.count,
+            summary: format!(
+                "{who}: one query returned {} where its {} earlier runs of the same query returned p50 {}, p99 {} (MAD {}); Z {}, Q {}, floor {}{}.",
+                human_bytes(d.observed),
+                human_count(d.n),
+                human_bytes(d.p50),
+                human_bytes(d.p99),
+                human_bytes(d.mad),
+                hundredths(d.z_x100),
+                hundredths(d.q_x100),
+                human_bytes(d.floor),
+                if q.count > 1 {
+                    format!("; {} such queries in this window", q.count)
+                } else {
+                    String::new()
+                }
+            ),
+            metrics,
+            tables: Vec::new(),
+            targets: Vec::new(),
+            assumptions: Vec::new(),
+            evidence: vec![Evidence {
+                path: paths
+                    .get(q.evidence.location.source.0 as usize)
+                    .cloned()
+                    .unwrap_or_default(),
+                line: q.evidence.location.line,
+                excerpt: Some(q.evidence.excerpt.clone()).filter(|s| !s.is_empty()),
+            }],
+        });
+    }
     out
 }
 
@@ -256,7 +399,7 @@ mod tests {
         d.finish(&["log".to_owned()])
             .findings
             .into_iter()
-            .filter(|f| f.rule == RuleId::VolumeAnomaly)
+            .filter(|f| f.rule == RuleId::VolumeAnomaly && !f.metrics.contains_key("per_query"))
             .collect()
     }
 
@@ -282,6 +425,65 @@ mod tests {
             f[0].summary
         );
         assert_eq!(f[0].evidence.len(), 1);
+    }
+
+    #[test]
+    fn ok_query_shapes_ignore_literals() {
+        use super::query_shape;
+        assert_eq!(
+            query_shape("SELECT * FROM t WHERE id = 42 AND s = 'a''b'"),
+            query_shape("select *  from t where id = 7 and s = 'zz'")
+        );
+        assert_ne!(
+            query_shape("SELECT a FROM t"),
+            query_shape("SELECT b FROM t")
+        );
+        assert_ne!(
+            query_shape("SELECT * FROM t1"),
+            query_shape("SELECT * FROM t2")
+        );
+    }
+
+    #[test]
+    fn ok_single_query_far_above_its_shape() {
+        let config = Config::default();
+        let settings = Settings::new(&config).unwrap();
+        let mut learn = Detector::new(settings.clone());
+        learn
+            .attach_baseline(BaselineState::new(&config.baseline), BaselineMode::Learn)
+            .unwrap();
+        // 30 runs a day of a ~40 KiB dashboard query, alongside a big ETL volume.
+        for i in 0..30 {
+            let mut e = event(
+                "bi",
+                "10.0.0.6",
+                "SELECT * FROM kpi WHERE day = 1",
+                40_000 + i * 100,
+            );
+            e.start = Timestamp::from_secs(i as i64 * 600);
+            learn.observe(&Event::Query(e));
+        }
+        let state = learn.finish(&[]).baseline.unwrap();
+        let mut d = Detector::new(settings);
+        d.attach_baseline(state, BaselineMode::Scan).unwrap();
+        let mut e = event(
+            "bi",
+            "10.0.0.6",
+            "SELECT * FROM kpi WHERE day = 2",
+            300 << 20,
+        );
+        e.start = Timestamp::from_secs(40 * 3600);
+        d.observe(&Event::Query(e));
+        let f: Vec<_> = d
+            .finish(&["log".to_owned()])
+            .findings
+            .into_iter()
+            .filter(|f| f.rule == RuleId::VolumeAnomaly && f.metrics.contains_key("per_query"))
+            .collect();
+        assert_eq!(f.len(), 1, "{f:#?}");
+        assert_eq!(f[0].metrics["observed"], 300 << 20);
+        assert_eq!(f[0].metrics["baseline_n"], 30);
+        assert!(f[0].summary.contains("30 earlier runs"), "{}", f[0].summary);
     }
 
     #[test]
