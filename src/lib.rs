@@ -109,6 +109,8 @@ pub struct Summary {
     pub unfinished: u64,
     /// Sub-queries (not initial), counted but judged through their parent.
     pub subqueries: u64,
+    /// Events outside the requested time range, skipped.
+    pub out_of_range: u64,
     /// Earliest event.
     pub first_event: Option<Timestamp>,
     /// Latest event.
@@ -360,6 +362,7 @@ impl Analyzer {
                 failed: s.failed,
                 unfinished: s.unfinished,
                 subqueries: s.subqueries,
+                out_of_range: s.out_of_range,
                 first_event: s.first_event,
                 last_event: s.last_event,
                 clients: s.clients,

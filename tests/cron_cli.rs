@@ -232,6 +232,15 @@ fn ok_day_14_end_to_end_with_reports() {
             .count(),
         1
     );
+    // Relative bounds count back from the clock: 2025 traffic is all before "24h ago".
+    let a = chaudit()
+        .args(["scan", "--format", "json", "--since", "24h"])
+        .arg(&today)
+        .assert()
+        .success();
+    let v: serde_json::Value = serde_json::from_slice(&a.get_output().stdout).unwrap();
+    assert_eq!(v["summary"]["events"], 0);
+    assert_eq!(v["summary"]["out_of_range"], 1837);
     let text = chaudit()
         .args(["scan", "--ledger", "--color", "never"])
         .arg(&today)

@@ -5,7 +5,8 @@
 //! queries, read_rows, result_rows, result_bytes and `sent_bytes` (bytes an HTTP front end
 //! sent, fed by access-log events). A client's *history* is one HDR histogram per metric of
 //! its per-bucket values (only buckets in which it was active; an idle hour is not a zero),
-//! plus one histogram per hour of day, plus the tables it read.
+//! plus one histogram per hour of day, plus the tables it read, plus one histogram of single
+//! query result bytes per query shape (normalized text, hashed by the caller).
 //!
 //! ## How a bucket is scored
 //! Against the history *before* the current scan, with two robust distances in the spirit of

@@ -69,6 +69,10 @@ pub(crate) struct LearnArgs {
     #[arg(long, value_name = "TZ")]
     pub(crate) timezone: Option<String>,
 
+    /// Column names of headerless TabSeparated input, comma-separated.
+    #[arg(long, value_name = "A,B,C", value_delimiter = ',')]
+    pub(crate) columns: Option<Vec<String>>,
+
     /// Treat CIDR as internal (repeatable).
     #[arg(long, value_name = "CIDR")]
     pub(crate) internal: Vec<String>,
@@ -88,6 +92,9 @@ impl LearnArgs {
         }
         if self.input_format.is_some() {
             c.input_format.clone_from(&self.input_format);
+        }
+        if self.columns.is_some() {
+            c.columns.clone_from(&self.columns);
         }
         c
     }
