@@ -240,3 +240,41 @@ impl ScanArgs {
         c
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn scan_args(argv: &[&str]) -> ScanArgs {
+        match Cli::try_parse_from(argv).unwrap().command {
+            Command::Scan(a) => a,
+            Command::Baseline(_) => unreachable!(),
+        }
+    }
+
+    #[test]
+    fn ok_flags_override_the_file() {
+        let file: Config = toml::from_str(
+            "timezone = \"+03:00\"\ninternal = [\"203.0.113.0/28\"]\nredact = true\npasswordless = [\"default\", \"ro\"]\n",
+        )
+        .unwrap();
+        let c = scan_args(&["chaudit", "scan"]).to_config(file.clone());
+        assert_eq!(c, file, "no flags: the file as written");
+        let c = scan_args(&[
+            "chaudit",
+            "scan",
+            "--timezone",
+            "UTC",
+            "--internal",
+            "192.0.2.0/24",
+            "--passwordless",
+            "guest",
+            "--no-redact",
+        ])
+        .to_config(file);
+        assert_eq!(c.timezone, "UTC");
+        assert_eq!(c.internal, ["203.0.113.0/28", "192.0.2.0/24"]);
+        assert_eq!(c.passwordless, ["guest"]);
+        assert!(!c.redact);
+    }
+}
