@@ -3,6 +3,8 @@
 //! Every field has a default, so `{}` (JSON) or an empty file is a complete configuration.
 //! This module only describes settings; turning them into lookup tables is the analyzer's job.
 
+use std::collections::BTreeMap;
+
 use serde::{Deserialize, Serialize};
 
 /// Everything a scan can be told.
@@ -41,6 +43,15 @@ pub struct Config {
     pub thresholds: Thresholds,
     /// Field names of JSON-lines proxy access logs.
     pub access_log_fields: AccessLogFields,
+    /// How per-client baselines are keyed, bucketed and judged.
+    pub baseline: BaselineConfig,
+    /// Clients, users and destinations whose findings are expected and left out.
+    pub allow: Allowlist,
+    /// Table name patterns (`*` wildcard, case-insensitive, `db.table`) whose reads raise a
+    /// finding's severity by one level.
+    pub sensitive_tables: Vec<String>,
+    /// Per-rule switches and severity overrides, keyed by rule name (`volume-anomaly`, …).
+    pub rules: BTreeMap<String, RuleConfig>,
 }
 
 impl Default for Config {
@@ -60,6 +71,10 @@ impl Default for Config {
             max_findings: 200_000,
             thresholds: Thresholds::default(),
             access_log_fields: AccessLogFields::default(),
+            baseline: BaselineConfig::default(),
+            allow: Allowlist::default(),
+            sensitive_tables: Vec::new(),
+            rules: BTreeMap::new(),
         }
     }
 }
@@ -143,6 +158,131 @@ impl Default for AccessLogFields {
             clickhouse_user: "ch_user".to_owned(),
         }
     }
+}
+
+/// Findings that are expected: a finding is dropped when its user or client matches, and a
+/// `table-function-egress` finding when every destination matches a host.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Allowlist {
+    /// Client addresses or CIDR ranges.
+    pub clients: Vec<String>,
+    /// User names.
+    pub users: Vec<String>,
+    /// Destination hosts of table functions (`backup.example.com`, or `*.example.com`).
+    pub table_function_hosts: Vec<String>,
+}
+
+/// One rule's switch and severity override.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RuleConfig {
+    /// Whether the rule reports at all.
+    pub enabled: bool,
+    /// Report every finding of the rule at this severity (`info` … `critical`).
+    pub severity: Option<String>,
+}
+
+impl Default for RuleConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            severity: None,
+        }
+    }
+}
+
+/// What identifies a client in a baseline.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum KeyMode {
+    /// The user at one address (`alice@10.0.0.5`).
+    #[default]
+    UserAddress,
+    /// The user, from wherever.
+    User,
+    /// The address, whoever logs in from it.
+    Address,
+}
+
+/// Baseline settings; see [`crate::detect::baseline`] for the method they parameterise.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct BaselineConfig {
+    /// What a client is.
+    pub key: KeyMode,
+    /// Bucket length in seconds (default one hour).
+    pub bucket_secs: i64,
+    /// Buckets of own history needed before a client is judged against itself (Sentinel: 20).
+    pub min_history: u64,
+    /// Days of own history after which hour-of-day seasonality is used.
+    pub seasonal_days: i64,
+    /// Buckets needed in one hour-of-day before that hour is used.
+    pub min_seasonal_history: u64,
+    /// Clients with own history needed before a population profile is used.
+    pub min_population: usize,
+    /// Robust Z (median/MAD) that must be exceeded, in hundredths (300 = 3.00).
+    pub z_threshold_x100: i64,
+    /// Quantile distance Q ((x − p99)/(p99 − p50 + 1)) that must be exceeded, in hundredths.
+    pub q_threshold_x100: i64,
+    /// Absolute floors per bucket: below these an observation is never anomalous.
+    pub floor: MetricValues,
+    /// Static per-bucket limits used when neither own history nor a population exists.
+    pub static_limit: MetricValues,
+    /// Clients kept in the state; the least recently seen are evicted beyond this.
+    pub max_keys: usize,
+    /// Tables remembered per client.
+    pub max_tables_per_key: usize,
+    /// Query shapes (normalized text) whose result sizes are remembered per client.
+    pub max_queries_per_key: usize,
+}
+
+impl Default for BaselineConfig {
+    fn default() -> Self {
+        Self {
+            key: KeyMode::UserAddress,
+            bucket_secs: 3600,
+            min_history: 20,
+            seasonal_days: 14,
+            min_seasonal_history: 14,
+            min_population: 3,
+            z_threshold_x100: 300,
+            q_threshold_x100: 300,
+            floor: MetricValues {
+                queries: 200,
+                read_rows: 1_000_000,
+                result_rows: 100_000,
+                result_bytes: 10 << 20,
+                sent_bytes: 10 << 20,
+            },
+            static_limit: MetricValues {
+                queries: 5_000,
+                read_rows: 1_000_000_000,
+                result_rows: 10_000_000,
+                result_bytes: 1 << 30,
+                sent_bytes: 1 << 30,
+            },
+            max_keys: 10_000,
+            max_tables_per_key: 256,
+            max_queries_per_key: 64,
+        }
+    }
+}
+
+/// One number per baselined metric.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct MetricValues {
+    /// Query executions.
+    pub queries: u64,
+    /// Rows read on the client's behalf.
+    pub read_rows: u64,
+    /// Result rows sent.
+    pub result_rows: u64,
+    /// Result bytes sent.
+    pub result_bytes: u64,
+    /// Bytes sent by an HTTP front end (access logs).
+    pub sent_bytes: u64,
 }
 
 #[cfg(test)]

@@ -106,6 +106,10 @@ pub enum ConfigError {
     InputFormat(String),
     /// A column list names no known column.
     Columns(String),
+    /// A rule setting names an unknown rule or severity.
+    Rule(String),
+    /// A baseline state does not fit this build or configuration.
+    Baseline(String),
 }
 
 impl fmt::Display for ConfigError {
@@ -118,6 +122,8 @@ impl fmt::Display for ConfigError {
                 "unknown input format {s:?} (expected TabSeparated, TSVWithNames, TSVWithNamesAndTypes, CSVWithNames, JSONEachRow or Vertical)"
             ),
             Self::Columns(s) => write!(f, "bad column list: {s}"),
+            Self::Rule(s) => write!(f, "bad rule setting: {s}"),
+            Self::Baseline(s) => write!(f, "unusable baseline: {s}"),
         }
     }
 }

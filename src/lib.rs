@@ -49,7 +49,11 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 
 pub use config::{Config, Thresholds};
-pub use detect::{ClientSummary, Detector, Evidence, Finding, RuleId, Settings, Severity};
+pub use detect::baseline::{BaselineState, ClientVolume};
+pub use detect::{
+    BaselineMode, Channel, ClientSummary, Detector, Evidence, Finding, LedgerEntry, RuleId,
+    Settings, Severity,
+};
 pub use error::{ConfigError, ParseError, ParseErrorKind};
 pub use event::{Event, QueryEvent};
 pub use parse::{FileParser, InputFormat, ParseOptions, Sink};
@@ -108,6 +112,8 @@ pub struct Summary {
     pub unfinished: u64,
     /// Sub-queries (not initial), counted but judged through their parent.
     pub subqueries: u64,
+    /// Events outside the requested time range, skipped.
+    pub out_of_range: u64,
     /// Earliest event.
     pub first_event: Option<Timestamp>,
     /// Latest event.
@@ -143,6 +149,13 @@ pub struct Analysis {
     pub clients: Vec<ClientSummary>,
     /// The first rejected records (all are counted in the summary).
     pub rejected: Vec<Rejected>,
+    /// Bytes that left, per client, channel and day.
+    pub ledger: Vec<LedgerEntry>,
+    /// Per-client volume against the baseline (scans with a baseline only).
+    pub volumes: Vec<ClientVolume>,
+    /// The baseline state after the scan, when one was attached (see [`Analyzer::with_baseline`]).
+    #[serde(skip)]
+    pub baseline: Option<BaselineState>,
 }
 
 impl Analysis {
@@ -164,6 +177,7 @@ pub struct Analyzer {
     current: Option<FileParser>,
     rejected: Vec<Rejected>,
     rejected_total: u64,
+    line_offset: u64,
 }
 
 /// The sink between one file's parser and the detector.
@@ -174,10 +188,16 @@ struct Collector<'s> {
     rejected_total: &'s mut u64,
     max_rejected: usize,
     first_error: Option<Rejected>,
+    line_offset: u64,
 }
 
 impl Sink for Collector<'_> {
-    fn event(&mut self, event: Event<'_>) {
+    fn event(&mut self, mut event: Event<'_>) {
+        // Other event kinds (access, session logs) carry locations too; add them here.
+        #[allow(irrefutable_let_patterns)]
+        if let Event::Query(q) = &mut event {
+            q.location.line = q.location.line.saturating_add(self.line_offset);
+        }
         self.source.events += 1;
         self.detector.observe(&event);
     }
@@ -187,7 +207,7 @@ impl Sink for Collector<'_> {
         *self.rejected_total += 1;
         let r = Rejected {
             path: self.source.path.clone(),
-            line: error.line,
+            line: error.line.saturating_add(self.line_offset),
             column: error.column,
             reason: error.kind.to_string(),
         };
@@ -234,7 +254,35 @@ impl Analyzer {
             current: None,
             rejected: Vec::new(),
             rejected_total: 0,
+            line_offset: 0,
         })
+    }
+
+    /// Judges (and by `mode` learns) against `state`; the resulting state comes back in
+    /// [`Analysis::baseline`].
+    ///
+    /// # Errors
+    /// The state does not fit this build or the configuration's baseline settings.
+    pub fn with_baseline(
+        mut self,
+        state: BaselineState,
+        mode: BaselineMode,
+    ) -> Result<Self, ConfigError> {
+        self.detector.attach_baseline(state, mode)?;
+        Ok(self)
+    }
+
+    /// Only events starting in `[since, until)` are analysed (either bound optional).
+    pub fn set_range(&mut self, since: Option<Timestamp>, until: Option<Timestamp>) {
+        self.detector.set_range(since, until);
+    }
+
+    /// Starts an input read from the middle: its first line fed is line `lines_before + 1`
+    /// of the file (header lines replayed first count as fed lines, so pass the lines
+    /// skipped minus the header lines).
+    pub fn begin_resumed_file(&mut self, name: &str, lines_before: u64) {
+        self.begin_file(name);
+        self.line_offset = lines_before;
     }
 
     /// Starts a new input; ends the previous one if still open.
@@ -250,6 +298,7 @@ impl Analyzer {
             rejected: 0,
         });
         self.current = Some(FileParser::new(event::SourceId(id), self.options.clone()));
+        self.line_offset = 0;
     }
 
     /// Feeds the next chunk of the current input (an unnamed one is started if needed).
@@ -289,6 +338,7 @@ impl Analyzer {
             rejected_total: &mut self.rejected_total,
             max_rejected: self.max_rejected,
             first_error: None,
+            line_offset: self.line_offset,
         };
         f(parser, &mut sink);
         let first_error = sink.first_error.take();
@@ -299,6 +349,12 @@ impl Analyzer {
             Some(e) if self.strict => Err(e),
             _ => Ok(()),
         }
+    }
+
+    /// The format the current input was read as, once known.
+    #[must_use]
+    pub fn current_format(&self) -> Option<InputFormat> {
+        self.current.as_ref().and_then(FileParser::format)
     }
 
     /// Ends the scan and returns what it found.
@@ -320,6 +376,7 @@ impl Analyzer {
                 failed: s.failed,
                 unfinished: s.unfinished,
                 subqueries: s.subqueries,
+                out_of_range: s.out_of_range,
                 first_event: s.first_event,
                 last_event: s.last_event,
                 clients: s.clients,
@@ -335,6 +392,9 @@ impl Analyzer {
             findings: detection.findings,
             clients: detection.clients,
             rejected: self.rejected,
+            ledger: detection.ledger,
+            volumes: detection.volumes,
+            baseline: detection.baseline,
         }
     }
 }

@@ -91,11 +91,17 @@ pub enum RuleId {
     SecretInQuery,
     /// See [`crate::detect::rules::server_file_access`].
     ServerFileAccess,
+    /// See [`crate::detect::rules::volume_anomaly`].
+    VolumeAnomaly,
+    /// See [`crate::detect::rules::first_seen_client`].
+    FirstSeenClient,
+    /// See [`crate::detect::rules::first_seen_table`].
+    FirstSeenTable,
 }
 
 impl RuleId {
     /// Every rule.
-    pub const ALL: [Self; 7] = [
+    pub const ALL: [Self; 10] = [
         Self::UnauthenticatedRead,
         Self::ExternalClientRead,
         Self::TableFunctionEgress,
@@ -103,6 +109,9 @@ impl RuleId {
         Self::AuthFailureBurst,
         Self::SecretInQuery,
         Self::ServerFileAccess,
+        Self::VolumeAnomaly,
+        Self::FirstSeenClient,
+        Self::FirstSeenTable,
     ];
 
     /// The rule's name as printed (`unauthenticated-read`, …).
@@ -116,6 +125,9 @@ impl RuleId {
             Self::AuthFailureBurst => "auth-failure-burst",
             Self::SecretInQuery => "secret-in-query",
             Self::ServerFileAccess => "server-file-access",
+            Self::VolumeAnomaly => "volume-anomaly",
+            Self::FirstSeenClient => "first-seen-client",
+            Self::FirstSeenTable => "first-seen-table",
         }
     }
 }
@@ -339,7 +351,7 @@ pub fn human_count(n: u64) -> String {
     let s = n.to_string();
     let mut out = String::with_capacity(s.len() + s.len() / 3);
     for (i, c) in s.chars().enumerate() {
-        if i > 0 && (s.len() - i) % 3 == 0 {
+        if i > 0 && (s.len() - i).is_multiple_of(3) {
             out.push(',');
         }
         out.push(c);

@@ -5,7 +5,10 @@
 //! never the events — so memory grows with clients and time, not with lines. It does not know
 //! which format an event came from; its tests build events by hand.
 
+pub mod baseline;
 mod finding;
+mod ledger;
+mod policy;
 pub mod rules;
 
 use std::cell::OnceCell;
@@ -16,8 +19,13 @@ use serde::Serialize;
 
 pub use finding::{human_bytes, human_count, Evidence, Finding, RuleId, Severity};
 pub(crate) use finding::{GroupKey, Groups, Hit, RawEvidence};
+pub use ledger::{Channel, LedgerEntry};
 
-use crate::config::{Config, Thresholds};
+use baseline::{Baseline, BaselineState, ClientVolume};
+use ledger::Ledger;
+use policy::Policy;
+
+use crate::config::{BaselineConfig, Config, Thresholds};
 use crate::error::ConfigError;
 use crate::event::{
     Event, HttpEvent, HttpOrigin, Interface, Location, LoginEvent, QueryEvent, QueryOutcome, Volume,
@@ -46,6 +54,8 @@ pub struct Settings {
     redact: bool,
     max_clients: usize,
     max_groups: usize,
+    baseline: BaselineConfig,
+    policy: Policy,
 }
 
 impl Settings {
@@ -61,6 +71,8 @@ impl Settings {
             redact: config.redact,
             max_clients: config.max_tracked_clients,
             max_groups: config.max_findings.max(1),
+            baseline: config.baseline.clone(),
+            policy: Policy::new(config)?,
         })
     }
 
@@ -215,6 +227,8 @@ pub struct EventStats {
     pub logins: u64,
     /// HTTP requests (access logs, server `Request URI` lines) observed.
     pub http_requests: u64,
+    /// Events outside the `since`/`until` range, skipped before anything else.
+    pub out_of_range: u64,
 }
 
 /// What [`Detector::finish`] returns.
@@ -226,6 +240,25 @@ pub struct Detection {
     pub stats: EventStats,
     /// Per-client totals, heaviest result volume first.
     pub clients: Vec<ClientSummary>,
+    /// The baseline state after the scan (updated unless the mode was [`BaselineMode::Scan`]).
+    pub baseline: Option<BaselineState>,
+    /// Per-client volume per bucket against the baseline (scans with a baseline only).
+    pub volumes: Vec<ClientVolume>,
+    /// The egress ledger, by day then bytes.
+    pub ledger: Vec<LedgerEntry>,
+    /// Bytes booked past the ledger's size cap.
+    pub ledger_overflow_bytes: u64,
+}
+
+/// What a detector does with an attached baseline.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BaselineMode {
+    /// Learn only: fold every bucket into the state, judge nothing against it.
+    Learn,
+    /// Judge against the state, leave it as it was.
+    Scan,
+    /// Judge against the state, then fold this scan into it.
+    ScanAndUpdate,
 }
 
 /// Runs every rule over a stream of events; see the module docs.
@@ -247,6 +280,10 @@ pub struct Detector {
     /// `auth_type`s of successful logins per (user, client), from session_log.
     login_types: BTreeMap<(String, Option<IpAddr>), BTreeSet<String>>,
     auth: rules::auth_failure_burst::State,
+    baseline: Option<(Baseline, BaselineMode)>,
+    volume: rules::volume_anomaly::Tracker,
+    ledger: Ledger,
+    range: (Option<Timestamp>, Option<Timestamp>),
 }
 
 impl Detector {
@@ -269,7 +306,31 @@ impl Detector {
             held_requests: Vec::new(),
             login_types: BTreeMap::new(),
             auth: rules::auth_failure_burst::State::default(),
+            baseline: None,
+            volume: rules::volume_anomaly::Tracker::default(),
+            ledger: Ledger::default(),
+            range: (None, None),
         }
+    }
+
+    /// Judges (and, by `mode`, learns) against a baseline state.
+    ///
+    /// # Errors
+    /// The state was written by another version or keyed/bucketed differently.
+    pub fn attach_baseline(
+        &mut self,
+        state: BaselineState,
+        mode: BaselineMode,
+    ) -> Result<(), ConfigError> {
+        let b = Baseline::new(self.settings.baseline.clone(), state)
+            .map_err(|e| ConfigError::Baseline(e.to_string()))?;
+        self.baseline = Some((b, mode));
+        Ok(())
+    }
+
+    /// Only events starting at or after `since` and before `until` are observed.
+    pub fn set_range(&mut self, since: Option<Timestamp>, until: Option<Timestamp>) {
+        self.range = (since, until);
     }
 
     /// Observes one event.
@@ -466,6 +527,10 @@ impl Detector {
     }
 
     fn observe_query(&mut self, q: &QueryEvent<'_>) {
+        if self.range.0.is_some_and(|t| q.start < t) || self.range.1.is_some_and(|t| q.start >= t) {
+            self.stats.out_of_range += 1;
+            return;
+        }
         let s = &mut self.stats;
         s.events += 1;
         match q.outcome {
@@ -495,6 +560,10 @@ impl Detector {
         rules::recon::observe(&obs, &mut self.groups);
         rules::secret_in_query::observe(&obs, &mut self.groups);
         rules::server_file_access::observe(&obs, &mut self.groups);
+        self.ledger.observe(&obs);
+        if let Some((b, mode)) = &mut self.baseline {
+            observe_baseline(&obs, b, *mode, &mut self.groups, &mut self.volume);
+        }
     }
 
     fn track_client(&mut self, q: &QueryEvent<'_>, client_class: NetClass) {
@@ -587,6 +656,16 @@ impl Detector {
                 }
                 // Judged from its own state above.
                 RuleId::AuthFailureBurst => None,
+                RuleId::FirstSeenClient => self
+                    .baseline
+                    .as_ref()
+                    .and_then(|(b, _)| rules::first_seen_client::judge(&key, &group, b)),
+                RuleId::FirstSeenTable => self
+                    .baseline
+                    .as_ref()
+                    .and_then(|(b, _)| rules::first_seen_table::judge(&key, &group, b)),
+                // Judged per bucket below, never grouped.
+                RuleId::VolumeAnomaly => None,
             };
             let Some(v) = verdict else { continue };
             let mut evidence = group.evidence;
@@ -641,6 +720,21 @@ impl Detector {
                 }
             }
         }
+        let mut volumes = Vec::new();
+        let mut state = None;
+        if let Some((b, mode)) = self.baseline {
+            if mode != BaselineMode::Learn {
+                findings.extend(rules::volume_anomaly::judge_all(
+                    &b,
+                    &self.volume,
+                    &self.settings,
+                    paths,
+                ));
+                volumes = b.volumes();
+            }
+            state = Some(b.into_state(mode != BaselineMode::Scan));
+        }
+        let mut findings = self.settings.policy.apply(findings);
         findings.sort_by(|a, b| {
             b.severity
                 .cmp(&a.severity)
@@ -657,10 +751,15 @@ impl Detector {
                 .then(a.user.cmp(&b.user))
                 .then(a.client_ip.cmp(&b.client_ip))
         });
+        let (ledger, ledger_overflow_bytes) = self.ledger.finish();
         Detection {
             findings,
             stats: self.stats,
             clients,
+            baseline: state,
+            volumes,
+            ledger,
+            ledger_overflow_bytes,
         }
     }
 }
@@ -704,6 +803,67 @@ pub(crate) fn resolve_evidence(raw: Vec<RawEvidence>, paths: &[String]) -> Vec<E
             excerpt: Some(e.excerpt).filter(|s| !s.is_empty()),
         })
         .collect()
+}
+
+/// Feeds one event to the baseline and, when judging, to the baseline rules.
+fn observe_baseline(
+    obs: &Observation<'_, '_>,
+    b: &mut Baseline,
+    mode: BaselineMode,
+    groups: &mut Groups,
+    volume: &mut rules::volume_anomaly::Tracker,
+) {
+    let q = obs.event;
+    // A start without its end yet: the next run sees the whole query (incremental runs).
+    if q.outcome == QueryOutcome::Unfinished {
+        return;
+    }
+    let key = b.key(&q.user, q.client);
+    let kind = obs.kind();
+    let v = q.volume;
+    // For INSERT, result_bytes counts data sent *to* the server.
+    let result_bytes = if matches!(
+        kind,
+        StatementKind::Insert | StatementKind::InsertIntoFunction
+    ) {
+        0
+    } else {
+        v.result_bytes
+    };
+    let tables: Vec<String> = if kind.is_read() {
+        obs.tables()
+            .into_iter()
+            .filter(|t| !is_system_table(t))
+            .collect()
+    } else {
+        Vec::new()
+    };
+    let shape = kind
+        .is_read()
+        .then(|| rules::volume_anomaly::query_shape(&q.query));
+    if mode != BaselineMode::Learn {
+        rules::first_seen_client::observe(obs, b, groups);
+        rules::first_seen_table::observe(obs, b, &tables, groups);
+        volume.observe(obs, &key, b.state().bucket_secs);
+        if let Some(d) = shape.and_then(|s| b.query_deviation(&key, s, result_bytes)) {
+            if d.anomalous {
+                volume.observe_query(obs, &key, d);
+            }
+        }
+    }
+    if let Some(s) = shape {
+        b.observe_query(&key, s, result_bytes);
+    }
+    let values = [1, v.read_rows, v.result_rows, result_bytes, 0];
+    b.observe(
+        &key,
+        obs.client_class == NetClass::External,
+        q.start,
+        &values,
+    );
+    for t in &tables {
+        b.observe_table(&key, t);
+    }
 }
 
 /// A rule's final word on one group.
@@ -773,7 +933,11 @@ pub(crate) mod tests {
     }
 
     pub(crate) fn run(events: &[QueryEvent<'static>]) -> Vec<Finding> {
-        let mut d = Detector::new(Settings::new(&Config::default()).unwrap());
+        run_with(&Config::default(), events)
+    }
+
+    pub(crate) fn run_with(config: &Config, events: &[QueryEvent<'static>]) -> Vec<Finding> {
+        let mut d = Detector::new(Settings::new(config).unwrap());
         for e in events {
             d.observe(&Event::Query(e.clone()));
         }

@@ -5,11 +5,19 @@
 //! README: `json` is one object `{"summary", "findings", "clients", "rejected"}`, `jsonl` one
 //! finding per line.
 
+mod csv;
+mod html;
+mod ledger;
 mod text;
+mod timesketch;
 
 use std::io::{self, Write};
 
+pub use csv::render_csv;
+pub use html::{render_html, HtmlOptions};
+pub use ledger::render_ledger_text;
 pub use text::{render_text, TextOptions};
+pub use timesketch::render_timesketch;
 
 use crate::detect::{Finding, Severity};
 use crate::Analysis;
@@ -57,12 +65,14 @@ pub fn render_json(analysis: &Analysis, min: Severity, out: &mut dyn Write) -> i
         findings: Vec<&'a Finding>,
         clients: &'a [crate::ClientSummary],
         rejected: &'a [crate::Rejected],
+        ledger: &'a [crate::LedgerEntry],
     }
     let view = View {
         summary: &analysis.summary,
         findings: filtered(analysis, min).collect(),
         clients: &analysis.clients,
         rejected: &analysis.rejected,
+        ledger: &analysis.ledger,
     };
     serde_json::to_writer_pretty(&mut *out, &view)?;
     out.write_all(b"\n")

@@ -7,6 +7,10 @@
     clippy::indexing_slicing
 )] // test code
 
+mod traffic;
+#[allow(unused_imports)]
+pub(crate) use traffic::*;
+
 use std::path::{Path, PathBuf};
 
 use chaudit::{analyze, Analysis, Config};

@@ -7,7 +7,9 @@
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
 mod args;
+mod config_file;
 mod pull;
+mod state;
 
 use std::fs::File;
 use std::io::{self, BufWriter, IsTerminal, Read, Write};
@@ -17,9 +19,13 @@ use std::process::ExitCode;
 use anyhow::{Context, Result};
 use clap::Parser;
 
-use args::{Cli, ColorChoice, Command, OutputFormat, ScanArgs};
-use chaudit::report::{render_json, render_jsonl, render_text, TextOptions};
-use chaudit::{Analysis, Analyzer};
+use args::{BaselineCommand, Cli, ColorChoice, Command, LearnArgs, OutputFormat, ScanArgs};
+use chaudit::report::{
+    render_csv, render_html, render_json, render_jsonl, render_ledger_text, render_text,
+    render_timesketch, HtmlOptions, TextOptions,
+};
+use chaudit::{Analysis, Analyzer, BaselineMode, BaselineState, Timestamp};
+use indicatif::{ProgressBar, ProgressStyle};
 
 /// Bytes read per chunk.
 const CHUNK: usize = 1 << 20;
@@ -30,6 +36,7 @@ fn main() -> ExitCode {
         Command::Scan(args) => scan(&args),
         Command::Pull(args) => pull::pull(&args),
         Command::Sql(args) => pull::sql(&args),
+        Command::Baseline(BaselineCommand::Learn(args)) => learn(&args),
     };
     match result {
         Ok(code) => code,
@@ -43,6 +50,101 @@ fn main() -> ExitCode {
     }
 }
 
+/// Scans larger than this get a progress bar (on a terminal, unless --quiet).
+const PROGRESS_BYTES: u64 = 64 << 20;
+
+/// A progress bar on stderr for long scans, only when stderr is a terminal.
+fn progress(inputs: &[Input], quiet: bool) -> Option<ProgressBar> {
+    if quiet || !io::stderr().is_terminal() {
+        return None;
+    }
+    let total: u64 = inputs
+        .iter()
+        .filter_map(|i| match i {
+            Input::File(p) => std::fs::metadata(p).ok().map(|m| m.len()),
+            Input::Stdin => None,
+        })
+        .sum();
+    if total < PROGRESS_BYTES {
+        return None;
+    }
+    let plain = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
+    let template = if plain {
+        "{bytes}/{total_bytes} [{bar:40}] {eta}"
+    } else {
+        "{bytes}/{total_bytes} [{bar:40.cyan/blue}] {eta}"
+    };
+    let bar = ProgressBar::with_draw_target(Some(total), indicatif::ProgressDrawTarget::stderr());
+    if let Ok(style) = ProgressStyle::with_template(template) {
+        bar.set_style(style.progress_chars("=> "));
+    }
+    Some(bar)
+}
+
+fn time_range(
+    since: Option<&str>,
+    until: Option<&str>,
+) -> Result<(Option<Timestamp>, Option<Timestamp>)> {
+    let since = since
+        .map(config_file::parse_time)
+        .transpose()
+        .context("--since")?;
+    let until = until
+        .map(config_file::parse_time)
+        .transpose()
+        .context("--until")?;
+    Ok((since, until))
+}
+
+/// `chaudit baseline learn`: a fresh state from the inputs, written atomically under a lock.
+fn learn(args: &LearnArgs) -> Result<ExitCode> {
+    let config = args.apply(config_file::load(args.config.as_deref())?);
+    let _lock = state::lock(&args.output)?;
+    let fresh = BaselineState::new(&config.baseline);
+    let mut analyzer = Analyzer::new(config)
+        .context("invalid configuration")?
+        .with_baseline(fresh, BaselineMode::Learn)
+        .context("invalid baseline settings")?;
+    let (since, until) = time_range(args.since.as_deref(), args.until.as_deref())?;
+    analyzer.set_range(since, until);
+    let inputs = expand(&args.paths)?;
+    let bar = progress(&inputs, args.quiet);
+    let mut marks = std::collections::BTreeMap::new();
+    for input in &inputs {
+        match input {
+            Input::File(p) => {
+                state::feed_incremental(&mut analyzer, &mut marks, p, |n| {
+                    if let Some(b) = &bar {
+                        b.inc(n);
+                    }
+                })?;
+            }
+            Input::Stdin => feed(&mut analyzer, input, &|_| {})?,
+        }
+    }
+    if let Some(b) = bar {
+        b.finish_and_clear();
+    }
+    let mut analysis = analyzer.finish();
+    let mut learned = analysis
+        .baseline
+        .take()
+        .context("the analyzer returned no baseline")?;
+    learned.sources = marks;
+    state::save(&args.output, &learned)?;
+    if !args.quiet {
+        eprintln!(
+            "chaudit: learned {} clients from {} events ({} rejected, {} evicted); wrote {}",
+            learned.clients.len(),
+            analysis.summary.events,
+            analysis.summary.rejected,
+            learned.evicted,
+            args.output.display()
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
 /// A closed pipe (`chaudit scan … | head`) is how the reader says it has seen enough.
 fn is_broken_pipe(e: &anyhow::Error) -> bool {
     e.chain().any(|c| {
@@ -52,11 +154,53 @@ fn is_broken_pipe(e: &anyhow::Error) -> bool {
 }
 
 fn scan(args: &ScanArgs) -> Result<ExitCode> {
-    let mut analyzer = Analyzer::new(args.to_config()).context("invalid configuration")?;
+    let config = args.to_config(config_file::load(args.config.as_deref())?);
+    let mut analyzer = Analyzer::new(config).context("invalid configuration")?;
+    let (since, until) = time_range(args.since.as_deref(), args.until.as_deref())?;
+    analyzer.set_range(since, until);
+    // The lock is taken before the state is read: read, update and write are one step.
+    let _lock = match (&args.baseline, args.update_baseline) {
+        (Some(p), true) => Some(state::lock(p)?),
+        _ => None,
+    };
+    let mut marks = None;
+    if let Some(p) = &args.baseline {
+        let mut loaded = state::load(p)?;
+        let mode = if args.update_baseline {
+            marks = Some(std::mem::take(&mut loaded.sources));
+            BaselineMode::ScanAndUpdate
+        } else {
+            BaselineMode::Scan
+        };
+        analyzer = analyzer
+            .with_baseline(loaded, mode)
+            .with_context(|| format!("baseline state {}", p.display()))?;
+    }
     let inputs = expand(&args.paths)?;
+    let bar = progress(&inputs, args.quiet);
+    let tick = |n: u64| {
+        if let Some(b) = &bar {
+            b.inc(n);
+        }
+    };
     let mut unreadable = Vec::new();
     for input in &inputs {
-        if let Err(e) = feed(&mut analyzer, input) {
+        let fed = match (input, marks.as_mut()) {
+            (Input::File(p), Some(m)) => {
+                state::feed_incremental(&mut analyzer, m, p, tick).map(|(resume, _)| {
+                    if let state::Resume::Restarted { reason } = resume {
+                        if !args.quiet {
+                            eprintln!(
+                                "chaudit: {} {reason}; reading it from the start",
+                                p.display()
+                            );
+                        }
+                    }
+                })
+            }
+            _ => feed(&mut analyzer, input, &tick),
+        };
+        if let Err(e) = fed {
             if args.strict {
                 return Err(e);
             }
@@ -64,7 +208,26 @@ fn scan(args: &ScanArgs) -> Result<ExitCode> {
             unreadable.push(input.clone());
         }
     }
-    let analysis = analyzer.finish();
+    if let Some(b) = &bar {
+        b.finish_and_clear();
+    }
+    let mut analysis = analyzer.finish();
+    if let (Some(p), Some(m)) = (&args.baseline, marks) {
+        let mut updated = analysis
+            .baseline
+            .take()
+            .context("the analyzer returned no baseline")?;
+        updated.sources = m;
+        state::save(p, &updated)?;
+        if !args.quiet {
+            eprintln!(
+                "chaudit: baseline {} updated: {} clients, {} evicted",
+                p.display(),
+                updated.clients.len(),
+                updated.evicted
+            );
+        }
+    }
     write_report(args, &analysis)?;
     if !unreadable.is_empty() {
         return Ok(ExitCode::from(2));
@@ -122,7 +285,7 @@ fn walk(dir: &Path, out: &mut Vec<Input>) -> io::Result<()> {
     Ok(())
 }
 
-fn feed(analyzer: &mut Analyzer, input: &Input) -> Result<()> {
+fn feed(analyzer: &mut Analyzer, input: &Input, tick: &dyn Fn(u64)) -> Result<()> {
     let (name, mut reader): (String, Box<dyn Read>) = match input {
         Input::Stdin => ("-".to_owned(), Box::new(io::stdin().lock())),
         Input::File(p) => {
@@ -150,6 +313,7 @@ fn feed(analyzer: &mut Analyzer, input: &Input) -> Result<()> {
         analyzer
             .feed(buf.get(..n).unwrap_or_default())
             .context("rejected record (--strict)")?;
+        tick(n as u64);
     }
     analyzer.end_file().context("rejected record (--strict)")?;
     Ok(())
@@ -191,7 +355,20 @@ fn write_report(args: &ScanArgs, analysis: &Analysis) -> Result<()> {
         }
         OutputFormat::Json => render_json(analysis, args.min_level, &mut out),
         OutputFormat::Jsonl => render_jsonl(analysis, args.min_level, &mut out),
+        OutputFormat::Csv => render_csv(analysis, args.min_level, &mut out),
+        OutputFormat::Html => render_html(
+            analysis,
+            &HtmlOptions {
+                min_level: args.min_level,
+            },
+            &mut out,
+        ),
+        OutputFormat::Timesketch => render_timesketch(analysis, args.min_level, &mut out),
     }
+    .and_then(|()| match args.format {
+        OutputFormat::Text if args.ledger => render_ledger_text(analysis, &mut out),
+        _ => Ok(()),
+    })
     .context("writing the report")?;
     out.flush().context("writing the report")?;
     Ok(())

@@ -17,7 +17,10 @@ use ureq::Agent;
 
 use crate::args::{ColorChoice, OutputFormat};
 use chaudit::pushdown::{apply_buckets, parse_buckets, PullSpec, ServerInfo, TimeBound};
-use chaudit::report::{render_json, render_jsonl, render_text, TextOptions};
+use chaudit::report::{
+    render_csv, render_html, render_json, render_jsonl, render_text, render_timesketch,
+    HtmlOptions, TextOptions,
+};
 use chaudit::{Analysis, Analyzer, Config, Settings, Severity};
 
 /// The environment variable holding the password of `--user`.
@@ -488,6 +491,15 @@ fn write_report(args: &PullArgs, analysis: &Analysis) -> Result<()> {
             }
             OutputFormat::Json => render_json(analysis, args.min_level, out),
             OutputFormat::Jsonl => render_jsonl(analysis, args.min_level, out),
+            OutputFormat::Csv => render_csv(analysis, args.min_level, out),
+            OutputFormat::Html => render_html(
+                analysis,
+                &HtmlOptions {
+                    min_level: args.min_level,
+                },
+                out,
+            ),
+            OutputFormat::Timesketch => render_timesketch(analysis, args.min_level, out),
         }?;
         out.flush()
     };
