@@ -295,7 +295,7 @@ fn feed(analyzer: &mut Analyzer, input: &Input, tick: &dyn Fn(u64)) -> Result<()
                 .metadata()
                 .with_context(|| format!("cannot stat {}", p.display()))?
                 .file_type();
-            if !kind.is_file() && !is_fifo(&kind) {
+            if !kind.is_file() && !is_fifo(&kind) && p.as_path() != Path::new("/dev/null") {
                 anyhow::bail!("{} is not a regular file or a pipe", p.display());
             }
             (p.display().to_string(), Box::new(f))
