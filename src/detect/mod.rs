@@ -689,17 +689,7 @@ impl Detector {
                 tables: group.tables.into_iter().collect(),
                 targets: group.targets.into_iter().collect(),
                 assumptions: v.assumptions,
-                evidence: evidence
-                    .into_iter()
-                    .map(|e| Evidence {
-                        path: paths
-                            .get(e.location.source.0 as usize)
-                            .cloned()
-                            .unwrap_or_default(),
-                        line: e.location.line,
-                        excerpt: Some(e.excerpt).filter(|s| !s.is_empty()),
-                    })
-                    .collect(),
+                evidence: resolve_evidence(evidence, paths),
             });
         }
         for f in &mut findings {

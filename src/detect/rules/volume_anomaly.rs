@@ -298,17 +298,7 @@ pub(crate) fn judge_all(
             tables: Vec::new(),
             targets: Vec::new(),
             assumptions,
-            evidence: evidence
-                .into_iter()
-                .map(|e| Evidence {
-                    path: paths
-                        .get(e.location.source.0 as usize)
-                        .cloned()
-                        .unwrap_or_default(),
-                    line: e.location.line,
-                    excerpt: Some(e.excerpt).filter(|s| !s.is_empty()),
-                })
-                .collect(),
+            evidence: crate::detect::resolve_evidence(evidence, paths),
         });
     }
     for ((key, _), q) in &tracker.queries {
