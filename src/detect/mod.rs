@@ -197,7 +197,10 @@ pub struct Detector {
     settings: Settings,
     groups: Groups,
     stats: EventStats,
-    clients: BTreeMap<(String, Option<IpAddr>), ClientSummary>,
+    /// Per user, per address: looked up by `&str`, so a known client costs no allocation.
+    clients: BTreeMap<String, BTreeMap<Option<IpAddr>, ClientSummary>>,
+    /// Clients itemized in `clients`.
+    tracked: usize,
 }
 
 impl Detector {
@@ -209,6 +212,7 @@ impl Detector {
             groups: Groups::default(),
             stats: EventStats::default(),
             clients: BTreeMap::new(),
+            tracked: 0,
         }
     }
 
@@ -249,15 +253,23 @@ impl Detector {
     }
 
     fn track_client(&mut self, q: &QueryEvent<'_>, client_class: NetClass) {
-        let key = (q.user.to_string(), q.client);
-        if !self.clients.contains_key(&key) {
+        let known = self
+            .clients
+            .get(q.user.as_ref())
+            .is_some_and(|by_ip| by_ip.contains_key(&q.client));
+        if !known {
             self.stats.clients += 1;
-            if self.clients.len() >= MAX_CLIENTS {
+            if self.tracked >= MAX_CLIENTS {
                 self.stats.clients_untracked += 1;
                 return;
             }
+            self.tracked += 1;
         }
-        let c = self.clients.entry(key).or_insert_with(|| ClientSummary {
+        let by_ip = match self.clients.get_mut(q.user.as_ref()) {
+            Some(m) => m,
+            None => self.clients.entry(q.user.to_string()).or_default(),
+        };
+        let c = by_ip.entry(q.client).or_insert_with(|| ClientSummary {
             user: q.user.to_string(),
             client_ip: q.client,
             client_class,
@@ -333,7 +345,11 @@ impl Detector {
                 .then(a.user.cmp(&b.user))
                 .then(a.client_ip.cmp(&b.client_ip))
         });
-        let mut clients: Vec<ClientSummary> = self.clients.into_values().collect();
+        let mut clients: Vec<ClientSummary> = self
+            .clients
+            .into_values()
+            .flat_map(BTreeMap::into_values)
+            .collect();
         clients.sort_by(|a, b| {
             b.result_bytes
                 .cmp(&a.result_bytes)

@@ -87,6 +87,8 @@ struct TableReader {
     header: Option<Header>,
     skip_types_line: bool,
     pairer: Pairer,
+    /// Records may span lines (CSV and Vertical framing).
+    multiline: bool,
     /// Line number of the next record's first line (1-based).
     line: u64,
 }
@@ -138,6 +140,7 @@ impl FileParser {
         if let State::Reading { framer, table } = &mut self.state {
             framer.finish(&mut |p| table.piece(p, sink));
             table.pairer.finish(&mut |e| sink.event(e));
+            table.report_late_errors(sink);
         }
     }
 
@@ -172,6 +175,7 @@ impl FileParser {
             header,
             skip_types_line: format == Some(InputFormat::TsvWithNamesAndTypes),
             pairer: Pairer::default(),
+            multiline: framing != Framing::Lines,
             line: 1,
         });
         let mut framer = Framer::new(framing, self.options.max_record_bytes);
@@ -182,6 +186,22 @@ impl FileParser {
 }
 
 impl TableReader {
+    /// Whether a record may span lines (CSV quotes, Vertical blocks).
+    fn multiline(&self) -> bool {
+        self.multiline
+    }
+
+    /// Rejects start rows that turned out unfinished and could not be parsed.
+    fn report_late_errors(&mut self, sink: &mut dyn Sink) {
+        for (line, kind) in self.pairer.take_late_errors() {
+            sink.reject(ParseError {
+                line,
+                column: 1,
+                kind,
+            });
+        }
+    }
+
     fn piece(&mut self, piece: Piece<'_>, sink: &mut dyn Sink) {
         match piece {
             Piece::TooLong { lines } => {
@@ -194,7 +214,12 @@ impl TableReader {
             }
             Piece::Record(rec) => {
                 let first_line = self.line;
-                let newlines = memchr::memchr_iter(b'\n', rec).count() as u64;
+                // A line-framed record holds at most its terminating newline.
+                let newlines = if self.multiline() {
+                    memchr::memchr_iter(b'\n', rec).count() as u64
+                } else {
+                    u64::from(rec.last() == Some(&b'\n'))
+                };
                 self.line += newlines + u64::from(rec.last() != Some(&b'\n'));
                 if rec.iter().all(u8::is_ascii_whitespace) {
                     return;
@@ -202,6 +227,7 @@ impl TableReader {
                 if let Err((offset, kind)) = self.record(rec, first_line, sink) {
                     sink.reject(position(rec, offset, first_line, kind));
                 }
+                self.report_late_errors(sink);
             }
         }
     }
