@@ -3,7 +3,12 @@
 //! in-process by `examples/generate.rs` (26.9 column set, planted incident), so the bench
 //! needs no files. Figures are printed by criterion, never asserted.
 
-#![allow(missing_docs, clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
+#![allow(
+    missing_docs,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing
+)]
 
 #[path = "../examples/generate.rs"]
 #[allow(dead_code, unreachable_pub)]

@@ -58,14 +58,17 @@ impl Rng {
     }
 }
 
-#[derive(Clone, Copy, PartialEq)]
+/// Which log to write.
+#[derive(Clone, Copy, Debug, PartialEq)]
+#[allow(clippy::enum_variant_names)]
 pub enum Kind {
     QueryLog,
     TextLog,
     AccessLog,
 }
 
-#[derive(Clone, Copy, PartialEq)]
+/// query_log export format.
+#[derive(Clone, Copy, Debug, PartialEq)]
 pub enum Format {
     Tsv,
     Csv,
@@ -73,6 +76,7 @@ pub enum Format {
 }
 
 /// What to generate.
+#[derive(Debug)]
 pub struct Opts {
     pub kind: Kind,
     pub format: Format,
@@ -1184,7 +1188,7 @@ pub fn generate(o: &Opts, w: &mut dyn Write) -> io::Result<()> {
                 later.push((e.start_us + e.duration_ms as i64 * 1000, fin));
             })
         }
-        Kind::TextLog => drive(o, w, b"", |buf, e, rng, later| text_log(buf, e, rng, later)),
+        Kind::TextLog => drive(o, w, b"", text_log),
         Kind::AccessLog => drive(o, w, b"", |buf, e, rng, _| access_log(buf, e, rng)),
     }
 }

@@ -151,6 +151,12 @@ pub struct Analyzer {
     current: Option<FileParser>,
     rejected: Vec<Rejected>,
     rejected_total: u64,
+    /// Per source: whether it is a later part of the file before it (see [`Analyzer::merge`]).
+    continues: Vec<bool>,
+    /// Per source read in parts: queries whose start or end may lie in another part.
+    carries: BTreeMap<u32, parse::Carry>,
+    /// The current input is a part: end it with [`Analyzer::end_part`] semantics.
+    in_part: bool,
 }
 
 /// The sink between one file's parser and the detector.
@@ -220,6 +226,9 @@ impl Analyzer {
             current: None,
             rejected: Vec::new(),
             rejected_total: 0,
+            continues: Vec::new(),
+            carries: BTreeMap::new(),
+            in_part: false,
         })
     }
 
@@ -227,6 +236,11 @@ impl Analyzer {
     pub fn begin_file(&mut self, name: &str) {
         // A strict caller checks end_file itself; here a forgotten end must not lose records.
         let _ = self.end_file();
+        let id = self.push_source(name, false);
+        self.current = Some(FileParser::new(event::SourceId(id), self.options.clone()));
+    }
+
+    fn push_source(&mut self, name: &str, continues: bool) -> u32 {
         let id = u32::try_from(self.sources.len()).unwrap_or(u32::MAX);
         self.sources.push(SourceSummary {
             path: name.to_owned(),
@@ -235,7 +249,46 @@ impl Analyzer {
             events: 0,
             rejected: 0,
         });
-        self.current = Some(FileParser::new(event::SourceId(id), self.options.clone()));
+        self.continues.push(continues);
+        id
+    }
+
+    /// How many bytes at the start of a file beginning with `head` are header lines, if the
+    /// file can be read in parts (see [`Analyzer::begin_part`]); `None` if it cannot (CSV,
+    /// Vertical, unknown format) or `head` is too short to tell.
+    #[must_use]
+    pub fn split_head(&self, head: &[u8]) -> Option<usize> {
+        FileParser::split_head(&self.options, head)
+    }
+
+    /// Starts a part of a file, for reading one file on several threads: `part` > 0 parts
+    /// begin at a record boundary past the header, on 1-based line `first_line`; `head` is
+    /// the beginning of the file (the format and header are read from it). Each part goes to
+    /// its own analyzer, ended with [`Analyzer::end_part`]; the analyzers are then merged in
+    /// file order with [`Analyzer::merge`], which pairs query starts and ends across parts.
+    /// Part 0 is the file's beginning and may also be started with `begin_part` (`head` is
+    /// then ignored).
+    pub fn begin_part(&mut self, name: &str, part: usize, head: &[u8], first_line: u64) {
+        let _ = self.end_file();
+        let id = self.push_source(name, part > 0);
+        let source = event::SourceId(id);
+        self.current = Some(if part == 0 {
+            FileParser::new(source, self.options.clone())
+        } else {
+            FileParser::resume(source, self.options.clone(), head, first_line)
+        });
+        if let (Some(p), Some(s)) = (&self.current, self.sources.last_mut()) {
+            s.format = p.format();
+        }
+        self.in_part = true;
+    }
+
+    /// Ends a part started with [`Analyzer::begin_part`].
+    ///
+    /// # Errors
+    /// In strict mode, the first rejected record.
+    pub fn end_part(&mut self) -> Result<(), Rejected> {
+        self.end_file()
     }
 
     /// Feeds the next chunk of the current input (an unnamed one is started if needed).
@@ -254,9 +307,82 @@ impl Analyzer {
     /// # Errors
     /// In strict mode, the first rejected record.
     pub fn end_file(&mut self) -> Result<(), Rejected> {
-        let result = self.with_parser(|p, sink| p.finish(sink), 0);
+        let result = if std::mem::take(&mut self.in_part) {
+            let mut carry = None;
+            let result = self.with_parser(|p, sink| carry = Some(p.finish_part(sink)), 0);
+            if let Some(carry) = carry {
+                let id = u32::try_from(self.sources.len().saturating_sub(1)).unwrap_or(u32::MAX);
+                self.carries.entry(id).or_default().merge(carry);
+            }
+            result
+        } else {
+            self.with_parser(|p, sink| p.finish(sink), 0)
+        };
         self.current = None;
         result
+    }
+
+    /// Folds in an analyzer that read the inputs after this one's (both with no input open):
+    /// a later part of this analyzer's last file if `other` began with
+    /// [`Analyzer::begin_part`] with `part` > 0, else further files. Merging the analyzers
+    /// of consecutive parts and files in order gives the analysis one analyzer reading
+    /// everything in that order would give. Both must have the same configuration.
+    pub fn merge(&mut self, mut other: Analyzer) {
+        let _ = self.end_file();
+        let _ = other.end_file();
+        let joins = other.continues.first() == Some(&true) && !self.sources.is_empty();
+        let offset = u32::try_from(self.sources.len() - usize::from(joins)).unwrap_or(u32::MAX);
+        let mut sources = other.sources.into_iter();
+        let mut continues = other.continues.into_iter();
+        if joins {
+            if let (Some(mine), Some(theirs)) = (self.sources.last_mut(), sources.next()) {
+                mine.bytes += theirs.bytes;
+                mine.events += theirs.events;
+                mine.rejected += theirs.rejected;
+                mine.format = mine.format.or(theirs.format);
+            }
+            continues.next();
+        }
+        self.sources.extend(sources);
+        self.continues.extend(continues);
+        for r in other.rejected {
+            if self.rejected.len() < self.max_rejected {
+                self.rejected.push(r);
+            }
+        }
+        self.rejected_total += other.rejected_total;
+        for (id, mut carry) in other.carries {
+            let id = id + offset;
+            carry.set_source(event::SourceId(id));
+            self.carries.entry(id).or_default().merge(carry);
+        }
+        self.detector.merge(other.detector, offset);
+    }
+
+    /// Pairs what parts of files left open and emits the starts that never ended.
+    fn flush_carries(&mut self) {
+        for (id, carry) in std::mem::take(&mut self.carries) {
+            let Some(source) = self.sources.get_mut(id as usize) else {
+                continue;
+            };
+            let detector = &mut self.detector;
+            let errors = carry.flush(&mut |e| {
+                source.events += 1;
+                detector.observe(&e);
+            });
+            for (line, kind) in errors {
+                source.rejected += 1;
+                self.rejected_total += 1;
+                if self.rejected.len() < self.max_rejected {
+                    self.rejected.push(Rejected {
+                        path: source.path.clone(),
+                        line,
+                        column: 1,
+                        reason: kind.to_string(),
+                    });
+                }
+            }
+        }
     }
 
     fn with_parser(
@@ -291,6 +417,7 @@ impl Analyzer {
     #[must_use]
     pub fn finish(mut self) -> Analysis {
         let _ = self.end_file();
+        self.flush_carries();
         let paths: Vec<String> = self.sources.iter().map(|s| s.path.clone()).collect();
         let detection = self.detector.finish(&paths);
         let mut by_severity: BTreeMap<Severity, u64> =

@@ -238,29 +238,38 @@ impl Group {
             *m = (*m).max(*v);
         }
         for t in hit.tables {
-            if self.tables.len() < MAX_NAMES {
-                self.tables.insert(t.clone());
-            }
+            insert_capped(&mut self.tables, t);
         }
         for t in hit.targets {
-            if self.targets.len() < MAX_NAMES {
-                self.targets.insert(t.clone());
-            }
+            insert_capped(&mut self.targets, t);
         }
-        // Keep the heaviest pieces; on ties the earliest stays, so the first query is shown.
-        if self.evidence.len() < MAX_EVIDENCE {
-            self.evidence.push(hit.evidence);
-        } else if let Some((i, min)) = self
-            .evidence
-            .iter()
-            .enumerate()
-            .min_by_key(|(_, e)| (e.weight, std::cmp::Reverse(e.location)))
-        {
-            if hit.evidence.weight > min.weight {
-                if let Some(slot) = self.evidence.get_mut(i) {
-                    *slot = hit.evidence;
-                }
-            }
+        keep_evidence(&mut self.evidence, hit.evidence);
+    }
+
+    /// Folds in a group built from other events (another part of the input). The result is
+    /// the group one pass over all the events would have built: every field is a sum, a
+    /// min/max or a capped set under a total order.
+    pub(crate) fn merge(&mut self, other: Group) {
+        self.severity = self.severity.max(other.severity);
+        self.first = self.first.min(other.first);
+        self.last = self.last.max(other.last);
+        self.count += other.count;
+        for (k, v) in other.sums {
+            let s = self.sums.entry(k).or_default();
+            *s = s.saturating_add(v);
+        }
+        for (k, v) in other.maxes {
+            let m = self.maxes.entry(k).or_default();
+            *m = (*m).max(v);
+        }
+        for t in &other.tables {
+            insert_capped(&mut self.tables, t);
+        }
+        for t in &other.targets {
+            insert_capped(&mut self.targets, t);
+        }
+        for e in other.evidence {
+            keep_evidence(&mut self.evidence, e);
         }
     }
 
@@ -273,6 +282,34 @@ impl Group {
     }
 }
 
+/// Keeps the [`MAX_NAMES`] smallest names: the same set whatever order names arrive in.
+fn insert_capped(set: &mut BTreeSet<String>, name: &str) {
+    if set.len() >= MAX_NAMES && set.last().is_some_and(|last| name >= last.as_str()) {
+        return;
+    }
+    if !set.contains(name) {
+        set.insert(name.to_owned());
+        if set.len() > MAX_NAMES {
+            set.pop_last();
+        }
+    }
+}
+
+/// Keeps the [`MAX_EVIDENCE`] heaviest pieces, the earliest on ties: a total order, so the
+/// same pieces are kept whatever order events arrive in.
+fn keep_evidence(kept: &mut Vec<RawEvidence>, e: RawEvidence) {
+    let rank = |e: &RawEvidence| (e.weight, std::cmp::Reverse(e.location));
+    if kept.len() < MAX_EVIDENCE {
+        kept.push(e);
+    } else if let Some((i, min)) = kept.iter().enumerate().min_by_key(|(_, k)| rank(k)) {
+        if rank(&e) > rank(min) {
+            if let Some(slot) = kept.get_mut(i) {
+                *slot = e;
+            }
+        }
+    }
+}
+
 /// All groups of a scan, keyed deterministically.
 #[derive(Debug, Default)]
 pub(crate) struct Groups {
@@ -280,6 +317,27 @@ pub(crate) struct Groups {
 }
 
 impl Groups {
+    /// Folds in the groups of another part of the input.
+    pub(crate) fn merge(&mut self, other: Groups) {
+        for (key, group) in other.map {
+            match self.map.entry(key) {
+                std::collections::btree_map::Entry::Occupied(mut o) => o.get_mut().merge(group),
+                std::collections::btree_map::Entry::Vacant(v) => {
+                    v.insert(group);
+                }
+            }
+        }
+    }
+
+    /// Renumbers the sources of every evidence location by `by` (analyses merged).
+    pub(crate) fn shift_sources(&mut self, by: u32) {
+        for g in self.map.values_mut() {
+            for e in &mut g.evidence {
+                e.location.source.0 += by;
+            }
+        }
+    }
+
     pub(crate) fn add(&mut self, key: GroupKey, hit: Hit<'_>) {
         self.map
             .entry(key)

@@ -286,6 +286,53 @@ impl Detector {
         c.last_seen = c.last_seen.max(q.end.unwrap_or(q.start));
     }
 
+    /// Folds in a detector that observed other events — the inputs after this one's, whose
+    /// source ids are renumbered by `source_offset`. The result is what one detector
+    /// observing both event streams would hold: counters add, times take min/max, capped
+    /// sets and evidence keep the same elements under a total order. Settings must match.
+    pub fn merge(&mut self, other: Detector, source_offset: u32) {
+        let (a, b) = (&mut self.stats, other.stats);
+        a.events += b.events;
+        a.failed += b.failed;
+        a.unfinished += b.unfinished;
+        a.subqueries += b.subqueries;
+        a.first_event = match (a.first_event, b.first_event) {
+            (Some(x), Some(y)) => Some(x.min(y)),
+            (x, y) => x.or(y),
+        };
+        a.last_event = a.last_event.max(b.last_event);
+        a.clients_untracked += b.clients_untracked;
+        a.clients += b.clients;
+        for (user, by_ip) in other.clients {
+            let mine = match self.clients.get_mut(&user) {
+                Some(m) => m,
+                None => self.clients.entry(user).or_default(),
+            };
+            for (ip, c) in by_ip {
+                match mine.get_mut(&ip) {
+                    Some(m) => {
+                        // Counted by both sides: once in one pass.
+                        self.stats.clients -= 1;
+                        m.queries += c.queries;
+                        m.result_bytes = m.result_bytes.saturating_add(c.result_bytes);
+                        m.read_rows = m.read_rows.saturating_add(c.read_rows);
+                        m.first_seen = m.first_seen.min(c.first_seen);
+                        m.last_seen = m.last_seen.max(c.last_seen);
+                    }
+                    None if self.tracked < MAX_CLIENTS => {
+                        self.tracked += 1;
+                        mine.insert(ip, c);
+                    }
+                    None => self.stats.clients_untracked += 1,
+                }
+            }
+        }
+        self.clients.retain(|_, m| !m.is_empty());
+        let mut groups = other.groups;
+        groups.shift_sources(source_offset);
+        self.groups.merge(groups);
+    }
+
     /// Closes every group, applies each rule's final judgement and returns the findings.
     /// `paths` names the sources by [`crate::event::SourceId`] index.
     #[must_use]

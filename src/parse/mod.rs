@@ -20,6 +20,7 @@ use crate::error::{ParseError, ParseErrorKind};
 use crate::event::{Event, Location, SourceId};
 use crate::time::Zone;
 use framing::{Framer, Framing, Piece};
+pub(crate) use query_log::Carry;
 use query_log::{check_header, Pairer, SCHEMA};
 use table::{
     csv_fields, fill_csv, fill_json, fill_tsv, fill_vertical, trim_eol, tsv_fields, FieldError,
@@ -117,9 +118,13 @@ impl FileParser {
     /// Feeds the next chunk of the file. Records may straddle chunks.
     pub fn feed(&mut self, chunk: &[u8], sink: &mut dyn Sink) {
         match &mut self.state {
+            State::Sniffing(buf) if buf.is_empty() && enough_to_sniff(chunk) => {
+                // The whole head is in this chunk: no copy.
+                self.start(chunk, sink);
+            }
             State::Sniffing(buf) => {
                 buf.extend_from_slice(chunk);
-                if memchr::memchr_iter(b'\n', buf).nth(1).is_some() || buf.len() >= SNIFF_BYTES {
+                if enough_to_sniff(buf) {
                     let head = std::mem::take(buf);
                     self.start(&head, sink);
                 }
@@ -144,8 +149,60 @@ impl FileParser {
         }
     }
 
-    fn start(&mut self, head: &[u8], sink: &mut dyn Sink) {
-        let format = self.options.format.or_else(|| sniff::sniff(head));
+    /// A parser for a part of a file that begins at a record boundary on 1-based line
+    /// `first_line`, after the header. `head` is the beginning of the same file (its first
+    /// lines at least): the format and the header are read from it, no event is.
+    #[must_use]
+    pub fn resume(source: SourceId, options: ParseOptions, head: &[u8], first_line: u64) -> Self {
+        let mut p = Self::new(source, options);
+        let format = p.options.format.or_else(|| sniff::sniff(head));
+        let (mut framer, mut table) = p.reader(format);
+        let head = sniff::strip_bom(head);
+        let header_lines = header_lines(format);
+        let mut seen = 0;
+        framer.feed(head, &mut |piece| {
+            if seen < header_lines {
+                seen += 1;
+                table.piece(piece, &mut NullSink);
+            }
+        });
+        table.skip_types_line = false;
+        table.line = first_line;
+        // What the head held past the header belongs to another part.
+        framer = Framer::new(framer.framing(), p.options.max_record_bytes);
+        p.state = State::Reading { framer, table };
+        p
+    }
+
+    /// How many bytes at the start of `head` are header (to be read by every part), if a
+    /// file that starts with `head` can be read in parts at all: only line-framed formats
+    /// can, since a newline inside a CSV quote or a Vertical block is no record boundary.
+    /// `None` too when `head` does not hold the whole header.
+    #[must_use]
+    pub fn split_head(options: &ParseOptions, head: &[u8]) -> Option<usize> {
+        let format = options.format.or_else(|| sniff::sniff(head))?;
+        if matches!(format, InputFormat::CsvWithNames | InputFormat::Vertical) {
+            return None;
+        }
+        let mut end = 0;
+        for _ in 0..header_lines(Some(format)) {
+            end += memchr::memchr(b'\n', head.get(end..)?)? + 1;
+        }
+        Some(end)
+    }
+
+    /// Ends a part of a file (see [`FileParser::resume`]): flushes the last record, and
+    /// returns the queries whose start or end may be in another part instead of emitting them.
+    pub(crate) fn finish_part(&mut self, sink: &mut dyn Sink) -> Carry {
+        if let State::Reading { framer, table } = &mut self.state {
+            framer.finish(&mut |p| table.piece(p, sink));
+            return table.pairer.finish_part();
+        }
+        self.finish(sink);
+        Carry::default()
+    }
+
+    fn reader(&self, format: Option<InputFormat>) -> (Framer, Box<TableReader>) {
         let framing = match format {
             Some(InputFormat::CsvWithNames) => Framing::Csv,
             Some(InputFormat::Vertical) => Framing::Vertical,
@@ -167,7 +224,7 @@ impl FileParser {
             }
             _ => None,
         };
-        let mut table = Box::new(TableReader {
+        let table = Box::new(TableReader {
             format,
             source: self.source,
             zone: self.options.zone.clone(),
@@ -178,11 +235,38 @@ impl FileParser {
             multiline: framing != Framing::Lines,
             line: 1,
         });
-        let mut framer = Framer::new(framing, self.options.max_record_bytes);
+        (Framer::new(framing, self.options.max_record_bytes), table)
+    }
+
+    fn start(&mut self, head: &[u8], sink: &mut dyn Sink) {
+        let format = self.options.format.or_else(|| sniff::sniff(head));
+        let (mut framer, mut table) = self.reader(format);
         let head = sniff::strip_bom(head);
         framer.feed(head, &mut |p| table.piece(p, sink));
         self.state = State::Reading { framer, table };
     }
+}
+
+/// Whether the sniffer has what it needs in one chunk.
+fn enough_to_sniff(chunk: &[u8]) -> bool {
+    memchr::memchr_iter(b'\n', chunk).nth(1).is_some() || chunk.len() >= SNIFF_BYTES
+}
+
+/// Header lines every part of a file in this format starts with.
+fn header_lines(format: Option<InputFormat>) -> usize {
+    match format {
+        Some(InputFormat::TsvWithNames | InputFormat::CsvWithNames) => 1,
+        Some(InputFormat::TsvWithNamesAndTypes) => 2,
+        _ => 0,
+    }
+}
+
+/// Drops what it is given (the header pass of [`FileParser::resume`]).
+struct NullSink;
+
+impl Sink for NullSink {
+    fn event(&mut self, _event: Event<'_>) {}
+    fn reject(&mut self, _error: ParseError) {}
 }
 
 impl TableReader {

@@ -406,7 +406,10 @@ fn row_key(row: &Row<'_>, zone: &Zone) -> Result<(Timestamp, u64), ParseErrorKin
     let text = |slot: usize| row.get(slot).and_then(Raw::text);
     let user = text(USER).filter(|u| !u.is_empty());
     let query_id = text(QUERY_ID).unwrap_or_default();
-    Ok((start, key_of(&query_id, start, user.as_deref().unwrap_or("default"))))
+    Ok((
+        start,
+        key_of(&query_id, start, user.as_deref().unwrap_or("default")),
+    ))
 }
 
 /// Pairing keys are FNV hashes already: a multiply spreads them over the table, no SipHash.
@@ -453,6 +456,56 @@ pub(crate) struct Pairer {
     late_errors: Vec<(u64, ParseErrorKind)>,
     /// Buffers of paired start rows, reused so pairing does not allocate per row.
     spare: Vec<OwnedRow>,
+    /// Keys of the first end rows that found no start row in this input: when a file is read
+    /// in parts, their start may sit in the previous part (see [`Carry`]).
+    orphans: Vec<u64>,
+}
+
+/// What a part of a file leaves for its neighbours: start rows without an end, and the keys
+/// of end rows without a start. Carries of all parts of one file are merged and then
+/// flushed, which pairs across part boundaries exactly as one pass over the file would.
+#[derive(Debug, Default)]
+pub(crate) struct Carry {
+    pending: Vec<(u64, Pending)>,
+    orphans: KeySet,
+    zone: Option<Zone>,
+}
+
+impl Carry {
+    /// Adds the carry of another part of the same file.
+    pub(crate) fn merge(&mut self, other: Carry) {
+        self.pending.extend(other.pending);
+        self.orphans.extend(other.orphans);
+        if self.zone.is_none() {
+            self.zone = other.zone;
+        }
+    }
+
+    /// Moves every location to another source (after analyses are merged).
+    pub(crate) fn set_source(&mut self, source: crate::event::SourceId) {
+        for (_, p) in &mut self.pending {
+            p.location.source = source;
+        }
+    }
+
+    /// Emits the start rows no part saw the end of, as unfinished events, in line order.
+    /// Returns the rows that failed to parse.
+    pub(crate) fn flush(mut self, out: &mut dyn FnMut(Event<'_>)) -> Vec<(u64, ParseErrorKind)> {
+        let zone = self.zone.unwrap_or_else(Zone::utc);
+        self.pending.sort_by_key(|(_, p)| p.location);
+        let mut errors = Vec::new();
+        for (key, p) in &self.pending {
+            if self.orphans.contains(key) {
+                continue;
+            }
+            let row = p.row.row();
+            match row_event(&row, &zone, p.location) {
+                Ok((_, e)) => out(Event::Query(e)),
+                Err(kind) => errors.push((p.location.line, kind)),
+            }
+        }
+        errors
+    }
 }
 
 /// Spare row buffers kept.
@@ -515,6 +568,9 @@ impl Pairer {
                         self.spare.push(start.row);
                     }
                 } else {
+                    if self.orphans.len() < MAX_DONE {
+                        self.orphans.push(key);
+                    }
                     self.done.insert(key);
                     self.done_order.push_back(key);
                     if self.done_order.len() > MAX_DONE {
@@ -553,6 +609,24 @@ impl Pairer {
         std::mem::take(&mut self.late_errors)
     }
 
+    /// Ends a part of a file: instead of emitting the starts that saw no end, hands them
+    /// over (with the ends that saw no start) to be paired with the other parts.
+    pub(crate) fn finish_part(&mut self) -> Carry {
+        let mut pending: Vec<(u64, Pending)> = Vec::with_capacity(self.pending.len());
+        while let Some(key) = self.order.pop_front() {
+            if let Some(p) = self.pending.remove(&key) {
+                pending.push((key, p));
+            }
+        }
+        let carry = Carry {
+            pending,
+            orphans: self.orphans.drain(..).collect(),
+            zone: self.zone.clone(),
+        };
+        self.finish(&mut |_| {});
+        carry
+    }
+
     /// Emits every start that never saw its end, in the order they started.
     pub(crate) fn finish(&mut self, out: &mut dyn FnMut(Event<'_>)) {
         while !self.pending.is_empty() {
@@ -561,6 +635,7 @@ impl Pairer {
         self.order.clear();
         self.done.clear();
         self.done_order.clear();
+        self.orphans.clear();
     }
 }
 

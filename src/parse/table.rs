@@ -238,7 +238,10 @@ impl OwnedRow {
             };
             let (kind, bytes): (u8, &[u8]) = match raw {
                 Raw::Tsv(b) => (0, b),
-                Raw::Csv { text, quoted: false } => (1, text),
+                Raw::Csv {
+                    text,
+                    quoted: false,
+                } => (1, text),
                 Raw::Csv { text, quoted: true } => (2, text),
                 Raw::JsonString(b) => (3, b),
                 Raw::JsonBare(b) => (4, b),

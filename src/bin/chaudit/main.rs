@@ -7,9 +7,10 @@
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
 mod args;
+mod input;
 
 use std::fs::File;
-use std::io::{self, BufWriter, IsTerminal, Read, Write};
+use std::io::{self, BufWriter, IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -19,9 +20,6 @@ use clap::Parser;
 use args::{Cli, ColorChoice, Command, OutputFormat, ScanArgs};
 use chaudit::report::{render_json, render_jsonl, render_text, TextOptions};
 use chaudit::{Analysis, Analyzer};
-
-/// Bytes read per chunk.
-const CHUNK: usize = 1 << 20;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -50,16 +48,25 @@ fn is_broken_pipe(e: &anyhow::Error) -> bool {
 fn scan(args: &ScanArgs) -> Result<ExitCode> {
     let mut analyzer = Analyzer::new(args.to_config()).context("invalid configuration")?;
     let inputs = expand(&args.paths)?;
-    let mut unreadable = Vec::new();
-    for input in &inputs {
-        if let Err(e) = feed(&mut analyzer, input) {
-            if args.strict {
-                return Err(e);
+    let threads = args
+        .threads
+        .filter(|n| *n > 0)
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, usize::from));
+    let unreadable = if threads > 1 && !args.strict {
+        input::scan_parallel(&mut analyzer, args, &inputs, threads)?
+    } else {
+        let mut unreadable = Vec::new();
+        for input in &inputs {
+            if let Err(e) = input::feed(&mut analyzer, input) {
+                if args.strict {
+                    return Err(e);
+                }
+                eprintln!("chaudit: {e:#}");
+                unreadable.push(input.clone());
             }
-            eprintln!("chaudit: {e:#}");
-            unreadable.push(input.clone());
         }
-    }
+        unreadable
+    };
     let analysis = analyzer.finish();
     write_report(args, &analysis)?;
     if !unreadable.is_empty() {
@@ -75,7 +82,7 @@ fn scan(args: &ScanArgs) -> Result<ExitCode> {
 
 /// One input to read: a file or stdin.
 #[derive(Debug, Clone)]
-enum Input {
+pub(crate) enum Input {
     Stdin,
     File(PathBuf),
 }
@@ -110,31 +117,6 @@ fn walk(dir: &Path, out: &mut Vec<Input>) -> io::Result<()> {
             out.push(Input::File(p));
         }
     }
-    Ok(())
-}
-
-fn feed(analyzer: &mut Analyzer, input: &Input) -> Result<()> {
-    let (name, mut reader): (String, Box<dyn Read>) = match input {
-        Input::Stdin => ("-".to_owned(), Box::new(io::stdin().lock())),
-        Input::File(p) => {
-            let f = File::open(p).with_context(|| format!("cannot open {}", p.display()))?;
-            (p.display().to_string(), Box::new(f))
-        }
-    };
-    analyzer.begin_file(&name);
-    let mut buf = vec![0u8; CHUNK];
-    loop {
-        let n = match reader.read(&mut buf) {
-            Ok(0) => break,
-            Ok(n) => n,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(e).with_context(|| format!("reading {name}")),
-        };
-        analyzer
-            .feed(buf.get(..n).unwrap_or_default())
-            .context("rejected record (--strict)")?;
-    }
-    analyzer.end_file().context("rejected record (--strict)")?;
     Ok(())
 }
 
