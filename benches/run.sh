@@ -65,7 +65,7 @@ run() {
     rm -f "$out"
     awk -v n="$name" -v s="$best" -v kb="$rss" -v bytes="$BYTES" -v lines="$LINES" 'BEGIN {
         if (s <= 0) s = 0.005
-        printf "| %-36s | %8.2f | %9.0f | %12.0f | %9.1f |\n", n, s, bytes / 1e6 / s, lines / s, kb / 1024
+        printf "| %-38s | %8.2f | %9.0f | %12.0f | %9.1f |\n", n, s, bytes / 1e6 / s, lines / s, kb / 1024
     }'
 }
 
@@ -74,8 +74,8 @@ echo "input: $FILE ($(awk -v b="$BYTES" 'BEGIN{printf "%.0f MB", b/1e6}'), $LINE
 echo "machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo); load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "best of $REPEAT runs each, page cache warm"
 echo
-echo "| tool                                 |        s |      MB/s |      lines/s |  peak MiB |"
-echo "|--------------------------------------|---------:|----------:|-------------:|----------:|"
+echo "| tool                                   |        s |      MB/s |      lines/s |  peak MiB |"
+echo "|----------------------------------------|---------:|----------:|-------------:|----------:|"
 run "cat > /dev/null" cat "$FILE"
 run "wc -l" wc -l "$FILE"
 run "chaudit scan (1 thread)" "$CHAUDIT" scan --threads 1 "$FILE"
