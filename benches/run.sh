@@ -46,7 +46,7 @@ if [ ! -s "$FILE" ]; then
     mv "$FILE.part" "$FILE"
 fi
 
-BYTES=$(stat -c %s "$FILE")
+BYTES=$(stat -L -c %s "$FILE")
 LINES=$(wc -l < "$FILE")
 cat "$FILE" > /dev/null # warm the page cache: every tool reads from memory
 

@@ -360,7 +360,7 @@ impl TableReader {
             line,
         };
         self.pairer
-            .row(&row, &self.zone, location, &mut |e| sink.event(e))
+            .record_row(&row, rec, &self.zone, location, &mut |e| sink.event(e))
             .map_err(|kind| (0, kind))
     }
 }

@@ -516,9 +516,23 @@ const MAX_DONE: usize = 65_536;
 
 impl Pairer {
     /// Feeds one row; emits zero, one or two events.
+    #[cfg(test)]
     pub(crate) fn row<'a>(
         &mut self,
         row: &Row<'a>,
+        zone: &Zone,
+        location: Location,
+        out: &mut dyn FnMut(Event<'_>),
+    ) -> Result<(), ParseErrorKind> {
+        self.record_row(row, &[], zone, location, out)
+    }
+
+    /// Feeds one row read from the record `rec` (whose bytes a waiting start row may copy
+    /// in one piece); emits zero, one or two events.
+    pub(crate) fn record_row<'a>(
+        &mut self,
+        row: &Row<'a>,
+        rec: &'a [u8],
         zone: &Zone,
         location: Location,
         out: &mut dyn FnMut(Event<'_>),
@@ -534,10 +548,10 @@ impl Pairer {
             }
             let owned = match self.spare.pop() {
                 Some(mut o) => {
-                    o.fill(row);
+                    o.fill(row, rec);
                     o
                 }
-                None => OwnedRow::new(row),
+                None => OwnedRow::new(row, rec),
             };
             let pending = Pending {
                 start,

@@ -109,6 +109,29 @@ impl<'a> Raw<'a> {
         }
     }
 
+    /// The bytes of the field if they borrow the record (not a decoded copy).
+    fn borrowed(&self) -> Option<&'a [u8]> {
+        match self {
+            Self::Tsv(b) | Self::Csv { text: b, .. } | Self::JsonString(b) | Self::JsonBare(b) => {
+                Some(b)
+            }
+            Self::Plain(Cow::Borrowed(b)) => Some(b),
+            Self::Plain(Cow::Owned(_)) => None,
+        }
+    }
+
+    /// The variant, as [`OwnedRow`] stores it.
+    fn kind(&self) -> u8 {
+        match self {
+            Self::Tsv(_) => 0,
+            Self::Csv { quoted: false, .. } => 1,
+            Self::Csv { quoted: true, .. } => 2,
+            Self::JsonString(_) => 3,
+            Self::JsonBare(_) => 4,
+            Self::Plain(_) => 5,
+        }
+    }
+
     /// The field as written, when that is also its value (no escape in it, not NULL):
     /// lets hot paths compare short values such as `QueryFinish` without decoding.
     pub(crate) fn verbatim(&self) -> Option<&[u8]> {
@@ -223,40 +246,68 @@ pub(crate) struct OwnedRow {
 }
 
 impl OwnedRow {
-    /// Copies the fields of `row`.
-    pub(crate) fn new(row: &Row<'_>) -> Self {
+    /// Copies the fields of `row`, read from the record `rec`.
+    pub(crate) fn new(row: &Row<'_>, rec: &[u8]) -> Self {
         let mut out = Self::default();
-        out.fill(row);
+        out.fill(row, rec);
         out
     }
 
-    /// Copies the fields of `row` in place of what this held, reusing the buffers.
-    pub(crate) fn fill(&mut self, row: &Row<'_>) {
-        let out = self;
-        out.buf.clear();
-        out.cells.clear();
+    /// Copies the fields of `row` in place of what this held, reusing the buffers. When
+    /// every field lies in `rec` (no field was decoded into a copy), the stretch of `rec`
+    /// that holds them is copied in one piece.
+    pub(crate) fn fill(&mut self, row: &Row<'_>, rec: &[u8]) {
+        self.buf.clear();
+        self.cells.clear();
+        let base = rec.as_ptr() as usize;
+        let mut lo = usize::MAX;
+        let mut hi = 0;
+        let mut inside = true;
+        for raw in row.slots.iter().flatten() {
+            let b = raw.borrowed();
+            let at = b.map_or(usize::MAX, |b| b.as_ptr() as usize);
+            let len = b.map_or(0, <[u8]>::len);
+            if b.is_none() || at < base || at + len > base + rec.len() {
+                inside = false;
+                break;
+            }
+            lo = lo.min(at - base);
+            hi = hi.max(at - base + len);
+        }
+        if inside && lo <= hi {
+            self.buf
+                .extend_from_slice(rec.get(lo..hi).unwrap_or_default());
+            for (slot, raw) in row.slots.iter().enumerate() {
+                let (Some(raw), Ok(slot)) = (raw, u8::try_from(slot)) else {
+                    continue;
+                };
+                let Some(b) = raw.borrowed() else { continue };
+                let start = b.as_ptr() as usize - base - lo;
+                let (Ok(s), Ok(e)) = (u32::try_from(start), u32::try_from(start + b.len())) else {
+                    continue;
+                };
+                self.cells.push((slot, raw.kind(), s, e));
+            }
+            return;
+        }
         let fields = row.slots.iter().flatten();
-        out.buf.reserve(fields.clone().map(Raw::raw_len).sum());
-        out.cells.reserve(fields.count());
+        self.buf.reserve(fields.clone().map(Raw::raw_len).sum());
+        self.cells.reserve(fields.count());
         for (slot, raw) in row.slots.iter().enumerate() {
             let (Some(raw), Ok(slot)) = (raw, u8::try_from(slot)) else {
                 continue;
             };
-            let (kind, bytes): (u8, &[u8]) = match raw {
-                Raw::Tsv(b) => (0, b),
-                Raw::Csv {
-                    text,
-                    quoted: false,
-                } => (1, text),
-                Raw::Csv { text, quoted: true } => (2, text),
-                Raw::JsonString(b) => (3, b),
-                Raw::JsonBare(b) => (4, b),
-                Raw::Plain(b) => (5, b),
+            let bytes: &[u8] = match raw {
+                Raw::Tsv(b)
+                | Raw::Csv { text: b, .. }
+                | Raw::JsonString(b)
+                | Raw::JsonBare(b) => b,
+                Raw::Plain(b) => b,
             };
-            let start = u32::try_from(out.buf.len()).unwrap_or(u32::MAX);
-            out.buf.extend_from_slice(bytes);
-            let end = u32::try_from(out.buf.len()).unwrap_or(u32::MAX);
-            out.cells.push((slot, kind, start, end));
+            let start = u32::try_from(self.buf.len()).unwrap_or(u32::MAX);
+            self.buf.extend_from_slice(bytes);
+            let end = u32::try_from(self.buf.len()).unwrap_or(u32::MAX);
+            self.cells.push((slot, raw.kind(), start, end));
         }
     }
 
