@@ -300,10 +300,7 @@ impl OwnedRow {
                 continue;
             };
             let bytes: &[u8] = match raw {
-                Raw::Tsv(b)
-                | Raw::Csv { text: b, .. }
-                | Raw::JsonString(b)
-                | Raw::JsonBare(b) => b,
+                Raw::Tsv(b) | Raw::Csv { text: b, .. } | Raw::JsonString(b) | Raw::JsonBare(b) => b,
                 Raw::Plain(b) => b,
             };
             let start = u32::try_from(self.buf.len()).unwrap_or(u32::MAX);
