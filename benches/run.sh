@@ -82,5 +82,6 @@ run "chaudit scan (1 thread)" "$CHAUDIT" scan --threads 1 "$FILE"
 run "chaudit scan (all cores)" "$CHAUDIT" scan "$FILE"
 run "clickhouse-local 26.9 (chdb, default)" "$VENV/bin/python" "$ROOT/benches/clickhouse_local.py" "$FILE"
 run "clickhouse-local 26.9 (max_threads=1)" "$VENV/bin/python" "$ROOT/benches/clickhouse_local.py" "$FILE" 1
+run "(python + import chdb, no query)" "$VENV/bin/python" -c "import chdb"
 echo
 echo "load average after: $(cut -d' ' -f1-3 /proc/loadavg)"
