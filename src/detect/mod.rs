@@ -290,6 +290,8 @@ impl Detector {
     /// source ids are renumbered by `source_offset`. The result is what one detector
     /// observing both event streams would hold: counters add, times take min/max, capped
     /// sets and evidence keep the same elements under a total order. Settings must match.
+    /// (Past 100,000 distinct clients, which clients get itemized, and so the
+    /// `clients_untracked` count, can differ from one pass.)
     pub fn merge(&mut self, other: Detector, source_offset: u32) {
         let (a, b) = (&mut self.stats, other.stats);
         a.events += b.events;
