@@ -802,6 +802,38 @@ mod tests {
         );
     }
 
+    proptest::proptest! {
+        #[test]
+        fn ok_tab_finder_agrees_with_a_byte_loop(
+            line in proptest::collection::vec(
+                proptest::sample::select(vec![b'\t', 0x08, 0x0a, 0x89, 0x01, b'a', 0xff, 0x00]),
+                0..300,
+            )
+        ) {
+            let mut found = Vec::new();
+            for_each_tab(&line, |i| found.push(i));
+            let expected: Vec<usize> =
+                line.iter().enumerate().filter(|(_, b)| **b == b'\t').map(|(i, _)| i).collect();
+            proptest::prop_assert_eq!(found, expected);
+        }
+    }
+
+    #[test]
+    fn ok_long_fields_and_block_edges() {
+        for len in [0, 1, 63, 64, 65, 127, 128, 129, 700] {
+            for tab_at in [0, 7, 8, 63, 64, 65, 200] {
+                let mut line = vec![b'x'; len];
+                if let Some(b) = line.get_mut(tab_at) {
+                    *b = b'\t';
+                }
+                let mut found = Vec::new();
+                for_each_tab(&line, |i| found.push(i));
+                let expected: Vec<usize> = (tab_at < len).then_some(tab_at).into_iter().collect();
+                assert_eq!(found, expected, "len {len} tab {tab_at}");
+            }
+        }
+    }
+
     #[test]
     fn ok_csv_multiline_and_doubled_quotes() {
         let f = csv_fields(b"2,\"SELECT 'a\nb', \"\"q\"\"\",\\N\n").unwrap();
