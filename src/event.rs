@@ -304,3 +304,28 @@ pub struct HttpEvent<'a> {
     /// Where the record was read.
     pub location: Location,
 }
+
+impl HttpEvent<'_> {
+    /// Copies every borrowed string so the event can outlive its input buffer.
+    #[must_use]
+    pub fn into_owned(self) -> HttpEvent<'static> {
+        fn own(c: Cow<'_, str>) -> Cow<'static, str> {
+            Cow::Owned(c.into_owned())
+        }
+        HttpEvent {
+            time: self.time,
+            client: self.client,
+            user: self.user.map(own),
+            credentials: self.credentials,
+            method: own(self.method),
+            path: own(self.path),
+            target: own(self.target),
+            query: self.query.map(own),
+            status: self.status,
+            bytes_sent: self.bytes_sent,
+            user_agent: self.user_agent.map(own),
+            origin: self.origin,
+            location: self.location,
+        }
+    }
+}

@@ -112,7 +112,11 @@ fn ok_recon() {
     assert_eq!(att[0].metrics["metadata_queries"], 5);
     assert_eq!(att[0].metrics["http_probes"], 3);
     for t in ["/play", "/ping", "/"] {
-        assert!(att[0].targets.contains(&t.to_owned()), "{:?}", att[0].targets);
+        assert!(
+            att[0].targets.contains(&t.to_owned()),
+            "{:?}",
+            att[0].targets
+        );
     }
     assert!(att[0].tables.contains(&"system.tables".to_owned()));
     assert!(att[0].tables.contains(&"system.columns".to_owned()));
@@ -161,7 +165,10 @@ fn ok_secret_in_query() {
         "AWS access key id (AKIA…) in query text",
         "password in an HTTP request URL",
     ] {
-        assert!(kinds.iter().any(|k| k.as_str() == want), "{want}: {kinds:?}");
+        assert!(
+            kinds.iter().any(|k| k.as_str() == want),
+            "{want}: {kinds:?}"
+        );
     }
     assert!(
         kinds.iter().any(|k| k.starts_with("IDENTIFIED")),

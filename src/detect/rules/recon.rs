@@ -132,7 +132,7 @@ pub(crate) fn observe_http(
                 excerpt: format!(
                     "{} {} → {}",
                     if h.method.is_empty() { "?" } else { &h.method },
-                    h.target,
+                    crate::redact::redact_url(&h.target),
                     h.status.map_or("-".to_owned(), |s| s.to_string())
                 ),
                 weight: 1,
