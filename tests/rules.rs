@@ -53,25 +53,27 @@ fn analyze_case(paths: &[String]) -> Analysis {
     a
 }
 
-/// Like [`check`] for the 18.16 multi-log cases: `logs` are the suffixes of the files that
-/// make up each case (`flags.18.16.<suffix>` and `clean.18.16.<suffix>`).
-fn check_logs(rule: RuleId, logs: &[&str]) -> Vec<chaudit::Finding> {
+/// Like [`check`] for cases made of several logs: `logs` are the suffixes of the files that
+/// make up each case (`flags<version>.<suffix>` and `clean<version>.<suffix>`), `version` is
+/// `""` (26.9) or `".18.16"`.
+fn check_logs(rule: RuleId, version: &str, logs: &[&str]) -> Vec<chaudit::Finding> {
     let dir = format!("fixtures/rules/{}", rule.name());
     let files = |case: &str| -> Vec<String> {
         logs.iter()
-            .map(|l| format!("{dir}/{case}.18.16.{l}"))
+            .map(|l| format!("{dir}/{case}{version}.{l}"))
             .collect()
     };
     let flags = analyze_case(&files("flags"));
     let clean = analyze_case(&files("clean"));
     let fired: Vec<chaudit::Finding> = of_rule(&flags, rule).into_iter().cloned().collect();
-    assert!(!fired.is_empty(), "{rule} did not fire on flags.18.16");
+    assert!(!fired.is_empty(), "{rule} did not fire on flags{version}");
     assert!(
         of_rule(&clean, rule).is_empty(),
-        "{rule} fired on clean.18.16: {:?}",
+        "{rule} fired on clean{version}: {:?}",
         of_rule(&clean, rule)
     );
-    insta::assert_json_snapshot!(format!("{}_18_16", rule.name()), fired);
+    let name = format!("{}{}", rule.name(), version.replace('.', "_"));
+    insta::assert_json_snapshot!(name, fired);
     fired
 }
 
@@ -100,8 +102,17 @@ fn ok_table_function_egress() {
 
 #[test]
 fn ok_recon() {
+    // 26.9: six metadata queries by the attacker (SHOW DATABASES's internal sub-query is not one).
+    let fired = check_logs(RuleId::Recon, "", &["TSVWithNames.tsv"]);
+    let att = about(&fired, "198.51.100.7");
+    assert_eq!(att.len(), 1, "{fired:?}");
+    assert_eq!(att[0].severity, Severity::High);
+    assert_eq!(att[0].metrics["metadata_queries"], 6);
+    assert!(att[0].tables.contains(&"system.users".to_owned()));
+
     let fired = check_logs(
         RuleId::Recon,
+        ".18.16",
         &["TSVWithNames.tsv", "clickhouse-server.log", "access.log"],
     );
     // One story: the attacker's 5 metadata queries (each in query_log *and* the text log,
@@ -124,7 +135,11 @@ fn ok_recon() {
 
 #[test]
 fn ok_auth_failure_burst() {
-    let fired = check_logs(RuleId::AuthFailureBurst, &["clickhouse-server.log"]);
+    let fired = check_logs(
+        RuleId::AuthFailureBurst,
+        ".18.16",
+        &["clickhouse-server.log"],
+    );
     let att = about(&fired, "198.51.100.7");
     assert_eq!(att.len(), 1, "{fired:?}");
     // Six wrong passwords for alice, then alice's native login from the same address.
@@ -158,7 +173,7 @@ fn ok_secret_in_query() {
     for s in PLANTED {
         assert!(raw.contains(s), "the fixtures no longer plant {s}");
     }
-    let fired = check_logs(RuleId::SecretInQuery, &logs);
+    let fired = check_logs(RuleId::SecretInQuery, ".18.16", &logs);
     let kinds: Vec<&String> = fired.iter().flat_map(|f| &f.targets).collect();
     for want in [
         "API key (sk-…) in query text",
@@ -185,12 +200,39 @@ fn ok_secret_in_query() {
         assert!(!json.contains(s), "{s} in the findings");
         assert!(!everything.contains(s), "{s} in the analysis");
     }
+
+    // 26.9: the same shapes in query text. The server itself drops the password of
+    // `CREATE USER … IDENTIFIED BY` from query_log, so that one is in the clean case.
+    let dir = "fixtures/rules/secret-in-query";
+    let clean =
+        String::from_utf8(common::fixture(&format!("{dir}/clean.TSVWithNames.tsv"))).unwrap();
+    assert!(clean.contains("CREATE USER bob IDENTIFIED") && !clean.contains("b0b-FAKE-pw"));
+    let flags =
+        String::from_utf8(common::fixture(&format!("{dir}/flags.TSVWithNames.tsv"))).unwrap();
+    let planted = &PLANTED[..3];
+    for s in planted {
+        assert!(flags.contains(s), "the 26.9 fixture no longer plants {s}");
+    }
+    let fired = check_logs(RuleId::SecretInQuery, "", &["TSVWithNames.tsv"]);
+    assert_eq!(fired.len(), 3, "{fired:?}");
+    let everything =
+        serde_json::to_string(&analyze_case(&[format!("{dir}/flags.TSVWithNames.tsv")])).unwrap();
+    for s in planted {
+        assert!(!everything.contains(s), "{s} in the 26.9 analysis");
+    }
 }
 
 #[test]
 fn ok_server_file_access() {
+    // 26.9 (chdb): file() inside and outside user_files (clickhouse-local reads both).
+    let fired = check_logs(RuleId::ServerFileAccess, "", &["TSVWithNames.tsv"]);
+    assert_eq!(fired.len(), 1, "{fired:?}");
+    assert_eq!(fired[0].severity, Severity::Critical);
+    assert_eq!(fired[0].count, 2);
+
     let fired = check_logs(
         RuleId::ServerFileAccess,
+        ".18.16",
         &["TSVWithNames.tsv", "clickhouse-server.log"],
     );
     let att = about(&fired, "198.51.100.7");
