@@ -146,6 +146,16 @@ fn ok_auth_failure_burst() {
     assert_eq!(att[0].severity, Severity::Critical);
     assert_eq!(att[0].count, 6);
     assert_eq!(att[0].user, "alice");
+
+    // Native guessing that never gets in: 18.16 writes `Connected … user: alice` before each
+    // wrong-password error, which is no successful login.
+    let guessing = analyze_case(&[
+        "fixtures/rules/auth-failure-burst/tcp-guessing.18.16.clickhouse-server.log".to_owned(),
+    ]);
+    let fired = of_rule(&guessing, RuleId::AuthFailureBurst);
+    assert_eq!(fired.len(), 1, "{fired:?}");
+    assert_eq!(fired[0].count, 6);
+    assert_eq!(fired[0].severity, Severity::High, "{}", fired[0].summary);
 }
 
 /// Every fake secret the secret-in-query fixtures plant, in clear.
