@@ -206,7 +206,8 @@ fn ok_text_log_and_proxy_log_tell_one_story() {
             paths.contains(&TEXT_LOG) && paths.contains(&proxy_log),
             "{paths:?}"
         );
-        assert!(both.summary.duplicates >= proxied.count + 1);
+        // The proxied executions and the URL-password request line, at least.
+        assert!(both.summary.duplicates > proxied.count);
         let out = outputs(&both);
         for pw in URL_PASSWORDS {
             assert!(!out.contains(pw), "{pw} leaked into a report");
