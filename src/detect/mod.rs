@@ -226,8 +226,9 @@ pub struct EventStats {
     /// Matching events of clients beyond the findings cap, folded into one finding per rule
     /// and window under user `*`.
     pub findings_folded: u64,
-    /// Executions seen a second time through another source (text log and query_log, same
-    /// query_id) and counted once.
+    /// Records seen a second time through another source and counted once: text-log copies of
+    /// an execution (same query_id), proxy lines of a server-logged execution, and server
+    /// `Request URI` lines of a proxy-logged request.
     pub duplicates: u64,
     /// Login attempts (session_log, text log) observed.
     pub logins: u64,
