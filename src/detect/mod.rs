@@ -301,6 +301,8 @@ pub struct Detector {
     volume: rules::volume_anomaly::Tracker,
     ledger: Ledger,
     range: (Option<Timestamp>, Option<Timestamp>),
+    /// Executions may be joined across source kinds (see [`Detector::set_joins`]).
+    joins: bool,
 }
 
 impl Detector {
@@ -331,6 +333,7 @@ impl Detector {
             volume: rules::volume_anomaly::Tracker::default(),
             ledger: Ledger::default(),
             range: (None, None),
+            joins: true,
         }
     }
 
@@ -349,6 +352,12 @@ impl Detector {
         Ok(())
     }
 
+    /// Whether query_log executions are remembered and held for joins with text-log and
+    /// proxy-log copies (on by default); off when no such input can follow.
+    pub fn set_joins(&mut self, joins: bool) {
+        self.joins = joins;
+    }
+
     /// Only events starting at or after `since` and before `until` are observed.
     pub fn set_range(&mut self, since: Option<Timestamp>, until: Option<Timestamp>) {
         self.range = (since, until);
@@ -357,6 +366,7 @@ impl Detector {
     /// Observes one event.
     pub fn observe(&mut self, event: &Event<'_>) {
         match event {
+            Event::Query(q) if !self.joins => self.observe_query(q),
             Event::Query(q) => {
                 self.remember(q);
                 if self.maybe_proxied(q) && self.held_proxied.len() < MAX_HELD_SERVER_QUERIES {
