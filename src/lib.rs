@@ -56,7 +56,7 @@ pub use detect::{
 };
 pub use error::{ConfigError, ParseError, ParseErrorKind};
 pub use event::{Event, QueryEvent};
-pub use parse::{FileParser, InputFormat, ParseOptions, Sink};
+pub use parse::{FileParser, InputFormat, ParseOptions, Sink, SourceKind};
 pub use time::{Timestamp, Zone};
 
 /// A record that was rejected, with where and why.
@@ -287,19 +287,20 @@ impl Analyzer {
         Ok(self)
     }
 
-    /// Whether an input beginning with `head` is an uncompressed query_log or session_log
-    /// export (see [`Analyzer::set_joins`]).
+    /// Which kind of log an input beginning with `head` is, if it can be told from the
+    /// head: `None` for a compressed stream or an unknown format (see
+    /// [`Analyzer::set_joins`]).
     #[must_use]
-    pub fn is_table_export(&self, head: &[u8]) -> bool {
-        FileParser::is_table_export(&self.options, head)
+    pub fn source_kind(&self, head: &[u8]) -> Option<SourceKind> {
+        FileParser::source_kind(&self.options, head)
     }
 
-    /// Whether executions may need joining across kinds of source — a query_log row with
-    /// its server text-log lines and a proxy's access-log line (on by default). Joining
-    /// remembers every query_log execution and holds HTTP executions from internal
-    /// addresses until the end, so memory grows with the input (up to fixed caps). A caller
-    /// that knows every input is a table export ([`Analyzer::is_table_export`]) turns it
-    /// off: nothing is remembered or held, and memory depends on clients and time only.
+    /// Whether executions may need joining across kinds of source ([`SourceKind`]) — a
+    /// query_log row with its server text-log lines and a proxy's access-log line (on by
+    /// default). Joining remembers query_log executions and proxy requests and holds
+    /// text-log and internal HTTP executions until the end, so memory grows with the input
+    /// (up to fixed caps). A caller that knows every input is of one kind turns it off:
+    /// nothing is remembered or held, and memory depends on clients and time only.
     pub fn set_joins(&mut self, joins: bool) {
         self.detector.set_joins(joins);
     }

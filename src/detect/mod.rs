@@ -352,8 +352,9 @@ impl Detector {
         Ok(())
     }
 
-    /// Whether query_log executions are remembered and held for joins with text-log and
-    /// proxy-log copies (on by default); off when no such input can follow.
+    /// Whether executions and requests are remembered and held for joins across source
+    /// kinds — query_log, server text log, proxy access log (on by default); off when the
+    /// scan holds one kind only.
     pub fn set_joins(&mut self, joins: bool) {
         self.joins = joins;
     }
@@ -376,6 +377,7 @@ impl Detector {
                     self.observe_query(q);
                 }
             }
+            Event::ServerLogQuery(q) if !self.joins => self.observe_query(q),
             Event::ServerLogQuery(q) => {
                 if self.held.len() < MAX_HELD_SERVER_QUERIES {
                     self.held.push(q.clone().into_owned());
@@ -528,6 +530,7 @@ impl Detector {
         self.stats.http_requests += 1;
         let class = self.settings.classify(h.client);
         match h.origin {
+            _ if !self.joins => {}
             // Perhaps the server's view of a proxied request: decided at the end.
             HttpOrigin::ServerLog
                 if class == NetClass::Internal
@@ -641,7 +644,7 @@ impl Detector {
             http_user_agent: h.user_agent.clone(),
             location: h.location,
         };
-        if self.held_requests.len() < MAX_HELD_SERVER_QUERIES {
+        if self.joins && self.held_requests.len() < MAX_HELD_SERVER_QUERIES {
             self.held_requests.push(q.into_owned());
         } else {
             self.observe_query(&q);

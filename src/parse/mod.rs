@@ -34,6 +34,17 @@ use table::{
 };
 use text_log::TextLogReader;
 
+/// The kinds of source whose records may tell of the same execution.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum SourceKind {
+    /// A system.query_log or system.session_log export.
+    TableExport,
+    /// The ClickHouse server's text log.
+    ServerLog,
+    /// A proxy's access log.
+    AccessLog,
+}
+
 /// Receives what a parser finds.
 pub trait Sink {
     /// A parsed event; it may borrow the chunk being fed.
@@ -297,26 +308,24 @@ impl FileParser {
         Some(end)
     }
 
-    /// Whether an input beginning with `head` is an uncompressed system-table export
-    /// (query_log or session_log in one of ClickHouse's export formats) rather than a text
-    /// log, an access log, a compressed stream or something unknown.
+    /// Which kind of log an input beginning with `head` is: `None` for a compressed stream
+    /// (its head says nothing) or an unknown format.
     #[must_use]
-    pub fn is_table_export(options: &ParseOptions, head: &[u8]) -> bool {
+    pub fn source_kind(options: &ParseOptions, head: &[u8]) -> Option<SourceKind> {
         if Decoder::detect(head).is_some() {
-            return false;
+            return None;
         }
         let probe = Self::new(SourceId(0), options.clone());
-        matches!(
-            probe.identify(head).0,
-            Some(
-                InputFormat::TabSeparated
-                    | InputFormat::TsvWithNames
-                    | InputFormat::TsvWithNamesAndTypes
-                    | InputFormat::CsvWithNames
-                    | InputFormat::JsonEachRow
-                    | InputFormat::Vertical
-            )
-        )
+        Some(match probe.identify(head).0? {
+            InputFormat::TabSeparated
+            | InputFormat::TsvWithNames
+            | InputFormat::TsvWithNamesAndTypes
+            | InputFormat::CsvWithNames
+            | InputFormat::JsonEachRow
+            | InputFormat::Vertical => SourceKind::TableExport,
+            InputFormat::ServerLog | InputFormat::ServerJsonLog => SourceKind::ServerLog,
+            InputFormat::AccessLog | InputFormat::AccessLogJson => SourceKind::AccessLog,
+        })
     }
 
     /// Ends a part of a file (see [`FileParser::resume`]): flushes the last record, and

@@ -9,7 +9,7 @@
 //! merge, so memory stays bounded. Mapped pages are released once parsed, so the resident
 //! set does not grow with the input.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fs::File;
 use std::io::{self, Read};
 use std::ops::Range;
@@ -85,24 +85,28 @@ fn open(input: &Input) -> Result<(String, Opened)> {
     }
 }
 
-/// Whether every input is a file holding an uncompressed query_log or session_log export
-/// (see [`Analyzer::set_joins`]); stdin and pipes could be anything. Unreadable files do not
-/// count (they are reported when read).
-pub(crate) fn all_table_exports(analyzer: &Analyzer, inputs: &[Input]) -> bool {
-    inputs.iter().all(|input| {
-        let Input::File(p) = input else { return false };
-        let Ok(mut f) = File::open(p) else {
-            return true;
-        };
+/// Whether the inputs may tell of the same execution from different kinds of source
+/// (see [`Analyzer::set_joins`]): true unless every input is a file whose head shows one
+/// and the same [`SourceKind`]. Stdin, pipes, compressed and unknown files could be anything.
+/// Unreadable and empty files do not count (they are reported when read).
+pub(crate) fn needs_joins(analyzer: &Analyzer, inputs: &[Input]) -> bool {
+    let mut kinds = BTreeSet::new();
+    for input in inputs {
+        let Input::File(p) = input else { return true };
+        let Ok(mut f) = File::open(p) else { continue };
         if !f.metadata().is_ok_and(|m| m.is_file()) {
-            return false;
+            return true;
         }
         let mut head = Vec::with_capacity(HEAD);
-        if f.by_ref().take(HEAD as u64).read_to_end(&mut head).is_err() {
-            return true;
+        if f.by_ref().take(HEAD as u64).read_to_end(&mut head).is_err() || head.is_empty() {
+            continue;
         }
-        head.is_empty() || analyzer.is_table_export(&head)
-    })
+        match analyzer.source_kind(&head) {
+            Some(kind) => kinds.insert(kind),
+            None => return true,
+        };
+    }
+    kinds.len() > 1
 }
 
 #[cfg(unix)]
