@@ -225,6 +225,26 @@ impl Zone {
     }
 }
 
+impl Zone {
+    /// Seconds east of UTC in force at instant `t` (what the server's wall clock showed).
+    #[must_use]
+    pub fn offset_at(&self, t: Timestamp) -> i64 {
+        match self.kind {
+            ZoneKind::Fixed(off) => off,
+            ZoneKind::Named(tz) => chrono::DateTime::from_timestamp(t.0.div_euclid(MICROS_PER_SEC), 0)
+                .map_or(0, |utc| {
+                    i64::from(tz.offset_from_utc_datetime(&utc.naive_utc()).fix().local_minus_utc())
+                }),
+        }
+    }
+
+    /// Whether this is UTC (offset 0, always).
+    #[must_use]
+    pub fn is_utc(&self) -> bool {
+        matches!(self.kind, ZoneKind::Fixed(0))
+    }
+}
+
 fn named_offset(tz: chrono_tz::Tz, civil: CivilTime) -> i64 {
     let secs = civil.0.div_euclid(MICROS_PER_SEC);
     let (y, m, d) = civil_from_days(secs.div_euclid(86_400));

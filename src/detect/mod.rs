@@ -55,6 +55,7 @@ pub struct Settings {
     max_clients: usize,
     max_groups: usize,
     baseline: BaselineConfig,
+    timezone: String,
     policy: Policy,
 }
 
@@ -72,6 +73,7 @@ impl Settings {
             max_clients: config.max_tracked_clients,
             max_groups: config.max_findings.max(1),
             baseline: config.baseline.clone(),
+            timezone: config.timezone.clone(),
             policy: Policy::new(config)?,
         })
     }
@@ -220,6 +222,8 @@ pub struct EventStats {
     /// Matching events of clients beyond the findings cap, folded into one finding per rule
     /// and window under user `*`.
     pub findings_folded: u64,
+    /// Events of clients past `max_tracked_clients` in the baseline's buckets, not baselined.
+    pub baseline_untracked: u64,
     /// Executions seen a second time through another source (text log and query_log, same
     /// query_id) and counted once.
     pub duplicates: u64,
@@ -322,7 +326,9 @@ impl Detector {
         state: BaselineState,
         mode: BaselineMode,
     ) -> Result<(), ConfigError> {
-        let b = Baseline::new(self.settings.baseline.clone(), state)
+        self.volume.seed(&state.pending);
+        let s = &self.settings;
+        let b = Baseline::for_scan(s.baseline.clone(), state, &s.timezone, s.max_clients)
             .map_err(|e| ConfigError::Baseline(e.to_string()))?;
         self.baseline = Some((b, mode));
         Ok(())
@@ -441,6 +447,7 @@ impl Detector {
             let Some(q) = held.get(i) else { continue };
             let mut moved = q.clone();
             moved.client = r.client;
+            moved.volume.sent_bytes = r.volume.sent_bytes;
             self.stats.duplicates += 1;
             self.observe_query(&moved);
             // Text-log copies of the server row find it by its location, wherever it went.
@@ -512,6 +519,7 @@ impl Detector {
             interface: Some(Interface::Http),
             volume: Volume {
                 result_bytes: if failed { 0 } else { h.bytes_sent.unwrap_or(0) },
+                sent_bytes: h.bytes_sent.unwrap_or(0),
                 ..Volume::default()
             },
             table_functions: None,
@@ -719,10 +727,16 @@ impl Detector {
                     &self.volume,
                     &self.settings,
                     paths,
+                    mode == BaselineMode::ScanAndUpdate,
                 ));
                 volumes = b.volumes();
             }
-            state = Some(b.into_state(mode != BaselineMode::Scan));
+            self.stats.baseline_untracked = b.untracked();
+            let mut s = b.into_state(mode != BaselineMode::Scan);
+            if mode != BaselineMode::Scan {
+                self.volume.carry(&mut s, paths);
+            }
+            state = Some(s);
         }
         let mut findings = self.settings.policy.apply(findings);
         findings.sort_by(|a, b| {
@@ -809,6 +823,9 @@ fn observe_baseline(
         return;
     }
     let key = b.key(&q.user, q.client);
+    if !b.track(&key, obs.client_class == NetClass::External) {
+        return;
+    }
     let kind = obs.kind();
     let v = q.volume;
     // For INSERT, result_bytes counts data sent *to* the server.
@@ -844,7 +861,7 @@ fn observe_baseline(
     if let Some(s) = shape {
         b.observe_query(&key, s, result_bytes);
     }
-    let values = [1, v.read_rows, v.result_rows, result_bytes, 0];
+    let values = [1, v.read_rows, v.result_rows, result_bytes, v.sent_bytes];
     b.observe(
         &key,
         obs.client_class == NetClass::External,
