@@ -41,6 +41,20 @@ fn update(log: &Path, state: &Path) -> assert_cmd::assert::Assert {
         .assert()
 }
 
+/// A state file without what a judging run quotes about its open bucket (the first and last
+/// event and the heaviest queries, which `baseline learn` does not collect): the numbers only.
+fn unquoted(state: &Path) -> serde_json::Value {
+    let mut v: serde_json::Value =
+        serde_json::from_str(&fs::read_to_string(state).unwrap()).unwrap();
+    for p in v["pending"].as_array_mut().unwrap() {
+        let p = p.as_object_mut().unwrap();
+        for k in ["first_us", "last_us", "evidence"] {
+            p.remove(k);
+        }
+    }
+    v
+}
+
 #[test]
 fn ok_two_incremental_runs_equal_one_full_run() {
     let dir = tempfile::tempdir().unwrap();
@@ -62,11 +76,7 @@ fn ok_two_incremental_runs_equal_one_full_run() {
     );
 
     learn(&log, &b);
-    let (a, b) = (
-        fs::read_to_string(&a).unwrap(),
-        fs::read_to_string(&b).unwrap(),
-    );
-    assert_eq!(a, b);
+    assert_eq!(unquoted(&a), unquoted(&b));
 
     // An unchanged file adds nothing on the next run.
     let state = dir.path().join("c.json");
@@ -302,11 +312,7 @@ fn ok_incremental_on_genuine_header_exports() {
             }
         }
         learn(&log, &b);
-        assert_eq!(
-            fs::read_to_string(&a).unwrap(),
-            fs::read_to_string(&b).unwrap(),
-            "{fixture}"
-        );
+        assert_eq!(unquoted(&a), unquoted(&b), "{fixture}");
     }
 }
 
