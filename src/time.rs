@@ -231,10 +231,17 @@ impl Zone {
     pub fn offset_at(&self, t: Timestamp) -> i64 {
         match self.kind {
             ZoneKind::Fixed(off) => off,
-            ZoneKind::Named(tz) => chrono::DateTime::from_timestamp(t.0.div_euclid(MICROS_PER_SEC), 0)
-                .map_or(0, |utc| {
-                    i64::from(tz.offset_from_utc_datetime(&utc.naive_utc()).fix().local_minus_utc())
-                }),
+            ZoneKind::Named(tz) => chrono::DateTime::from_timestamp(
+                t.0.div_euclid(MICROS_PER_SEC),
+                0,
+            )
+            .map_or(0, |utc| {
+                i64::from(
+                    tz.offset_from_utc_datetime(&utc.naive_utc())
+                        .fix()
+                        .local_minus_utc(),
+                )
+            }),
         }
     }
 

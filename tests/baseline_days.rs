@@ -174,7 +174,14 @@ fn ok_access_log_bytes_sent_feed_the_baseline() {
     for h in 0..30 {
         for i in 0..4 {
             let t = common::DAY0 + h * 3600 + 300 + i * 600;
-            nginx(&mut hist, t, "10.0.0.9", "grafana", q, r.jitter(500_000, 20));
+            nginx(
+                &mut hist,
+                t,
+                "10.0.0.9",
+                "grafana",
+                q,
+                r.jitter(500_000, 20),
+            );
         }
     }
     let a = run(
@@ -195,12 +202,30 @@ fn ok_access_log_bytes_sent_feed_the_baseline() {
     let later = common::DAY0 + 40 * 3600;
     let mut ordinary = String::new();
     for i in 0..4 {
-        nginx(&mut ordinary, later + i * 600, "10.0.0.9", "grafana", q, 510_000);
+        nginx(
+            &mut ordinary,
+            later + i * 600,
+            "10.0.0.9",
+            "grafana",
+            q,
+            510_000,
+        );
     }
     let a = run(&config, state.clone(), BaselineMode::Scan, &ordinary);
-    assert!(of(&a, RuleId::VolumeAnomaly).is_empty(), "{:#?}", a.findings);
+    assert!(
+        of(&a, RuleId::VolumeAnomaly).is_empty(),
+        "{:#?}",
+        a.findings
+    );
     let mut spike = ordinary.clone();
-    nginx(&mut spike, later + 3000, "10.0.0.9", "grafana", q, 900_000_000);
+    nginx(
+        &mut spike,
+        later + 3000,
+        "10.0.0.9",
+        "grafana",
+        q,
+        900_000_000,
+    );
     let a = run(&config, state, BaselineMode::Scan, &spike);
     let (v, per_query): (Vec<_>, Vec<_>) = of(&a, RuleId::VolumeAnomaly)
         .into_iter()
@@ -267,7 +292,13 @@ fn berlin_offset(t: i64) -> i64 {
 fn seasonal_run(zone: &str) -> Vec<chaudit::Finding> {
     let mut config = Config::default();
     config.timezone = zone.to_owned();
-    let wall = |t: i64| if zone == "UTC" { t } else { t + berlin_offset(t) };
+    let wall = |t: i64| {
+        if zone == "UTC" {
+            t
+        } else {
+            t + berlin_offset(t)
+        }
+    };
     let day0 = 1_741_910_400; // 2025-03-14 00:00 UTC
     let mut r = common::Rng::new(3);
     let mut hist = String::new();
@@ -280,7 +311,15 @@ fn seasonal_run(zone: &str) -> Vec<chaudit::Finding> {
             } else {
                 r.jitter(20_000_000, 10)
             };
-            common::row(&mut hist, wall(start + 60), "bi", "10.0.0.6", "SELECT 1", 10, bytes);
+            common::row(
+                &mut hist,
+                wall(start + 60),
+                "bi",
+                "10.0.0.6",
+                "SELECT 1",
+                10,
+                bytes,
+            );
         }
     }
     let a = run(
@@ -294,7 +333,15 @@ fn seasonal_run(zone: &str) -> Vec<chaudit::Finding> {
     // 2025-03-31 07:00 UTC = 09:00 CEST.
     let t = 1_743_404_400 + 120;
     let mut day = String::new();
-    common::row(&mut day, wall(t), "bi", "10.0.0.6", "SELECT 1", 10, 410_000_000);
+    common::row(
+        &mut day,
+        wall(t),
+        "bi",
+        "10.0.0.6",
+        "SELECT 1",
+        10,
+        410_000_000,
+    );
     run(&config, state, BaselineMode::Scan, &day).findings
 }
 
@@ -348,7 +395,15 @@ fn ok_scan_buckets_are_capped_and_the_rest_counted() {
         common::row(&mut text, common::DAY0 + i, "u", &ip, "SELECT 1", 1, 100);
     }
     // A later hour closes the first one.
-    common::row(&mut text, common::DAY0 + 7200, "u", "10.1.0.1", "SELECT 1", 1, 100);
+    common::row(
+        &mut text,
+        common::DAY0 + 7200,
+        "u",
+        "10.1.0.1",
+        "SELECT 1",
+        1,
+        100,
+    );
     let a = run(
         &config,
         BaselineState::new(&config.baseline),

@@ -380,9 +380,25 @@ fn ok_incremental_findings_equal_one_run_with_a_straddling_bucket() {
     }
     let base = common::DAY0 + 13 * 86_400;
     let q = "SELECT * FROM sales.orders";
-    common::row(&mut first, base + 3 * 3600 + 600, "bi", "10.0.0.6", q, 9_000_000, 1 << 30);
+    common::row(
+        &mut first,
+        base + 3 * 3600 + 600,
+        "bi",
+        "10.0.0.6",
+        q,
+        9_000_000,
+        1 << 30,
+    );
     let mut spike_b = String::new();
-    common::row(&mut spike_b, base + 3 * 3600 + 2700, "bi", "10.0.0.6", q, 9_000_000, 1 << 30);
+    common::row(
+        &mut spike_b,
+        base + 3 * 3600 + 2700,
+        "bi",
+        "10.0.0.6",
+        q,
+        9_000_000,
+        1 << 30,
+    );
     let second = spike_b + &second;
 
     let log = dir.path().join("today.jsonl");

@@ -387,9 +387,9 @@ pub struct PullMark {
     /// The next pull reads rows at or after this instant, µs since the epoch (the last
     /// pull's `until`, a whole second).
     pub until_us: i64,
-    /// Rows read by the pulls so far.
+    /// Executions and logins the pulls so far have read.
     #[serde(default)]
-    pub rows: u64,
+    pub events: u64,
 }
 
 /// Where the shell stopped reading one source; opaque to the library.

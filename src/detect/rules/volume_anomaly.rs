@@ -82,7 +82,10 @@ impl BucketEvidence {
         );
         let order = |e: &Evidence| {
             (
-                paths.iter().position(|p| *p == e.path).unwrap_or(usize::MAX),
+                paths
+                    .iter()
+                    .position(|p| *p == e.path)
+                    .unwrap_or(usize::MAX),
                 e.line,
             )
         };
