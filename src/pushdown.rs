@@ -436,10 +436,11 @@ impl PullSpec {
             Self::select_list(info),
             self.source(info, "query_log")?,
             self.time_filter(info.has("event_time_microseconds")),
-            if self.finished_only {
-                " AND type != 'QueryStart'"
-            } else {
-                ""
+            match (self.finished_only, info.query_log.get("type")) {
+                (false, _) => "",
+                // 18.x logs `type` as a plain UInt8 (1 = QueryStart).
+                (true, Some(t)) if t.starts_with("UInt") => " AND type != 1",
+                (true, _) => " AND type != 'QueryStart'",
             },
         ))
     }
@@ -879,7 +880,7 @@ mod tests {
         let sql = spec.query_log_sql(&old()).unwrap();
         assert!(
             sql.contains(
-                "event_time >= toDateTime('2025-01-29 10:00:00', 'UTC') AND event_time < toDateTime('2025-01-29 11:00:00', 'UTC') AND type != 'QueryStart'"
+                "event_time >= toDateTime('2025-01-29 10:00:00', 'UTC') AND event_time < toDateTime('2025-01-29 11:00:00', 'UTC') AND type != 1"
             ),
             "{sql}"
         );
