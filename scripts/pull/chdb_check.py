@@ -104,6 +104,43 @@ def main():
         if not (same and ok_agg and fa):
             failures += 1
             print(json.dumps(fa, indent=1)[:2000], json.dumps(fb, indent=1)[:2000], sep="\n---\n")
+    # The incremental pull's SQL (what `pull --baseline S --update-baseline` runs): end rows
+    # only, half-open whole-second ranges; two adjacent ranges add up to one, no row twice.
+    def text(sql):
+        res = conn.query(sql)
+        return (res.bytes() if hasattr(res, "bytes") else bytes(res)).decode()
+
+    lo, hi = text(
+        "SELECT toString(min(event_time)), toString(max(event_time) + 1) FROM system.query_log "
+        "FORMAT TabSeparated"
+    ).strip().split("\t")
+    mid = text(
+        f"SELECT toString(toDateTime(intDiv(toUInt32(toDateTime('{lo}')) + toUInt32(toDateTime('{hi}')), 2))) "
+        "FORMAT TabSeparated"
+    ).strip()
+
+    def incremental(since, until):
+        stmts = statements(["--incremental", "--since", since, "--until", until])
+        assert "type != 'QueryStart'" in stmts[0], stmts[0]
+        path = f"{WORK}/incremental.tsv"
+        with open(path, "w") as f:
+            f.write(text(stmts[0]))
+        _, a = scan(path, [])
+        return a["summary"]["events"], a["summary"]["unfinished"]
+
+    def ended(since, until):
+        return int(text(
+            f"SELECT count() FROM system.query_log WHERE type != 'QueryStart' AND "
+            f"event_time >= toDateTime('{since}') AND event_time < toDateTime('{until}') FORMAT TabSeparated"
+        ))
+
+    (e1, u1), (e2, u2), (e, u) = incremental(lo, mid), incremental(mid, hi), incremental(lo, hi)
+    want = (ended(lo, mid), ended(mid, hi), ended(lo, hi))
+    ok_inc = (e1, e2, e) == want and e1 + e2 == e and e > 0 and u1 == u2 == u == 0
+    print(f"chdb 26.9 [incremental]: [{lo}, {mid}) {e1} + [{mid}, {hi}) {e2} = {e} end rows "
+          f"(server counts {want}), no QueryStart rows, ok={ok_inc}")
+    if not ok_inc:
+        failures += 1
     conn.close()
     shutil.rmtree(WORK, ignore_errors=True)
     sys.exit(1 if failures else 0)
