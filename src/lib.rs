@@ -120,7 +120,8 @@ pub struct Summary {
     pub last_event: Option<Timestamp>,
     /// Distinct clients (user at address).
     pub clients: u64,
-    /// Clients past the tracking cap: counted, not listed in `clients`.
+    /// Events of clients past `max_tracked_clients` (queries, and login attempts), counted but
+    /// not listed in `clients` (nor remembered by the login rule).
     pub clients_untracked: u64,
     /// Matching events of clients past the findings cap, folded into user `*` findings.
     pub findings_folded: u64,

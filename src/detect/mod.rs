@@ -643,6 +643,7 @@ impl Detector {
             // Wherever the kept copy is cited (its own groups, or its query_log row's).
             self.attach(at, e);
         }
+        self.stats.clients_untracked += self.auth.untracked();
         let mut findings = self.auth.findings(&self.settings, paths);
         for (key, group) in self.groups.map {
             let verdict = match key.rule {
