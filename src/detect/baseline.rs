@@ -2,11 +2,14 @@
 //!
 //! A *client key* is `user@address` by default (or the user, or the address, by
 //! [`KeyMode`]). Every event adds its numbers to the bucket (default one hour) it starts in:
-//! queries, read_rows, result_rows, result_bytes and `sent_bytes` (bytes an HTTP front end
-//! sent, fed by access-log events). A client's *history* is one HDR histogram per metric of
+//! queries, read_rows, result_rows, result_bytes and `sent_bytes` (the bytes a proxy's access
+//! log says it sent for the client's requests: a request paired with its query_log row adds the
+//! server's result bytes to one and the proxy's bytes to the other; a request only the proxy
+//! logged adds its bytes to both). A client's *history* is one HDR histogram per metric of
 //! its per-bucket values (only buckets in which it was active; an idle hour is not a zero),
-//! plus one histogram per hour of day, plus the tables it read, plus one histogram of single
-//! query result bytes per query shape (normalized text, hashed by the caller).
+//! plus one histogram per hour of day (the server's wall-clock hour, in the configured zone, so
+//! a 09:00–17:00 rhythm survives a DST change), plus the tables it read, plus one histogram of
+//! single query result bytes per query shape (normalized text, hashed by the caller).
 //!
 //! ## How a bucket is scored
 //! Against the history *before* the current scan, with two robust distances in the spirit of
@@ -38,12 +41,15 @@
 //! 4. **static** — fixed per-bucket limits (`static_limit`); score = x / limit.
 //!
 //! ## State
-//! [`BaselineState`] is plain serde data, versioned ([`STATE_VERSION`]), bounded
-//! (`max_keys` clients, least recently seen evicted and counted). Histograms are stored as
+//! [`BaselineState`] is plain serde data, versioned ([`STATE_VERSION`]; version 1 is read),
+//! bounded (`max_keys` clients, least recently seen evicted and counted; during a scan at most
+//! `max_tracked_clients` clients have buckets, the rest are counted). Histograms are stored as
 //! `[value, count]` pairs of their recorded buckets. The bucket that was still open at the end
 //! of the last run is kept apart (`pending`) and completed by the next run, so that two
-//! incremental runs over a growing log leave the same state as one run over all of it. The
-//! `sources` map belongs to the shell (high-water marks); the library only carries it.
+//! incremental runs over a growing log leave the same state as one run over all of it; a run
+//! that updates the state judges only closed buckets, so the open one is judged once, whole, by
+//! the run that closes it. The `sources` and `pulls` maps belong to the shell (high-water
+//! marks); the library only carries them.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;

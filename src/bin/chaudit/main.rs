@@ -218,10 +218,11 @@ fn scan(args: &ScanArgs) -> Result<ExitCode> {
         state::save(p, &updated)?;
         if !args.quiet {
             eprintln!(
-                "chaudit: baseline {} updated: {} clients, {} evicted",
+                "chaudit: baseline {} updated: {} clients, {} evicted, {} events past max_tracked_clients not baselined",
                 p.display(),
                 updated.clients.len(),
-                updated.evicted
+                updated.evicted,
+                analysis.summary.baseline_untracked
             );
         }
     }

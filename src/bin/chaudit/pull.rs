@@ -465,10 +465,11 @@ pub(crate) fn pull(args: &PullArgs) -> Result<ExitCode> {
         crate::state::save(p, &updated)?;
         if !args.quiet {
             eprintln!(
-                "chaudit: baseline {} updated: {} clients, {} evicted; {key} read up to {end}",
+                "chaudit: baseline {} updated: {} clients, {} evicted, {} events past max_tracked_clients not baselined; {key} read up to {end}",
                 p.display(),
                 updated.clients.len(),
-                updated.evicted
+                updated.evicted,
+                analysis.summary.baseline_untracked
             );
         }
     }
