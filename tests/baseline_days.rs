@@ -290,8 +290,10 @@ fn berlin_offset(t: i64) -> i64 {
 /// 15 days (2025-03-14 … 03-28, all CET) of `bi` busy 09–17 Berlin time, then 2025-03-31
 /// (CEST) 09:00–10:00 Berlin time with a busy hour's volume; times written in `zone`.
 fn seasonal_run(zone: &str) -> Vec<chaudit::Finding> {
-    let mut config = Config::default();
-    config.timezone = zone.to_owned();
+    let config = Config {
+        timezone: zone.to_owned(),
+        ..Config::default()
+    };
     let wall = |t: i64| {
         if zone == "UTC" {
             t
@@ -387,8 +389,10 @@ fn ok_version_1_state_is_read_and_rekeyed() {
 
 #[test]
 fn ok_scan_buckets_are_capped_and_the_rest_counted() {
-    let mut config = Config::default();
-    config.max_tracked_clients = 50;
+    let config = Config {
+        max_tracked_clients: 50,
+        ..Config::default()
+    };
     let mut text = String::new();
     for i in 0..2000 {
         let ip = format!("10.1.{}.{}", i / 250, i % 250 + 1);

@@ -312,7 +312,10 @@ mod tests {
             .filter(|f| f.rule == RuleId::AuthFailureBurst)
             .count();
         assert_eq!(bursts, 2, "two clients remembered");
-        assert_eq!(done.stats.clients_untracked, 12, "the other two's attempts counted");
+        assert_eq!(
+            done.stats.clients_untracked, 12,
+            "the other two's attempts counted"
+        );
     }
 
     #[test]
