@@ -73,10 +73,19 @@ def main():
         cur.fetchall()
     time.sleep(1)
     cur.execute("SYSTEM FLUSH LOGS")
+
+    def text(sql):
+        res = conn.query(sql)
+        return (res.bytes() if hasattr(res, "bytes") else bytes(res)).decode()
+
+    # Every statement reads up to UNTIL, so the check's own queries (flushed while it runs)
+    # never count: the incident's rows are all flushed, and the queries below end after it.
+    until = text("SELECT toString(now()) FORMAT TabSeparated").strip()
+    time.sleep(1.2)
     failures = 0
     for net in ([], ["--external", "127.0.0.1/32", "--external", "::/128"]):
-        plain = statements(net)
-        push = statements(["--pushdown", *net])
+        plain = statements(["--until", until, *net])
+        push = statements(["--pushdown", "--until", until, *net])
         files = {}
         for name, sql in [("plain", plain[0]), ("aggregates", push[0]), ("candidates", push[1])]:
             res = conn.query(sql)
@@ -106,14 +115,9 @@ def main():
             print(json.dumps(fa, indent=1)[:2000], json.dumps(fb, indent=1)[:2000], sep="\n---\n")
     # The incremental pull's SQL (what `pull --baseline S --update-baseline` runs): end rows
     # only, half-open whole-second ranges; two adjacent ranges add up to one, no row twice.
-    def text(sql):
-        res = conn.query(sql)
-        return (res.bytes() if hasattr(res, "bytes") else bytes(res)).decode()
-
     lo, hi = text(
-        "SELECT toString(min(event_time)), toString(max(event_time) + 1) FROM system.query_log "
-        "FORMAT TabSeparated"
-    ).strip().split("\t")
+        "SELECT toString(min(event_time)) FROM system.query_log FORMAT TabSeparated"
+    ).strip(), until
     mid = text(
         f"SELECT toString(toDateTime(intDiv(toUInt32(toDateTime('{lo}')) + toUInt32(toDateTime('{hi}')), 2))) "
         "FORMAT TabSeparated"
