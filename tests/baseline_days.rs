@@ -425,4 +425,23 @@ fn ok_scan_buckets_are_capped_and_the_rest_counted() {
     let state = a.baseline.unwrap();
     assert_eq!(state.clients.len(), 50);
     assert!(state.pending.len() <= 50);
+
+    // Against that state, a newcomer past the cap gets no buckets but is still new.
+    let mut later = String::new();
+    for i in 0..60 {
+        let ip = format!("10.2.0.{}", i + 1);
+        common::row(
+            &mut later,
+            common::DAY0 + 3 * 3600 + i,
+            "u",
+            &ip,
+            "SELECT * FROM t",
+            1,
+            100,
+        );
+    }
+    let a = run(&config, state, BaselineMode::ScanAndUpdate, &later);
+    // The cap counts this scan's clients: the pending one carried in, plus 49 newcomers.
+    assert_eq!(a.summary.baseline_untracked, 11);
+    assert_eq!(of(&a, RuleId::FirstSeenClient).len(), 60);
 }

@@ -824,9 +824,8 @@ fn observe_baseline(
         return;
     }
     let key = b.key(&q.user, q.client);
-    if !b.track(&key, obs.client_class == NetClass::External) {
-        return;
-    }
+    // Past `max_tracked_clients` a client gets no buckets; novelty is still judged.
+    let tracked = b.track(&key, obs.client_class == NetClass::External);
     let kind = obs.kind();
     let v = q.volume;
     // For INSERT, result_bytes counts data sent *to* the server.
@@ -852,12 +851,17 @@ fn observe_baseline(
     if mode != BaselineMode::Learn {
         rules::first_seen_client::observe(obs, b, groups);
         rules::first_seen_table::observe(obs, b, &tables, groups);
-        volume.observe(obs, &key, b.state().bucket_secs);
-        if let Some(d) = shape.and_then(|s| b.query_deviation(&key, s, result_bytes)) {
-            if d.anomalous {
-                volume.observe_query(obs, &key, d);
+        if tracked {
+            volume.observe(obs, &key, b.state().bucket_secs);
+            if let Some(d) = shape.and_then(|s| b.query_deviation(&key, s, result_bytes)) {
+                if d.anomalous {
+                    volume.observe_query(obs, &key, d);
+                }
             }
         }
+    }
+    if !tracked {
+        return;
     }
     if let Some(s) = shape {
         b.observe_query(&key, s, result_bytes);
