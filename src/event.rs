@@ -348,10 +348,12 @@ pub struct HttpEvent<'a> {
 }
 
 impl HttpEvent<'_> {
-    /// The same event, owning its text.
+    /// Copies every borrowed string so the event can outlive its input buffer.
     #[must_use]
     pub fn into_owned(self) -> HttpEvent<'static> {
-        let own = |c: Cow<'_, str>| Cow::Owned(c.into_owned());
+        fn own(c: Cow<'_, str>) -> Cow<'static, str> {
+            Cow::Owned(c.into_owned())
+        }
         HttpEvent {
             time: self.time,
             client: self.client,

@@ -290,6 +290,23 @@ impl Analyzer {
         Ok(self)
     }
 
+    /// Whether an input beginning with `head` is an uncompressed query_log or session_log
+    /// export (see [`Analyzer::set_joins`]).
+    #[must_use]
+    pub fn is_table_export(&self, head: &[u8]) -> bool {
+        FileParser::is_table_export(&self.options, head)
+    }
+
+    /// Whether executions may need joining across kinds of source — a query_log row with
+    /// its server text-log lines and a proxy's access-log line (on by default). Joining
+    /// remembers every query_log execution and holds HTTP executions from internal
+    /// addresses until the end, so memory grows with the input (up to fixed caps). A caller
+    /// that knows every input is a table export ([`Analyzer::is_table_export`]) turns it
+    /// off: nothing is remembered or held, and memory depends on clients and time only.
+    pub fn set_joins(&mut self, joins: bool) {
+        self.detector.set_joins(joins);
+    }
+
     /// Only events starting in `[since, until)` are analysed (either bound optional).
     pub fn set_range(&mut self, since: Option<Timestamp>, until: Option<Timestamp>) {
         self.detector.set_range(since, until);

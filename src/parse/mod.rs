@@ -298,6 +298,28 @@ impl FileParser {
         Some(end)
     }
 
+    /// Whether an input beginning with `head` is an uncompressed system-table export
+    /// (query_log or session_log in one of ClickHouse's export formats) rather than a text
+    /// log, an access log, a compressed stream or something unknown.
+    #[must_use]
+    pub fn is_table_export(options: &ParseOptions, head: &[u8]) -> bool {
+        if Decoder::detect(head).is_some() {
+            return false;
+        }
+        let probe = Self::new(SourceId(0), options.clone());
+        matches!(
+            probe.identify(head).0,
+            Some(
+                InputFormat::TabSeparated
+                    | InputFormat::TsvWithNames
+                    | InputFormat::TsvWithNamesAndTypes
+                    | InputFormat::CsvWithNames
+                    | InputFormat::JsonEachRow
+                    | InputFormat::Vertical
+            )
+        )
+    }
+
     /// Ends a part of a file (see [`FileParser::resume`]): flushes the last record, and
     /// returns the queries whose start or end may be in another part instead of emitting them.
     pub(crate) fn finish_part(&mut self, sink: &mut dyn Sink) -> Carry {

@@ -85,6 +85,26 @@ fn open(input: &Input) -> Result<(String, Opened)> {
     }
 }
 
+/// Whether every input is a file holding an uncompressed query_log or session_log export
+/// (see [`Analyzer::set_joins`]); stdin and pipes could be anything. Unreadable files do not
+/// count (they are reported when read).
+pub(crate) fn all_table_exports(analyzer: &Analyzer, inputs: &[Input]) -> bool {
+    inputs.iter().all(|input| {
+        let Input::File(p) = input else { return false };
+        let Ok(mut f) = File::open(p) else {
+            return true;
+        };
+        if !f.metadata().is_ok_and(|m| m.is_file()) {
+            return false;
+        }
+        let mut head = Vec::with_capacity(HEAD);
+        if f.by_ref().take(HEAD as u64).read_to_end(&mut head).is_err() {
+            return true;
+        }
+        head.is_empty() || analyzer.is_table_export(&head)
+    })
+}
+
 #[cfg(unix)]
 fn is_fifo(kind: &std::fs::FileType) -> bool {
     std::os::unix::fs::FileTypeExt::is_fifo(kind)

@@ -102,6 +102,7 @@ fn learn(args: &LearnArgs) -> Result<ExitCode> {
     let (since, until) = time_range(args.since.as_deref(), args.until.as_deref())?;
     analyzer.set_range(since, until);
     let inputs = expand(&args.paths)?;
+    analyzer.set_joins(!input::all_table_exports(&analyzer, &inputs));
     let bar = progress(&inputs, args.quiet);
     let mut marks = std::collections::BTreeMap::new();
     for input in &inputs {
@@ -171,6 +172,7 @@ fn scan(args: &ScanArgs) -> Result<ExitCode> {
             .with_context(|| format!("baseline state {}", p.display()))?;
     }
     let inputs = expand(&args.paths)?;
+    analyzer.set_joins(!input::all_table_exports(&analyzer, &inputs));
     let bar = progress(&inputs, args.quiet);
     let tick = |n: u64| {
         if let Some(b) = &bar {

@@ -383,6 +383,8 @@ pub(crate) fn pull(args: &PullArgs) -> Result<ExitCode> {
     config.redact = !args.no_redact;
     let settings = Settings::new(&config).context("invalid configuration")?;
     let mut analyzer = Analyzer::new(config.clone()).context("invalid configuration")?;
+    // Only system tables arrive: nothing to join with text or proxy logs.
+    analyzer.set_joins(false);
     let mut spec = args.range.spec();
     let key = mark_key(&client.base, args.range.cluster.as_deref());
     let mut range_end = None;

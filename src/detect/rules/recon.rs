@@ -65,7 +65,10 @@ fn severity(external: bool, passwordless: bool) -> Severity {
 
 pub(crate) fn observe(obs: &Observation<'_, '_>, groups: &mut Groups) {
     let kind = obs.kind();
-    let tables = obs.tables();
+    // A SELECT without FROM reads `system.one`, and 26.x query_log lists it in `tables`: that
+    // is no look at the server's metadata.
+    let mut tables = obs.tables();
+    tables.retain(|t| !t.eq_ignore_ascii_case("system.one"));
     let recon = match kind {
         StatementKind::Show | StatementKind::Describe | StatementKind::Exists => true,
         StatementKind::Select if tables.is_empty() => {
@@ -133,7 +136,7 @@ pub(crate) fn observe_http(
                 excerpt: format!(
                     "{} {} → {}",
                     if h.method.is_empty() { "?" } else { &h.method },
-                    h.target,
+                    crate::redact::redact_url(&h.target),
                     h.status.map_or("-".to_owned(), |s| s.to_string())
                 ),
                 weight: 1,
@@ -219,6 +222,12 @@ mod tests {
             None
         );
         assert_eq!(recon("alice", "10.0.0.1", "SELECT 1"), None);
+        // 26.x query_log names the implicit table of a SELECT without FROM.
+        let mut e = event("alice", "10.0.0.1", "SELECT 'task-sk-1' AS ticket", 10);
+        e.tables = Some(vec![std::borrow::Cow::Borrowed("system.one")]);
+        assert!(run(&[e.clone()]).iter().all(|f| f.rule != RuleId::Recon));
+        e.query = std::borrow::Cow::Borrowed("SELECT version()");
+        assert!(run(&[e]).iter().any(|f| f.rule == RuleId::Recon));
         assert_eq!(
             recon(
                 "alice",
