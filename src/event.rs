@@ -157,6 +157,9 @@ pub struct Volume {
     pub result_rows: u64,
     /// Bytes in the result sent to the client.
     pub result_bytes: u64,
+    /// Bytes an HTTP front end (a proxy) sent for this request, from its access log; 0 when
+    /// no access log told.
+    pub sent_bytes: u64,
 }
 
 /// One execution of one query, whatever log it was read from.

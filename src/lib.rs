@@ -120,10 +120,13 @@ pub struct Summary {
     pub last_event: Option<Timestamp>,
     /// Distinct clients (user at address).
     pub clients: u64,
-    /// Clients past the tracking cap: counted, not listed in `clients`.
+    /// Events of clients past `max_tracked_clients` (queries, and login attempts), counted but
+    /// not listed in `clients` (nor remembered by the login rule).
     pub clients_untracked: u64,
     /// Matching events of clients past the findings cap, folded into user `*` findings.
     pub findings_folded: u64,
+    /// Events of clients past `max_tracked_clients` that the baseline did not bucket.
+    pub baseline_untracked: u64,
     /// Login attempts, successes and logouts (session_log, text logs).
     pub logins: u64,
     /// HTTP requests (access logs, server `Request URI` lines).
@@ -543,6 +546,7 @@ impl Analyzer {
                 clients: s.clients,
                 clients_untracked: s.clients_untracked,
                 findings_folded: s.findings_folded,
+                baseline_untracked: s.baseline_untracked,
                 logins: s.logins,
                 http_requests: s.http_requests,
                 duplicates: s.duplicates,

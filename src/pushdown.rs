@@ -21,13 +21,28 @@ use std::str::FromStr;
 use crate::config::Config;
 use crate::detect::{ClientSummary, Settings};
 use crate::net::{normalize, DEFAULT_INTERNAL};
-use crate::parse::DEFAULT_COLUMNS;
+use crate::parse::{DEFAULT_COLUMNS, QUERY_LOG_COLUMNS};
 use crate::sql::EGRESS_FUNCTIONS;
 use crate::time::{Timestamp, MICROS_PER_SEC};
 use crate::Analysis;
 
 /// Asks the server's version and the time zone it renders `DateTime`s in.
 pub const PROBE_VERSION: &str = "SELECT version(), timezone() FORMAT TabSeparated";
+
+/// Asks the server's clock (Unix seconds): an incremental pull reads up to a moment the
+/// server chose, never the client's clock.
+pub const PROBE_NOW: &str = "SELECT toUnixTimestamp(now()) FORMAT TabSeparated";
+
+/// Reads the answer to [`PROBE_NOW`].
+///
+/// # Errors
+/// Anything but one integer.
+pub fn parse_now(text: &str) -> Result<Timestamp, PullError> {
+    text.trim()
+        .parse::<i64>()
+        .map(Timestamp::from_secs)
+        .map_err(|_| PullError::BadProbe(format!("now(): {:?}", text.trim())))
+}
 
 /// Asks the columns (and types) of `system.query_log` and `system.session_log`.
 pub const PROBE_COLUMNS: &str = "SELECT table, name, type FROM system.columns \
@@ -38,35 +53,6 @@ pub const PROBE_FEATURES: &str =
     "SELECT name FROM system.functions WHERE name = 'isIPAddressInRange' \
      UNION ALL SELECT name FROM system.table_functions WHERE name = 'clusterAllReplicas' \
      FORMAT TabSeparated";
-
-/// query_log columns the parser reads; a pull selects those the server has.
-const QUERY_LOG_COLUMNS: &[&str] = &[
-    "type",
-    "event_time",
-    "event_time_microseconds",
-    "query_start_time",
-    "query_start_time_microseconds",
-    "read_rows",
-    "read_bytes",
-    "written_rows",
-    "written_bytes",
-    "result_rows",
-    "result_bytes",
-    "query",
-    "query_kind",
-    "exception_code",
-    "exception",
-    "is_initial_query",
-    "user",
-    "authenticated_user",
-    "query_id",
-    "address",
-    "interface",
-    "http_user_agent",
-    "tables",
-    "used_table_functions",
-    "is_internal",
-];
 
 /// session_log columns worth reading; a pull selects those the server has.
 const SESSION_LOG_COLUMNS: &[&str] = &[
@@ -288,6 +274,12 @@ pub struct PullSpec {
     pub since: Option<TimeBound>,
     /// Rows before this time.
     pub until: Option<TimeBound>,
+    /// Only rows that end an execution (`QueryFinish`, `ExceptionBeforeStart`,
+    /// `ExceptionWhileProcessing`), as an incremental pull reads: each execution then lies in
+    /// exactly one `[since, until)` range, by the time it ended, whole (the end row carries
+    /// all the start row does). A query still running at `until` is read by the pull after it
+    /// ends; one whose server died before it ended is never read.
+    pub finished_only: bool,
 }
 
 /// The three statements of a pushdown pull.
@@ -440,10 +432,16 @@ impl PullSpec {
     /// A bad cluster name.
     pub fn query_log_sql(&self, info: &ServerInfo) -> Result<String, PullError> {
         Ok(format!(
-            "SELECT {} FROM {} WHERE {} ORDER BY event_time, type FORMAT TSVWithNames",
+            "SELECT {} FROM {} WHERE {}{} ORDER BY event_time, type FORMAT TSVWithNames",
             Self::select_list(info),
             self.source(info, "query_log")?,
             self.time_filter(info.has("event_time_microseconds")),
+            match (self.finished_only, info.query_log.get("type")) {
+                (false, _) => "",
+                // 18.x logs `type` as a plain UInt8 (1 = QueryStart).
+                (true, Some(t)) if t.starts_with("UInt") => " AND type != 1",
+                (true, _) => " AND type != 'QueryStart'",
+            },
         ))
     }
 
@@ -822,6 +820,7 @@ mod tests {
             cluster: Some("prod".into()),
             since: Some(TimeBound::Ago(3600)),
             until: None,
+            finished_only: false,
         };
         let sql = spec.query_log_sql(&old()).unwrap();
         assert_eq!(
@@ -868,6 +867,33 @@ mod tests {
             .aggregates
             .contains("toUnixTimestamp64Micro(event_time_microseconds)"));
         assert!(spec.session_log_sql(&m).unwrap().is_some());
+    }
+
+    #[test]
+    fn ok_incremental_ranges_are_half_open_end_rows() {
+        let spec = PullSpec {
+            since: Some(TimeBound::At(Timestamp::from_secs(1_738_144_800))),
+            until: Some(TimeBound::At(Timestamp::from_secs(1_738_148_400))),
+            finished_only: true,
+            ..PullSpec::default()
+        };
+        let sql = spec.query_log_sql(&old()).unwrap();
+        assert!(
+            sql.contains(
+                "event_time >= toDateTime('2025-01-29 10:00:00', 'UTC') AND event_time < toDateTime('2025-01-29 11:00:00', 'UTC') AND type != 1"
+            ),
+            "{sql}"
+        );
+        let sql = spec.query_log_sql(&ServerInfo::modern()).unwrap();
+        assert!(
+            sql.contains("event_time_microseconds >= toDateTime64('2025-01-29 10:00:00.000000', 6, 'UTC') AND event_time_microseconds < toDateTime64('2025-01-29 11:00:00.000000', 6, 'UTC')"),
+            "{sql}"
+        );
+        assert_eq!(
+            parse_now("1738148400\n"),
+            Ok(Timestamp::from_secs(1_738_148_400))
+        );
+        assert!(parse_now("x").is_err());
     }
 
     #[test]

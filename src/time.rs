@@ -225,6 +225,57 @@ impl Zone {
     }
 }
 
+impl Zone {
+    /// Seconds east of UTC in force at instant `t` (what the server's wall clock showed).
+    #[must_use]
+    pub fn offset_at(&self, t: Timestamp) -> i64 {
+        match self.kind {
+            ZoneKind::Fixed(off) => off,
+            ZoneKind::Named(tz) => chrono::DateTime::from_timestamp(
+                t.0.div_euclid(MICROS_PER_SEC),
+                0,
+            )
+            .map_or(0, |utc| {
+                i64::from(
+                    tz.offset_from_utc_datetime(&utc.naive_utc())
+                        .fix()
+                        .local_minus_utc(),
+                )
+            }),
+        }
+    }
+
+    /// Whether this is UTC (offset 0, always): `UTC`, `+00:00`, or an IANA alias of UTC such as
+    /// `Etc/UTC` (what many servers' `timezone()` answers).
+    #[must_use]
+    pub fn is_utc(&self) -> bool {
+        match self.kind {
+            ZoneKind::Fixed(off) => off == 0,
+            ZoneKind::Named(tz) => matches!(
+                tz.name(),
+                "UTC"
+                    | "UCT"
+                    | "Universal"
+                    | "Zulu"
+                    | "Etc/UTC"
+                    | "Etc/UCT"
+                    | "Etc/Universal"
+                    | "Etc/Zulu"
+                    | "GMT"
+                    | "GMT0"
+                    | "GMT+0"
+                    | "GMT-0"
+                    | "Greenwich"
+                    | "Etc/GMT"
+                    | "Etc/GMT0"
+                    | "Etc/GMT+0"
+                    | "Etc/GMT-0"
+                    | "Etc/Greenwich"
+            ),
+        }
+    }
+}
+
 fn named_offset(tz: chrono_tz::Tz, civil: CivilTime) -> i64 {
     let secs = civil.0.div_euclid(MICROS_PER_SEC);
     let (y, m, d) = civil_from_days(secs.div_euclid(86_400));
@@ -283,6 +334,24 @@ pub fn parse_offset(s: &str) -> Option<i64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn ok_offset_at_and_utc_aliases() {
+        let berlin = Zone::parse("Europe/Berlin").unwrap();
+        // 2025-03-30 00:59:59 UTC is still CET; 01:00 UTC is CEST.
+        assert_eq!(berlin.offset_at(Timestamp::from_secs(1_743_296_399)), 3600);
+        assert_eq!(berlin.offset_at(Timestamp::from_secs(1_743_296_400)), 7200);
+        assert_eq!(
+            Zone::parse("+05:30").unwrap().offset_at(Timestamp(0)),
+            19_800
+        );
+        for utc in ["UTC", "", "Z", "+00:00", "Etc/UTC", "Etc/GMT", "Zulu"] {
+            assert!(Zone::parse(utc).unwrap().is_utc(), "{utc}");
+        }
+        for not in ["Europe/London", "Africa/Abidjan", "+01:00"] {
+            assert!(!Zone::parse(not).unwrap().is_utc(), "{not}");
+        }
+    }
 
     #[test]
     fn ok_days_round_trip() {

@@ -73,10 +73,19 @@ def main():
         cur.fetchall()
     time.sleep(1)
     cur.execute("SYSTEM FLUSH LOGS")
+
+    def text(sql):
+        res = conn.query(sql)
+        return (res.bytes() if hasattr(res, "bytes") else bytes(res)).decode()
+
+    # Every statement reads up to UNTIL, so the check's own queries (flushed while it runs)
+    # never count: the incident's rows are all flushed, and the queries below end after it.
+    until = text("SELECT toString(now()) FORMAT TabSeparated").strip()
+    time.sleep(1.2)
     failures = 0
     for net in ([], ["--external", "127.0.0.1/32", "--external", "::/128"]):
-        plain = statements(net)
-        push = statements(["--pushdown", *net])
+        plain = statements(["--until", until, *net])
+        push = statements(["--pushdown", "--until", until, *net])
         files = {}
         for name, sql in [("plain", plain[0]), ("aggregates", push[0]), ("candidates", push[1])]:
             res = conn.query(sql)
@@ -104,6 +113,38 @@ def main():
         if not (same and ok_agg and fa):
             failures += 1
             print(json.dumps(fa, indent=1)[:2000], json.dumps(fb, indent=1)[:2000], sep="\n---\n")
+    # The incremental pull's SQL (what `pull --baseline S --update-baseline` runs): end rows
+    # only, half-open whole-second ranges; two adjacent ranges add up to one, no row twice.
+    lo, hi = text(
+        "SELECT toString(min(event_time)) FROM system.query_log FORMAT TabSeparated"
+    ).strip(), until
+    mid = text(
+        f"SELECT toString(toDateTime(intDiv(toUInt32(toDateTime('{lo}')) + toUInt32(toDateTime('{hi}')), 2))) "
+        "FORMAT TabSeparated"
+    ).strip()
+
+    def incremental(since, until):
+        stmts = statements(["--incremental", "--since", since, "--until", until])
+        assert "type != 'QueryStart'" in stmts[0], stmts[0]
+        path = f"{WORK}/incremental.tsv"
+        with open(path, "w") as f:
+            f.write(text(stmts[0]))
+        _, a = scan(path, [])
+        return a["summary"]["events"], a["summary"]["unfinished"]
+
+    def ended(since, until):
+        return int(text(
+            f"SELECT count() FROM system.query_log WHERE type != 'QueryStart' AND "
+            f"event_time >= toDateTime('{since}') AND event_time < toDateTime('{until}') FORMAT TabSeparated"
+        ))
+
+    (e1, u1), (e2, u2), (e, u) = incremental(lo, mid), incremental(mid, hi), incremental(lo, hi)
+    want = (ended(lo, mid), ended(mid, hi), ended(lo, hi))
+    ok_inc = (e1, e2, e) == want and e1 + e2 == e and e > 0 and u1 == u2 == u == 0
+    print(f"chdb 26.9 [incremental]: [{lo}, {mid}) {e1} + [{mid}, {hi}) {e2} = {e} end rows "
+          f"(server counts {want}), no QueryStart rows, ok={ok_inc}")
+    if not ok_inc:
+        failures += 1
     conn.close()
     shutil.rmtree(WORK, ignore_errors=True)
     sys.exit(1 if failures else 0)

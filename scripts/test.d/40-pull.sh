@@ -5,6 +5,8 @@
 # declare external with --external — running SHOW TABLES and a bulk SELECT. Then:
 #   pull finds the critical unauthenticated read, with and without --pushdown, also through
 #   --cluster (cluster() fallback on 18.16), and all modes agree on findings and summary;
+#   incremental cron pulls with a baseline state (the ignored test of tests/pull.rs) read
+#   only new rows and add up to one pull;
 #   connection refused, wrong password, a hung server and a server killed mid-answer each
 #   exit 2 with a clear message and leave no output file.
 set -euo pipefail
@@ -103,6 +105,13 @@ grep -q "hex(address) BETWEEN" "$WORK/sql.out" && grep -q "FROM cluster('chaudit
   && grep -q "ClickHouse 18.16" "$WORK/sql.out" || fail "sql output: $(head -c 600 "$WORK/sql.out")"
 ok "--since 10m; chaudit sql asks the server (18.16: hex ranges, cluster())"
 
+# ---- cron: incremental pulls with a baseline and a high-water mark (tests/pull.rs) ----------
+CHAUDIT_TEST_CH_HTTP=$CH_HTTP cargo test --locked --quiet --test pull -- --ignored --nocapture \
+  ok_incremental_pulls_against_a_real_server 2>&1 | tee "$WORK/cron.out" | grep -E "^incremental pulls:|test result" \
+  || fail "incremental pulls: $(tail -40 "$WORK/cron.out")"
+grep -q "test result: ok. 1 passed" "$WORK/cron.out" || fail "incremental pulls: $(tail -40 "$WORK/cron.out")"
+ok "pull --baseline --update-baseline: each cron pull reads only new end rows; two equal one"
+
 # ---- errors: exit 2, clear message, no output file -----------------------------------------
 expect_error() { # name pattern cmd...
   local name=$1 pattern=$2; shift 2
@@ -135,8 +144,12 @@ P=$(free_port)
 python3 scripts/pull/sockets.py throttle "$P" "$CH_HTTP" 1000000 >"$WORK/relay.out" & HELPERS+=($!)
 for _ in $(seq 50); do grep -q ready "$WORK/relay.out" 2>/dev/null && break; sleep 0.1; done
 ( sleep 2; kill -9 "$CH_PID" ) & KILLER=$!
-expect_error killed "broke mid-answer" "$BIN" pull --url "http://127.0.0.1:$P" -u auditor
+expect_error killed "broke mid-answer" "$BIN" pull --url "http://127.0.0.1:$P" -u auditor \
+  --baseline "$WORK/killed-state.json" --update-baseline --settle 0
 wait "$KILLER"
+[ ! -e "$WORK/killed-state.json" ] || fail "killed: a baseline state was written"
+ls "$WORK" | grep -q "killed-state.json.tmp" && fail "killed: a temporary state was left"
+ok "killed: no baseline state written either"
 CH_PID=""
 
 echo "$passed passed, 0 failed"

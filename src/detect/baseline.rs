@@ -2,11 +2,14 @@
 //!
 //! A *client key* is `user@address` by default (or the user, or the address, by
 //! [`KeyMode`]). Every event adds its numbers to the bucket (default one hour) it starts in:
-//! queries, read_rows, result_rows, result_bytes and `sent_bytes` (bytes an HTTP front end
-//! sent, fed by access-log events). A client's *history* is one HDR histogram per metric of
+//! queries, read_rows, result_rows, result_bytes and `sent_bytes` (the bytes a proxy's access
+//! log says it sent for the client's requests: a request paired with its query_log row adds the
+//! server's result bytes to one and the proxy's bytes to the other; a request only the proxy
+//! logged adds its bytes to both). A client's *history* is one HDR histogram per metric of
 //! its per-bucket values (only buckets in which it was active; an idle hour is not a zero),
-//! plus one histogram per hour of day, plus the tables it read, plus one histogram of single
-//! query result bytes per query shape (normalized text, hashed by the caller).
+//! plus one histogram per hour of day (the server's wall-clock hour, in the configured zone, so
+//! a 09:00–17:00 rhythm survives a DST change), plus the tables it read, plus one histogram of
+//! single query result bytes per query shape (normalized text, hashed by the caller).
 //!
 //! ## How a bucket is scored
 //! Against the history *before* the current scan, with two robust distances in the spirit of
@@ -38,12 +41,15 @@
 //! 4. **static** — fixed per-bucket limits (`static_limit`); score = x / limit.
 //!
 //! ## State
-//! [`BaselineState`] is plain serde data, versioned ([`STATE_VERSION`]), bounded
-//! (`max_keys` clients, least recently seen evicted and counted). Histograms are stored as
+//! [`BaselineState`] is plain serde data, versioned ([`STATE_VERSION`]; version 1 is read),
+//! bounded (`max_keys` clients, least recently seen evicted and counted; during a scan at most
+//! `max_tracked_clients` clients have buckets, the rest are counted). Histograms are stored as
 //! `[value, count]` pairs of their recorded buckets. The bucket that was still open at the end
 //! of the last run is kept apart (`pending`) and completed by the next run, so that two
-//! incremental runs over a growing log leave the same state as one run over all of it. The
-//! `sources` map belongs to the shell (high-water marks); the library only carries it.
+//! incremental runs over a growing log leave the same state as one run over all of it; a run
+//! that updates the state judges only closed buckets, so the open one is judged once, whole, by
+//! the run that closes it. The `sources` and `pulls` maps belong to the shell (high-water
+//! marks); the library only carries them.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
@@ -55,10 +61,12 @@ use statrs::distribution::{ContinuousCDF, Normal};
 use statrs::statistics::{Data, Median};
 
 use crate::config::{BaselineConfig, KeyMode, MetricValues};
-use crate::time::Timestamp;
+use crate::time::{Timestamp, Zone};
 
-/// The state file format version this build reads and writes.
-pub const STATE_VERSION: u32 = 1;
+/// The state file format version this build writes (it reads 1 too; see [`BaselineState::check`]).
+pub const STATE_VERSION: u32 = 2;
+/// The oldest state file format version this build reads.
+pub const STATE_VERSION_MIN: u32 = 1;
 /// The `format` tag of a state file.
 pub const STATE_FORMAT: &str = "chaudit-baseline";
 /// The spreads used by Z and Q are at least the median divided by this.
@@ -294,7 +302,8 @@ pub struct ClientHistory {
     pub last_bucket: i64,
     /// Per-bucket values of each metric, by [`Metric`] name.
     pub metrics: BTreeMap<Metric, Hist>,
-    /// Per hour of day (UTC, 0–23), per metric.
+    /// Per hour of day (0–23 on the server's wall clock, [`BaselineState::hour_zone`]), per
+    /// metric.
     pub hourly: BTreeMap<u8, BTreeMap<Metric, Hist>>,
     /// Tables it read (capped; `tables_dropped` counts the rest).
     pub tables: BTreeSet<String>,
@@ -315,13 +324,12 @@ impl ClientHistory {
         self.metrics.get(&Metric::Queries).map_or(0, Hist::len)
     }
 
-    fn fold(&mut self, bucket: i64, bucket_secs: i64, v: &Values) {
+    fn fold(&mut self, bucket: i64, hour: u8, bucket_secs: i64, v: &Values) {
         if self.n() == 0 {
             self.first_bucket = bucket;
         }
         self.first_bucket = self.first_bucket.min(bucket);
         self.last_bucket = self.last_bucket.max(bucket);
-        let hour = u8::try_from(bucket.rem_euclid(86_400) / 3600).unwrap_or(0);
         for m in Metric::ALL {
             let x = v.get(m.index()).copied().unwrap_or(0);
             self.metrics.entry(m).or_default().record(x);
@@ -349,6 +357,45 @@ pub struct PendingBucket {
     pub bucket: i64,
     /// Values so far, in [`Metric`] order.
     pub values: Values,
+    /// Its first event so far (µs since the epoch; runs that judge only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub first_us: Option<i64>,
+    /// Its last event so far (µs since the epoch).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_us: Option<i64>,
+    /// The heaviest queries so far, quoted, for the finding the run that closes it may raise.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub evidence: Vec<PendingEvidence>,
+}
+
+/// One quoted query of a still-open bucket.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PendingEvidence {
+    /// The input it was read from.
+    pub path: String,
+    /// 1-based line.
+    pub line: u64,
+    /// The (redacted) excerpt.
+    pub excerpt: String,
+    /// How heavy the query was (result bytes + rows read + 1).
+    pub weight: u64,
+}
+
+/// Where an incremental `chaudit pull` stopped reading one server table; opaque to the library.
+///
+/// Rows are read in half-open ranges `[since, until)` of `event_time`
+/// (`event_time_microseconds` where the server has it) with whole-second bounds, so two pulls
+/// never share a row and no row falls between them.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PullMark {
+    /// The next pull reads rows at or after this instant, µs since the epoch (the last
+    /// pull's `until`, a whole second).
+    pub until_us: i64,
+    /// Executions and logins the pulls so far have read.
+    #[serde(default)]
+    pub events: u64,
 }
 
 /// Where the shell stopped reading one source; opaque to the library.
@@ -391,6 +438,25 @@ pub struct BaselineState {
     pub evicted: u64,
     /// Per-source high-water marks (kept by the shell).
     pub sources: BTreeMap<String, SourceMark>,
+    /// The zone whose wall-clock hours key [`ClientHistory::hourly`] (version 1: always UTC).
+    #[serde(default = "utc_name")]
+    pub hour_zone: String,
+    /// Per-server-table high-water marks of `chaudit pull` (kept by the shell).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub pulls: BTreeMap<String, PullMark>,
+}
+
+fn utc_name() -> String {
+    "UTC".to_owned()
+}
+
+/// The name a zone is recorded under: `UTC` for every spelling of UTC, else as configured.
+fn zone_name(name: &str, zone: &Zone) -> String {
+    if zone.is_utc() {
+        utc_name()
+    } else {
+        name.trim().to_owned()
+    }
 }
 
 impl BaselineState {
@@ -407,10 +473,15 @@ impl BaselineState {
             pending: Vec::new(),
             evicted: 0,
             sources: BTreeMap::new(),
+            hour_zone: utc_name(),
+            pulls: BTreeMap::new(),
         }
     }
 
     /// Checks a state read from disk against this build and `config`.
+    ///
+    /// Version 1 states are read as version 2: they lack only `hour_zone` (their hours were
+    /// UTC, which is what the field defaults to), `pulls` and the evidence of pending buckets.
     ///
     /// # Errors
     /// Wrong format tag or version, or keyed/bucketed differently from `config`.
@@ -418,7 +489,7 @@ impl BaselineState {
         if self.format != STATE_FORMAT {
             return Err(BaselineError::Format(self.format.clone()));
         }
-        if self.version != STATE_VERSION {
+        if !(STATE_VERSION_MIN..=STATE_VERSION).contains(&self.version) {
             return Err(BaselineError::Version(self.version));
         }
         if self.key != config.key || self.bucket_secs != config.bucket_secs.max(1) {
@@ -464,6 +535,8 @@ pub enum BaselineError {
         /// What the configuration says.
         config: String,
     },
+    /// The configured time zone is not understood.
+    Zone(String),
 }
 
 impl fmt::Display for BaselineError {
@@ -472,8 +545,9 @@ impl fmt::Display for BaselineError {
             Self::Format(t) => write!(f, "not a chaudit baseline (format {t:?})"),
             Self::Version(v) => write!(
                 f,
-                "baseline state version {v} is not supported (this build reads {STATE_VERSION})"
+                "baseline state version {v} is not supported (this build reads {STATE_VERSION_MIN} to {STATE_VERSION})"
             ),
+            Self::Zone(z) => write!(f, "{z}"),
             Self::Mismatch { state, config } => write!(
                 f,
                 "baseline was learned with key/bucket {state} but the configuration says {config}"
@@ -623,15 +697,50 @@ pub struct Baseline {
     users: BTreeSet<String>,
     addresses: BTreeSet<IpAddr>,
     clients: BTreeMap<ClientKey, String>,
+    /// The server's zone: hour of day is its wall-clock hour.
+    zone: Zone,
+    /// Distinct clients this scan keeps buckets for (pending ones included).
+    max_clients: usize,
+    /// Events of clients past `max_clients`, not baselined.
+    untracked: u64,
 }
 
 impl Baseline {
-    /// Wraps a (checked) state for a scan.
+    /// Wraps a (checked) state for a scan, with hours of day in UTC and no client cap.
     ///
     /// # Errors
     /// See [`BaselineState::check`].
     pub fn new(config: BaselineConfig, state: BaselineState) -> Result<Self, BaselineError> {
+        Self::for_scan(config, state, "UTC", usize::MAX)
+    }
+
+    /// Wraps a (checked) state for a scan of logs written in `zone` (the configured
+    /// `timezone`: hours of day are the server's wall-clock hours), keeping buckets for at most
+    /// `max_clients` distinct clients (events of further clients are counted in
+    /// [`Baseline::untracked`]).
+    ///
+    /// A state whose hours were keyed in another zone (every version 1 state is UTC) loses its
+    /// hour-of-day histograms, which were filed under the wrong hours; seasonality is learned
+    /// again (`seasonal_days`), and until then clients are judged against their whole history.
+    ///
+    /// # Errors
+    /// See [`BaselineState::check`]; an unknown zone.
+    pub fn for_scan(
+        config: BaselineConfig,
+        mut state: BaselineState,
+        zone: &str,
+        max_clients: usize,
+    ) -> Result<Self, BaselineError> {
         state.check(&config)?;
+        let zone_parsed = Zone::parse(zone).map_err(|e| BaselineError::Zone(e.to_string()))?;
+        let name = zone_name(zone, &zone_parsed);
+        if state.hour_zone != name {
+            for c in state.clients.values_mut() {
+                c.hourly.clear();
+            }
+            state.hour_zone = name;
+        }
+        state.version = STATE_VERSION;
         let mut scan = BTreeMap::new();
         let mut external = BTreeMap::new();
         for p in &state.pending {
@@ -657,6 +766,9 @@ impl Baseline {
             users,
             addresses,
             clients,
+            zone: zone_parsed,
+            max_clients: max_clients.max(1),
+            untracked: 0,
         };
         for e in [false, true] {
             for m in Metric::ALL {
@@ -685,18 +797,63 @@ impl Baseline {
         ClientKey::new(self.config.key, user, address)
     }
 
-    /// Adds one event's numbers to its client's bucket.
-    pub fn observe(&mut self, key: &ClientKey, external: bool, time: Timestamp, values: &Values) {
-        let bucket = time.floor_to(self.state.bucket_secs).secs();
+    /// Whether this scan keeps buckets for `key`: a client already seen, or a new one while
+    /// fewer than `max_clients` are; otherwise the event is counted as untracked.
+    pub fn track(&mut self, key: &ClientKey, external: bool) -> bool {
+        if let Some(e) = self.external.get_mut(key) {
+            *e = external;
+            return true;
+        }
+        if self.external.len() >= self.max_clients {
+            self.untracked = self.untracked.saturating_add(1);
+            return false;
+        }
         self.external.insert(key.clone(), external);
+        true
+    }
+
+    /// Events of clients past the scan's client cap, left out of the baseline.
+    #[must_use]
+    pub fn untracked(&self) -> u64 {
+        self.untracked
+    }
+
+    /// The hour of day (0–23) of a bucket on the server's wall clock.
+    #[must_use]
+    pub fn hour_of(&self, bucket: i64) -> u8 {
+        let local = bucket.saturating_add(self.zone.offset_at(Timestamp::from_secs(bucket)));
+        u8::try_from(local.rem_euclid(86_400) / 3600).unwrap_or(0)
+    }
+
+    /// The newest bucket seen by this scan or an earlier one: still open, so it is kept
+    /// pending rather than folded, and an updating scan does not judge it yet.
+    #[must_use]
+    pub fn newest_bucket(&self) -> Option<i64> {
+        self.scan
+            .keys()
+            .map(|(_, b)| *b)
+            .chain(self.state.newest_bucket)
+            .max()
+    }
+
+    /// Adds one event's numbers to its client's bucket (a client past the cap is skipped:
+    /// see [`Baseline::track`]).
+    pub fn observe(&mut self, key: &ClientKey, external: bool, time: Timestamp, values: &Values) {
+        if !self.track(key, external) {
+            return;
+        }
+        let bucket = time.floor_to(self.state.bucket_secs).secs();
         let slot = self.scan.entry((key.clone(), bucket)).or_insert([0; 5]);
         for (s, v) in slot.iter_mut().zip(values) {
             *s = s.saturating_add(*v);
         }
     }
 
-    /// Notes that `key` read `table`.
+    /// Notes that `key` read `table` (clients past the cap are skipped).
     pub fn observe_table(&mut self, key: &ClientKey, table: &str) {
+        if !self.external.contains_key(key) {
+            return;
+        }
         self.scan_tables
             .entry(key.clone())
             .or_default()
@@ -705,6 +862,9 @@ impl Baseline {
 
     /// Notes one query's result bytes under its shape (`shape`: a hash of normalized text).
     pub fn observe_query(&mut self, key: &ClientKey, shape: u64, result_bytes: u64) {
+        if !self.external.contains_key(key) {
+            return;
+        }
         self.scan_queries
             .entry((key.clone(), shape))
             .or_default()
@@ -857,8 +1017,8 @@ impl Baseline {
     ) -> Deviation {
         let floor = metric.of(&self.config.floor);
         let external = self.is_external(key);
+        let hour = self.hour_of(bucket);
         let chosen = self.history(key).and_then(|h| {
-            let hour = u8::try_from(bucket.rem_euclid(86_400) / 3600).unwrap_or(0);
             let span_days = (h.last_bucket - h.first_bucket) / 86_400;
             let seasonal = h
                 .hourly
@@ -948,16 +1108,16 @@ impl Baseline {
     /// or returns the state untouched when `update` is false.
     #[must_use]
     pub fn into_state(self, update: bool) -> BaselineState {
+        let newest = self.newest_bucket();
+        let hours: BTreeMap<i64, u8> = self
+            .scan
+            .keys()
+            .map(|(_, b)| (*b, self.hour_of(*b)))
+            .collect();
         let mut state = self.state;
         if !update {
             return state;
         }
-        let newest = self
-            .scan
-            .keys()
-            .map(|(_, b)| *b)
-            .chain(state.newest_bucket)
-            .max();
         state.newest_bucket = newest;
         let names: BTreeMap<ClientKey, String> = self.clients;
         let mut pending = Vec::new();
@@ -970,6 +1130,9 @@ impl Baseline {
                     external,
                     bucket,
                     values,
+                    first_us: None,
+                    last_us: None,
+                    evidence: Vec::new(),
                 });
                 continue;
             }
@@ -979,7 +1142,8 @@ impl Baseline {
                 ..ClientHistory::default()
             });
             h.external = external;
-            h.fold(bucket, state.bucket_secs, &values);
+            let hour = hours.get(&bucket).copied().unwrap_or(0);
+            h.fold(bucket, hour, state.bucket_secs, &values);
         }
         for ((key, shape), hist) in self.scan_queries {
             let name = names.get(&key).cloned().unwrap_or_else(|| key.to_string());

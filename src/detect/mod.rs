@@ -61,6 +61,7 @@ pub struct Settings {
     max_clients: usize,
     max_groups: usize,
     baseline: BaselineConfig,
+    timezone: String,
     policy: Policy,
 }
 
@@ -78,6 +79,7 @@ impl Settings {
             max_clients: config.max_tracked_clients,
             max_groups: config.max_findings.max(1),
             baseline: config.baseline.clone(),
+            timezone: config.timezone.clone(),
             policy: Policy::new(config)?,
         })
     }
@@ -226,6 +228,8 @@ pub struct EventStats {
     /// Matching events of clients beyond the findings cap, folded into one finding per rule
     /// and window under user `*`.
     pub findings_folded: u64,
+    /// Events of clients past `max_tracked_clients` in the baseline's buckets, not baselined.
+    pub baseline_untracked: u64,
     /// Records seen a second time through another source and counted once: text-log copies of
     /// an execution (same query_id), proxy lines of a server-logged execution, and server
     /// `Request URI` lines of a proxy-logged request.
@@ -346,7 +350,9 @@ impl Detector {
         state: BaselineState,
         mode: BaselineMode,
     ) -> Result<(), ConfigError> {
-        let b = Baseline::new(self.settings.baseline.clone(), state)
+        self.volume.seed(&state.pending);
+        let s = &self.settings;
+        let b = Baseline::for_scan(s.baseline.clone(), state, &s.timezone, s.max_clients)
             .map_err(|e| ConfigError::Baseline(e.to_string()))?;
         self.baseline = Some((b, mode));
         Ok(())
@@ -492,6 +498,7 @@ impl Detector {
             };
             let mut moved = q.clone();
             moved.client = r.client;
+            moved.volume.sent_bytes = r.volume.sent_bytes;
             if *from_text_log {
                 // The text log has no result volume: what the proxy sent is the egress.
                 moved.volume.result_bytes = r.volume.result_bytes;
@@ -637,6 +644,7 @@ impl Detector {
             interface: Some(Interface::Http),
             volume: Volume {
                 result_bytes: if failed { 0 } else { h.bytes_sent.unwrap_or(0) },
+                sent_bytes: h.bytes_sent.unwrap_or(0),
                 ..Volume::default()
             },
             table_functions: None,
@@ -787,6 +795,7 @@ impl Detector {
             // Wherever the cited line went (its own groups, its query_log row's, its proxy's).
             self.attach(at, e);
         }
+        self.stats.clients_untracked += self.auth.untracked();
         let mut findings = self.auth.findings(&self.settings, paths);
         for (key, group) in self.groups.map {
             let verdict = match key.rule {
@@ -871,10 +880,16 @@ impl Detector {
                     &self.volume,
                     &self.settings,
                     paths,
+                    mode == BaselineMode::ScanAndUpdate,
                 ));
                 volumes = b.volumes();
             }
-            state = Some(b.into_state(mode != BaselineMode::Scan));
+            self.stats.baseline_untracked = b.untracked();
+            let mut s = b.into_state(mode != BaselineMode::Scan);
+            if mode != BaselineMode::Scan {
+                self.volume.carry(&mut s, paths);
+            }
+            state = Some(s);
         }
         let mut findings = self.settings.policy.apply(findings);
         findings.sort_by(|a, b| {
@@ -970,6 +985,8 @@ fn observe_baseline(
         return;
     }
     let key = b.key(&q.user, q.client);
+    // Past `max_tracked_clients` a client gets no buckets; novelty is still judged.
+    let tracked = b.track(&key, obs.client_class == NetClass::External);
     let kind = obs.kind();
     let v = q.volume;
     // For INSERT, result_bytes counts data sent *to* the server.
@@ -995,17 +1012,22 @@ fn observe_baseline(
     if mode != BaselineMode::Learn {
         rules::first_seen_client::observe(obs, b, groups);
         rules::first_seen_table::observe(obs, b, &tables, groups);
-        volume.observe(obs, &key, b.state().bucket_secs);
-        if let Some(d) = shape.and_then(|s| b.query_deviation(&key, s, result_bytes)) {
-            if d.anomalous {
-                volume.observe_query(obs, &key, d);
+        if tracked {
+            volume.observe(obs, &key, b.state().bucket_secs);
+            if let Some(d) = shape.and_then(|s| b.query_deviation(&key, s, result_bytes)) {
+                if d.anomalous {
+                    volume.observe_query(obs, &key, d);
+                }
             }
         }
+    }
+    if !tracked {
+        return;
     }
     if let Some(s) = shape {
         b.observe_query(&key, s, result_bytes);
     }
-    let values = [1, v.read_rows, v.result_rows, result_bytes, 0];
+    let values = [1, v.read_rows, v.result_rows, result_bytes, v.sent_bytes];
     b.observe(
         &key,
         obs.client_class == NetClass::External,

@@ -18,6 +18,7 @@ mod text_log;
 use std::borrow::Cow;
 
 pub use access_log::AccessLogFields;
+pub(crate) use query_log::COLUMNS as QUERY_LOG_COLUMNS;
 pub use query_log::DEFAULT_COLUMNS;
 pub use sniff::{InputFormat, LogTable};
 

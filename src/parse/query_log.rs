@@ -20,8 +20,9 @@ use crate::error::ParseErrorKind;
 use crate::event::{Event, Interface, Location, QueryEvent, QueryOutcome, Volume};
 use crate::time::{Timestamp, Zone};
 
-/// Columns of query_log this parser reads; a slot is the index in this list.
-const COLUMNS: &[&str] = &[
+/// Columns of query_log this parser reads; a slot is the index in this list (a pull selects
+/// those the server has).
+pub(crate) const COLUMNS: &[&str] = &[
     "type",
     "event_time",
     "event_time_microseconds",
@@ -314,6 +315,7 @@ fn row_event<'a>(
         written_bytes: num(WRITTEN_BYTES, "written_bytes")?,
         result_rows: num(RESULT_ROWS, "result_rows")?,
         result_bytes: num(RESULT_BYTES, "result_bytes")?,
+        sent_bytes: 0,
     };
     let text = |slot: usize| row.get(slot).and_then(Raw::text);
     let exception_code = match row.get(EXCEPTION_CODE) {

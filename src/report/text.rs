@@ -107,6 +107,15 @@ pub fn render_text(a: &Analysis, opts: &TextOptions, out: &mut dyn Write) -> io:
         "clients      {} ({external} external)",
         human_count(s.clients)
     )?;
+    if s.clients_untracked + s.baseline_untracked + s.findings_folded > 0 {
+        writeln!(
+            out,
+            "caps         {} events of clients past max_tracked_clients untracked, {} not baselined; {} folded past max_findings",
+            human_count(s.clients_untracked),
+            human_count(s.baseline_untracked),
+            human_count(s.findings_folded),
+        )?;
+    }
     let sev: Vec<String> = Severity::ALL
         .iter()
         .rev()

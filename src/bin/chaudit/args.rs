@@ -133,16 +133,15 @@ fn severity(s: &str) -> Result<Severity, String> {
     s.parse()
 }
 
+/// How and where the report goes (scan and pull).
 #[derive(Debug, Args)]
-pub(crate) struct ScanArgs {
-    /// Files or directories to scan (directories recursively); `-` or nothing reads stdin.
-    pub(crate) paths: Vec<PathBuf>,
-
+pub(crate) struct ReportArgs {
     /// Output format.
     #[arg(long, short = 'f', value_enum, default_value = "text")]
     pub(crate) format: OutputFormat,
 
-    /// Write the report to FILE instead of stdout.
+    /// Write the report to FILE instead of stdout (whole or not at all: it is written to a
+    /// temporary file beside FILE and renamed).
     #[arg(long, short = 'o', value_name = "FILE")]
     pub(crate) output: Option<PathBuf>,
 
@@ -154,17 +153,19 @@ pub(crate) struct ScanArgs {
     #[arg(long, value_name = "LEVEL", value_parser = severity, default_value = "high")]
     pub(crate) fail_on: Severity,
 
-    /// Read this format instead of detecting it (TabSeparated, TSVWithNames,
-    /// TSVWithNamesAndTypes, CSVWithNames, JSONEachRow, Vertical, ServerLog,
-    /// ServerJSONLog, AccessLog, AccessLogJSON).
-    #[arg(long, value_name = "FORMAT")]
-    pub(crate) input_format: Option<String>,
+    /// Colour the text report.
+    #[arg(long, value_enum, default_value = "auto")]
+    pub(crate) color: ColorChoice,
 
-    /// Column names of headerless TabSeparated input, comma-separated
-    /// (default: the ClickHouse 26.x query_log order).
-    #[arg(long, value_name = "A,B,C", value_delimiter = ',')]
-    pub(crate) columns: Option<Vec<String>>,
+    /// Append the egress ledger (bytes to external clients and through table functions,
+    /// per client and day) to a text report; json and html always include it.
+    #[arg(long)]
+    pub(crate) ledger: bool,
+}
 
+/// Networks and principals (scan and pull; they shape pull's pushdown conditions too).
+#[derive(Debug, Args)]
+pub(crate) struct NetArgs {
     /// Treat CIDR as internal (repeatable; adds to loopback, RFC 1918, 100.64/10, fc00::/7, link-local).
     #[arg(long, value_name = "CIDR")]
     pub(crate) internal: Vec<String>,
@@ -176,6 +177,41 @@ pub(crate) struct ScanArgs {
     /// Treat USER as logging in without a password (repeatable; default: `default`).
     #[arg(long, value_name = "USER")]
     pub(crate) passwordless: Vec<String>,
+}
+
+impl NetArgs {
+    /// `base` (the config file's, or the default) with these flags applied.
+    pub(crate) fn apply(&self, mut c: Config) -> Config {
+        c.internal.extend(self.internal.iter().cloned());
+        c.external.extend(self.external.iter().cloned());
+        if !self.passwordless.is_empty() {
+            c.passwordless.clone_from(&self.passwordless);
+        }
+        c
+    }
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct ScanArgs {
+    /// Files or directories to scan (directories recursively); `-` or nothing reads stdin.
+    pub(crate) paths: Vec<PathBuf>,
+
+    #[command(flatten)]
+    pub(crate) report: ReportArgs,
+
+    #[command(flatten)]
+    pub(crate) net: NetArgs,
+
+    /// Read this format instead of detecting it (TabSeparated, TSVWithNames,
+    /// TSVWithNamesAndTypes, CSVWithNames, JSONEachRow, Vertical, ServerLog,
+    /// ServerJSONLog, AccessLog, AccessLogJSON).
+    #[arg(long, value_name = "FORMAT")]
+    pub(crate) input_format: Option<String>,
+
+    /// Column names of headerless TabSeparated input, comma-separated
+    /// (default: the ClickHouse 26.x query_log order).
+    #[arg(long, value_name = "A,B,C", value_delimiter = ',')]
+    pub(crate) columns: Option<Vec<String>>,
 
     /// The server's time zone for log times without one (UTC, +03:00, Europe/Berlin; default UTC).
     #[arg(long, value_name = "TZ")]
@@ -197,10 +233,6 @@ pub(crate) struct ScanArgs {
     /// line-framed files are split at record boundaries; the report is the same as with 1.
     #[arg(long, short = 'j', value_name = "N")]
     pub(crate) threads: Option<usize>,
-
-    /// Colour the text report.
-    #[arg(long, value_enum, default_value = "auto")]
-    pub(crate) color: ColorChoice,
 
     /// Read settings from this TOML file (see chaudit.example.toml); flags override it.
     #[arg(long, value_name = "FILE")]
@@ -226,23 +258,13 @@ pub(crate) struct ScanArgs {
     /// Print nothing on stderr but errors (no notes, no progress bar).
     #[arg(long, short = 'q')]
     pub(crate) quiet: bool,
-
-    /// Append the egress ledger (bytes to external clients and through table functions,
-    /// per client and day) to a text report; json and html always include it.
-    #[arg(long)]
-    pub(crate) ledger: bool,
 }
 
 impl ScanArgs {
     /// The library configuration these flags describe.
     /// `base` is the config file's (or the default); flags given override it.
     pub(crate) fn to_config(&self, base: Config) -> Config {
-        let mut c = base;
-        c.internal.extend(self.internal.iter().cloned());
-        c.external.extend(self.external.iter().cloned());
-        if !self.passwordless.is_empty() {
-            c.passwordless.clone_from(&self.passwordless);
-        }
+        let mut c = self.net.apply(base);
         c.max_record_bytes = self.max_line_bytes;
         if let Some(tz) = &self.timezone {
             c.timezone.clone_from(tz);

@@ -9,23 +9,19 @@
 mod args;
 mod config_file;
 mod input;
+mod output;
 mod pull;
 mod state;
 
-use std::fs::File;
-use std::io::{self, BufWriter, IsTerminal, Write};
+use std::io::{self, IsTerminal};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::{Context, Result};
 use clap::Parser;
 
-use args::{BaselineCommand, Cli, ColorChoice, Command, LearnArgs, OutputFormat, ScanArgs};
-use chaudit::report::{
-    render_csv, render_html, render_json, render_jsonl, render_ledger_text, render_text,
-    render_timesketch, HtmlOptions, TextOptions,
-};
-use chaudit::{Analysis, Analyzer, BaselineMode, BaselineState, Timestamp};
+use args::{BaselineCommand, Cli, Command, LearnArgs, ScanArgs};
+use chaudit::{Analyzer, BaselineMode, BaselineState, Timestamp};
 use indicatif::{ProgressBar, ProgressStyle};
 
 fn main() -> ExitCode {
@@ -220,18 +216,22 @@ fn scan(args: &ScanArgs) -> Result<ExitCode> {
         state::save(p, &updated)?;
         if !args.quiet {
             eprintln!(
-                "chaudit: baseline {} updated: {} clients, {} evicted",
+                "chaudit: baseline {} updated: {} clients, {} evicted, {} events past max_tracked_clients not baselined",
                 p.display(),
                 updated.clients.len(),
-                updated.evicted
+                updated.evicted,
+                analysis.summary.baseline_untracked
             );
         }
     }
-    write_report(args, &analysis)?;
+    output::write_report(&args.report, &analysis)?;
     if !unreadable.is_empty() {
         return Ok(ExitCode::from(2));
     }
-    let failing = analysis.findings.iter().any(|f| f.severity >= args.fail_on);
+    let failing = analysis
+        .findings
+        .iter()
+        .any(|f| f.severity >= args.report.fail_on);
     Ok(if failing {
         ExitCode::from(1)
     } else {
@@ -318,50 +318,5 @@ fn walk(dir: &Path, out: &mut Vec<Input>) -> io::Result<()> {
             out.push(Input::File(p));
         }
     }
-    Ok(())
-}
-
-fn write_report(args: &ScanArgs, analysis: &Analysis) -> Result<()> {
-    let to_terminal = args.output.is_none() && io::stdout().is_terminal();
-    let color = match args.color {
-        ColorChoice::Always => true,
-        ColorChoice::Never => false,
-        ColorChoice::Auto => {
-            to_terminal && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
-        }
-    };
-    let mut out: Box<dyn Write> = match &args.output {
-        Some(p) => Box::new(BufWriter::new(
-            File::create(p).with_context(|| format!("cannot write {}", p.display()))?,
-        )),
-        None => Box::new(BufWriter::new(io::stdout().lock())),
-    };
-    match args.format {
-        OutputFormat::Text => {
-            let opts = TextOptions {
-                min_level: args.min_level,
-                color,
-                ..TextOptions::default()
-            };
-            render_text(analysis, &opts, &mut out)
-        }
-        OutputFormat::Json => render_json(analysis, args.min_level, &mut out),
-        OutputFormat::Jsonl => render_jsonl(analysis, args.min_level, &mut out),
-        OutputFormat::Csv => render_csv(analysis, args.min_level, &mut out),
-        OutputFormat::Html => render_html(
-            analysis,
-            &HtmlOptions {
-                min_level: args.min_level,
-            },
-            &mut out,
-        ),
-        OutputFormat::Timesketch => render_timesketch(analysis, args.min_level, &mut out),
-    }
-    .and_then(|()| match args.format {
-        OutputFormat::Text if args.ledger => render_ledger_text(analysis, &mut out),
-        _ => Ok(()),
-    })
-    .context("writing the report")?;
-    out.flush().context("writing the report")?;
     Ok(())
 }

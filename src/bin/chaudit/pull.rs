@@ -5,9 +5,8 @@
 //! the report. The password comes from `CHAUDIT_PASSWORD` or `--password-file`, travels in
 //! the `X-ClickHouse-Key` header and is masked in every message that could echo it.
 
-use std::fs::File;
-use std::io::{self, BufWriter, IsTerminal, Read, Write};
-use std::path::{Path, PathBuf};
+use std::io::{self, BufWriter, Read, Write};
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
@@ -15,13 +14,10 @@ use anyhow::{bail, Context, Result};
 use clap::Args;
 use ureq::Agent;
 
-use crate::args::{ColorChoice, OutputFormat};
+use crate::args::{NetArgs, ReportArgs};
+use chaudit::detect::baseline::PullMark;
 use chaudit::pushdown::{apply_buckets, parse_buckets, PullSpec, ServerInfo, TimeBound};
-use chaudit::report::{
-    render_csv, render_html, render_json, render_jsonl, render_text, render_timesketch,
-    HtmlOptions, TextOptions,
-};
-use chaudit::{Analysis, Analyzer, Config, Settings, Severity};
+use chaudit::{Analyzer, BaselineMode, BaselineState, Settings, Timestamp};
 
 /// The environment variable holding the password of `--user`.
 pub(crate) const PASSWORD_ENV: &str = "CHAUDIT_PASSWORD";
@@ -29,10 +25,6 @@ pub(crate) const PASSWORD_ENV: &str = "CHAUDIT_PASSWORD";
 const CHUNK: usize = 256 << 10;
 /// Largest probe or aggregates answer read into memory.
 const MAX_TEXT: u64 = 256 << 20;
-
-fn severity(s: &str) -> Result<Severity, String> {
-    s.parse()
-}
 
 fn time_bound(s: &str) -> Result<TimeBound, String> {
     s.parse()
@@ -85,35 +77,8 @@ impl RangeArgs {
             cluster: self.cluster.clone(),
             since: self.since,
             until: self.until,
+            finished_only: false,
         }
-    }
-}
-
-/// Networks and principals (they shape the pushdown conditions too).
-#[derive(Debug, Args)]
-pub(crate) struct NetArgs {
-    /// Treat CIDR as internal (repeatable; adds to loopback, RFC 1918, 100.64/10, fc00::/7, link-local).
-    #[arg(long, value_name = "CIDR")]
-    pub(crate) internal: Vec<String>,
-
-    /// Treat CIDR as external even inside an internal range (repeatable; most specific wins).
-    #[arg(long, value_name = "CIDR")]
-    pub(crate) external: Vec<String>,
-
-    /// Treat USER as logging in without a password (repeatable; default: `default`).
-    #[arg(long, value_name = "USER")]
-    pub(crate) passwordless: Vec<String>,
-}
-
-impl NetArgs {
-    fn config(&self) -> Config {
-        let mut c = Config::default();
-        c.internal.clone_from(&self.internal);
-        c.external.clone_from(&self.external);
-        if !self.passwordless.is_empty() {
-            c.passwordless.clone_from(&self.passwordless);
-        }
-        c
     }
 }
 
@@ -132,29 +97,41 @@ pub(crate) struct PullArgs {
     #[command(flatten)]
     pub(crate) net: NetArgs,
 
+    #[command(flatten)]
+    pub(crate) report: ReportArgs,
+
+    /// Read settings from this TOML file (see chaudit.example.toml); flags override it.
+    #[arg(long, value_name = "FILE")]
+    pub(crate) config: Option<PathBuf>,
+
+    /// Judge clients against this baseline state (from `chaudit baseline learn` or an
+    /// earlier `pull --update-baseline`).
+    #[arg(long, value_name = "STATE", conflicts_with = "pushdown")]
+    pub(crate) baseline: Option<PathBuf>,
+
+    /// Fold this pull into the baseline and save it, with a high-water mark: the next pull
+    /// reads only rows logged since (rows ending an execution, in [mark, now() − --settle)).
+    /// Creates STATE if it does not exist.
+    #[arg(long, requires = "baseline")]
+    pub(crate) update_baseline: bool,
+
+    /// With --update-baseline: leave the last SECS seconds for the next pull, so rows still in
+    /// the server's log buffer (flush_interval_milliseconds, 7.5 s by default) are not skipped.
+    #[arg(long, value_name = "SECS", default_value = "60")]
+    pub(crate) settle: u64,
+
+    /// Print nothing on stderr but errors.
+    #[arg(long, short = 'q')]
+    pub(crate) quiet: bool,
+
     /// Do not read system.session_log even where it exists.
     #[arg(long)]
     pub(crate) no_session_log: bool,
 
-    /// Print the newest event time read to stderr, to pass as --since next time.
+    /// Print the newest event time read to stderr, to pass as --since next time (with
+    /// --update-baseline: the end of the range read, which the state remembers).
     #[arg(long)]
     pub(crate) print_high_water_mark: bool,
-
-    /// Output format.
-    #[arg(long, short = 'f', value_enum, default_value = "text")]
-    pub(crate) format: OutputFormat,
-
-    /// Write the report to FILE instead of stdout (only once the pull succeeded).
-    #[arg(long, short = 'o', value_name = "FILE")]
-    pub(crate) output: Option<PathBuf>,
-
-    /// List only findings at or above LEVEL (info, low, medium, high, critical).
-    #[arg(long, value_name = "LEVEL", value_parser = severity, default_value = "info")]
-    pub(crate) min_level: Severity,
-
-    /// Exit 1 when a finding at or above LEVEL exists.
-    #[arg(long, value_name = "LEVEL", value_parser = severity, default_value = "high")]
-    pub(crate) fail_on: Severity,
 
     /// The zone log times are in (default: the server's own timezone()).
     #[arg(long, value_name = "TZ")]
@@ -167,10 +144,6 @@ pub(crate) struct PullArgs {
     /// Show secrets found in queries instead of redacting them.
     #[arg(long)]
     pub(crate) no_redact: bool,
-
-    /// Colour the text report.
-    #[arg(long, value_enum, default_value = "auto")]
-    pub(crate) color: ColorChoice,
 }
 
 #[derive(Debug, Args)]
@@ -188,6 +161,15 @@ pub(crate) struct SqlArgs {
 
     #[command(flatten)]
     pub(crate) net: NetArgs,
+
+    /// Read settings from this TOML file (see chaudit.example.toml); flags override it.
+    #[arg(long, value_name = "FILE")]
+    pub(crate) config: Option<PathBuf>,
+
+    /// Print what an incremental pull (`pull --baseline S --update-baseline`) runs: only
+    /// rows ending an execution; --since stands for the state's high-water mark.
+    #[arg(long, conflicts_with = "pushdown")]
+    pub(crate) incremental: bool,
 }
 
 /// A logged-in HTTP client for one server.
@@ -366,11 +348,33 @@ fn server_exception(tail: &[u8]) -> Option<String> {
     (last.starts_with("Code: ") && last.contains("Exception")).then(|| last.to_owned())
 }
 
+/// The state's key for one server (and cluster): where its high-water mark is kept.
+fn mark_key(base: &str, cluster: Option<&str>) -> String {
+    match cluster {
+        Some(c) => format!("{base} cluster {c}"),
+        None => base.to_owned(),
+    }
+}
+
 /// `chaudit pull`.
 pub(crate) fn pull(args: &PullArgs) -> Result<ExitCode> {
     let client = Client::new(&args.url, &args.conn)?;
+    let mut config = args
+        .net
+        .apply(crate::config_file::load(args.config.as_deref())?);
+    // Read, pull, write: one step under the lock.
+    let _lock = match (&args.baseline, args.update_baseline) {
+        (Some(p), true) => Some(crate::state::lock(p)?),
+        _ => None,
+    };
+    let loaded = match &args.baseline {
+        Some(p) if args.update_baseline && !p.exists() => {
+            Some(BaselineState::new(&config.baseline))
+        }
+        Some(p) => Some(crate::state::load(p)?),
+        None => None,
+    };
     let info = client.probe()?;
-    let mut config = args.net.config();
     config.timezone = args
         .timezone
         .clone()
@@ -381,7 +385,49 @@ pub(crate) fn pull(args: &PullArgs) -> Result<ExitCode> {
     let mut analyzer = Analyzer::new(config.clone()).context("invalid configuration")?;
     // Only system tables arrive: nothing to join with text or proxy logs.
     analyzer.set_joins(false);
-    let spec = args.range.spec();
+    let mut spec = args.range.spec();
+    let key = mark_key(&client.base, args.range.cluster.as_deref());
+    let mut range_end = None;
+    if let Some(state) = loaded {
+        if args.update_baseline {
+            // Half-open whole-second ranges of end rows: every execution in exactly one pull.
+            spec.finished_only = true;
+            if let Some(m) = state.pulls.get(&key) {
+                if args.range.since.is_some() && !args.quiet {
+                    eprintln!("chaudit: --since ignored: the state's high-water mark for {key} decides where this pull starts");
+                }
+                spec.since = Some(TimeBound::At(Timestamp(m.until_us)));
+            }
+            let now = chaudit::pushdown::parse_now(
+                &client.text(chaudit::pushdown::PROBE_NOW, "asking the server's clock")?,
+            )?;
+            let end = match args.range.until {
+                Some(TimeBound::At(t)) => t,
+                Some(TimeBound::Ago(s)) => {
+                    Timestamp::from_secs(now.secs() - i64::try_from(s).unwrap_or(i64::MAX / 2))
+                }
+                None => Timestamp::from_secs(
+                    now.secs() - i64::try_from(args.settle).unwrap_or(i64::MAX / 2),
+                ),
+            };
+            let end = Timestamp::from_secs(end.secs());
+            if let Some(TimeBound::At(since)) = spec.since {
+                if end < since {
+                    bail!("the range ends at {end}, before the high-water mark {since}: nothing to read (is the server's clock behind?)");
+                }
+            }
+            spec.until = Some(TimeBound::At(end));
+            range_end = Some(end);
+        }
+        let mode = if args.update_baseline {
+            BaselineMode::ScanAndUpdate
+        } else {
+            BaselineMode::Scan
+        };
+        analyzer = analyzer
+            .with_baseline(state, mode)
+            .context("baseline state")?;
+    }
     let name = format!("{}/system.query_log", client.base);
     let buckets = if args.range.pushdown {
         let sql = spec.pushdown_sql(&info, &config)?;
@@ -403,14 +449,42 @@ pub(crate) fn pull(args: &PullArgs) -> Result<ExitCode> {
     if let Some(b) = &buckets {
         apply_buckets(&mut analysis, b, &settings);
     }
-    write_report(args, &analysis)?;
+    // The report first: if saving the state fails, the next pull reads these rows again
+    // (reported twice) rather than never.
+    crate::output::write_report(&args.report, &analysis)?;
+    if let (Some(p), Some(end)) = (&args.baseline, range_end) {
+        let mut updated = analysis
+            .baseline
+            .take()
+            .context("the analyzer returned no baseline")?;
+        let read = analysis.summary.events + analysis.summary.logins;
+        let mark = updated
+            .pulls
+            .entry(key.clone())
+            .or_insert_with(PullMark::default);
+        mark.until_us = end.0;
+        mark.events = mark.events.saturating_add(read);
+        crate::state::save(p, &updated)?;
+        if !args.quiet {
+            eprintln!(
+                "chaudit: baseline {} updated: {} clients, {} evicted, {} events past max_tracked_clients not baselined; {key} read up to {end}",
+                p.display(),
+                updated.clients.len(),
+                updated.evicted,
+                analysis.summary.baseline_untracked
+            );
+        }
+    }
     if args.print_high_water_mark {
-        match analysis.summary.last_event {
+        match range_end.or(analysis.summary.last_event) {
             Some(t) => eprintln!("chaudit: high-water mark {t}"),
             None => eprintln!("chaudit: high-water mark none (no rows in range)"),
         }
     }
-    let failing = analysis.findings.iter().any(|f| f.severity >= args.fail_on);
+    let failing = analysis
+        .findings
+        .iter()
+        .any(|f| f.severity >= args.report.fail_on);
     Ok(if failing {
         ExitCode::from(1)
     } else {
@@ -424,15 +498,20 @@ pub(crate) fn sql(args: &SqlArgs) -> Result<ExitCode> {
         Some(url) => Client::new(url, &args.conn)?.probe()?,
         None => ServerInfo::modern(),
     };
-    let config = args.net.config();
+    let config = args
+        .net
+        .apply(crate::config_file::load(args.config.as_deref())?);
     chaudit::Settings::new(&config).context("invalid configuration")?;
-    let spec = args.range.spec();
+    let mut spec = args.range.spec();
+    spec.finished_only = args.incremental;
     let mut out = BufWriter::new(io::stdout().lock());
     writeln!(
         out,
         "-- chaudit {} for ClickHouse {} ({}{})",
         if args.range.pushdown {
             "pushdown"
+        } else if args.incremental {
+            "incremental pull"
         } else {
             "pull"
         },
@@ -468,63 +547,6 @@ pub(crate) fn sql(args: &SqlArgs) -> Result<ExitCode> {
     }
     out.flush()?;
     Ok(ExitCode::SUCCESS)
-}
-
-/// Renders into a temporary file beside `--output` and renames it, so a failure never
-/// leaves a partial report.
-fn write_report(args: &PullArgs, analysis: &Analysis) -> Result<()> {
-    let to_terminal = args.output.is_none() && io::stdout().is_terminal();
-    let color = match args.color {
-        ColorChoice::Always => true,
-        ColorChoice::Never => false,
-        ColorChoice::Auto => {
-            to_terminal && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
-        }
-    };
-    let render = |out: &mut dyn Write| -> io::Result<()> {
-        match args.format {
-            OutputFormat::Text => {
-                let opts = TextOptions {
-                    min_level: args.min_level,
-                    color,
-                    ..TextOptions::default()
-                };
-                render_text(analysis, &opts, out)
-            }
-            OutputFormat::Json => render_json(analysis, args.min_level, out),
-            OutputFormat::Jsonl => render_jsonl(analysis, args.min_level, out),
-            OutputFormat::Csv => render_csv(analysis, args.min_level, out),
-            OutputFormat::Html => render_html(
-                analysis,
-                &HtmlOptions {
-                    min_level: args.min_level,
-                },
-                out,
-            ),
-            OutputFormat::Timesketch => render_timesketch(analysis, args.min_level, out),
-        }?;
-        out.flush()
-    };
-    match &args.output {
-        None => render(&mut BufWriter::new(io::stdout().lock())).context("writing the report"),
-        Some(path) => {
-            let tmp = temp_path(path);
-            let result = File::create(&tmp)
-                .map_err(anyhow::Error::from)
-                .and_then(|f| Ok(render(&mut BufWriter::new(f))?))
-                .and_then(|()| Ok(std::fs::rename(&tmp, path)?));
-            if result.is_err() {
-                let _ = std::fs::remove_file(&tmp);
-            }
-            result.with_context(|| format!("cannot write {}", path.display()))
-        }
-    }
-}
-
-fn temp_path(path: &Path) -> PathBuf {
-    let mut name = path.file_name().unwrap_or_default().to_os_string();
-    name.push(format!(".chaudit-{}.tmp", std::process::id()));
-    path.with_file_name(name)
 }
 
 #[cfg(test)]

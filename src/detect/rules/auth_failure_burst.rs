@@ -32,8 +32,6 @@ use crate::time::Timestamp;
 
 /// Attempts remembered per client and outcome.
 const MAX_PER_CLIENT: usize = 10_000;
-/// Clients tracked.
-const MAX_CLIENTS: usize = 100_000;
 /// Evidence lines per finding.
 const MAX_EVIDENCE: usize = 8;
 
@@ -55,11 +53,15 @@ struct Client {
 #[derive(Debug, Default)]
 pub(crate) struct State {
     clients: BTreeMap<Option<IpAddr>, Client>,
+    /// Attempts of clients past `max_tracked_clients`, not remembered.
+    untracked: u64,
 }
 
 impl State {
-    fn client(&mut self, ip: Option<IpAddr>, class: NetClass) -> Option<&mut Client> {
-        if self.clients.len() >= MAX_CLIENTS && !self.clients.contains_key(&ip) {
+    /// The client's history, unless `max_tracked_clients` others are tracked already.
+    fn client(&mut self, ip: Option<IpAddr>, class: NetClass, s: &Settings) -> Option<&mut Client> {
+        if self.clients.len() >= s.max_clients && !self.clients.contains_key(&ip) {
+            self.untracked = self.untracked.saturating_add(1);
             return None;
         }
         let c = self.clients.entry(ip).or_default();
@@ -67,7 +69,12 @@ impl State {
         Some(c)
     }
 
-    pub(crate) fn observe(&mut self, l: &LoginEvent<'_>, class: NetClass, _s: &Settings) {
+    /// Login attempts of clients past the cap, left out.
+    pub(crate) fn untracked(&self) -> u64 {
+        self.untracked
+    }
+
+    pub(crate) fn observe(&mut self, l: &LoginEvent<'_>, class: NetClass, s: &Settings) {
         let attempt = Attempt {
             time: l.time,
             user: l.user.to_string(),
@@ -89,7 +96,7 @@ impl State {
                 weight: 1,
             },
         };
-        let Some(c) = self.client(l.client, class) else {
+        let Some(c) = self.client(l.client, class, s) else {
             return;
         };
         let list = match l.outcome {
@@ -107,7 +114,7 @@ impl State {
         &mut self,
         h: &HttpEvent<'_>,
         class: NetClass,
-        _s: &Settings,
+        s: &Settings,
     ) {
         let user = h.user.as_deref().unwrap_or("default").to_owned();
         let attempt = Attempt {
@@ -124,7 +131,7 @@ impl State {
             },
             user,
         };
-        if let Some(c) = self.client(h.client, class) {
+        if let Some(c) = self.client(h.client, class, s) {
             if c.failures.len() < MAX_PER_CLIENT {
                 c.failures.push(attempt);
             }
@@ -284,6 +291,31 @@ mod tests {
             .into_iter()
             .filter(|f| f.rule == RuleId::AuthFailureBurst)
             .collect()
+    }
+
+    #[test]
+    fn ok_clients_are_capped_by_max_tracked_clients() {
+        let config = Config {
+            max_tracked_clients: 2,
+            ..Config::default()
+        };
+        let mut d = Detector::new(Settings::new(&config).unwrap());
+        for ip in ["203.0.113.1", "203.0.113.2", "203.0.113.3", "203.0.113.4"] {
+            for i in 0..6 {
+                d.observe(&login(i * 10, "alice", ip, LoginOutcome::Failure));
+            }
+        }
+        let done = d.finish(&["session_log.tsv".to_owned()]);
+        let bursts = done
+            .findings
+            .iter()
+            .filter(|f| f.rule == RuleId::AuthFailureBurst)
+            .count();
+        assert_eq!(bursts, 2, "two clients remembered");
+        assert_eq!(
+            done.stats.clients_untracked, 12,
+            "the other two's attempts counted"
+        );
     }
 
     #[test]

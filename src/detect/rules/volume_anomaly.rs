@@ -28,7 +28,10 @@
 
 use std::collections::BTreeMap;
 
-use super::super::baseline::{Baseline, BaselineSource, ClientKey, Deviation, Metric};
+use super::super::baseline::{
+    Baseline, BaselineSource, BaselineState, ClientKey, Deviation, Metric, PendingBucket,
+    PendingEvidence,
+};
 use super::super::{Observation, RawEvidence, Settings};
 use crate::detect::{human_bytes, human_count, Evidence, Finding, RuleId, Severity};
 use crate::net::NetClass;
@@ -43,6 +46,55 @@ pub(crate) struct BucketEvidence {
     first: Option<Timestamp>,
     last: Option<Timestamp>,
     pieces: Vec<RawEvidence>,
+    /// Quoted by the earlier run(s) that saw this bucket open.
+    carried: Vec<PendingEvidence>,
+}
+
+impl BucketEvidence {
+    /// The heaviest queries of the bucket over every run, in input order.
+    fn quoted(&self, paths: &[String]) -> Vec<Evidence> {
+        self.ranked(paths).into_iter().map(|(_, e)| e).collect()
+    }
+
+    /// [`Self::quoted`] with each query's weight.
+    fn ranked(&self, paths: &[String]) -> Vec<(u64, Evidence)> {
+        let mut all: Vec<(u64, Evidence)> = self
+            .carried
+            .iter()
+            .map(|c| {
+                (
+                    c.weight,
+                    Evidence {
+                        path: c.path.clone(),
+                        line: c.line,
+                        excerpt: Some(c.excerpt.clone()).filter(|s| !s.is_empty()),
+                    },
+                )
+            })
+            .collect();
+        let mut pieces = self.pieces.clone();
+        pieces.sort_by_key(|e| e.location);
+        let weights: Vec<u64> = pieces.iter().map(|e| e.weight).collect();
+        all.extend(
+            weights
+                .into_iter()
+                .zip(crate::detect::resolve_evidence(pieces, paths)),
+        );
+        let order = |e: &Evidence| {
+            (
+                paths
+                    .iter()
+                    .position(|p| *p == e.path)
+                    .unwrap_or(usize::MAX),
+                e.line,
+            )
+        };
+        // Heaviest first; of equal weights the earliest, as one run keeps them.
+        all.sort_by(|a, b| b.0.cmp(&a.0).then(order(&a.1).cmp(&order(&b.1))));
+        all.truncate(EVIDENCE_PER_BUCKET);
+        all.sort_by_key(|(_, e)| order(e));
+        all
+    }
 }
 
 /// The strongest single-query anomaly of a client in one window.
@@ -114,6 +166,38 @@ pub(crate) fn query_shape(q: &str) -> u64 {
 }
 
 impl Tracker {
+    /// Takes over what earlier runs noted about buckets that were still open.
+    pub(crate) fn seed(&mut self, pending: &[PendingBucket]) {
+        for p in pending {
+            let b = self.buckets.entry((p.key.clone(), p.bucket)).or_default();
+            b.first = p.first_us.map(Timestamp);
+            b.last = p.last_us.map(Timestamp);
+            b.carried.clone_from(&p.evidence);
+        }
+    }
+
+    /// Writes what this run noted about the buckets left open into the state, so the run that
+    /// closes them reports their whole span and heaviest queries.
+    pub(crate) fn carry(&self, state: &mut BaselineState, paths: &[String]) {
+        for p in &mut state.pending {
+            let Some(b) = self.buckets.get(&(p.key.clone(), p.bucket)) else {
+                continue;
+            };
+            p.first_us = b.first.map(|t| t.0);
+            p.last_us = b.last.map(|t| t.0);
+            p.evidence = b
+                .ranked(paths)
+                .into_iter()
+                .map(|(weight, e)| PendingEvidence {
+                    weight,
+                    path: e.path,
+                    line: e.line,
+                    excerpt: e.excerpt.unwrap_or_default(),
+                })
+                .collect();
+        }
+    }
+
     /// Keeps the strongest anomalous query of the client's window.
     pub(crate) fn observe_query(
         &mut self,
@@ -215,15 +299,24 @@ pub(crate) fn deviation_metrics(d: &Deviation) -> Vec<(&'static str, u64)> {
 }
 
 /// Scores every bucket of the scan and returns the anomalous ones as findings.
+///
+/// With `closed_only` (a scan that updates the state, i.e. an incremental cron run) the newest
+/// bucket is left alone: it is still open, goes into the state as pending, and is judged —
+/// once, whole — by the run that sees a later bucket. A one-off scan judges every bucket.
 pub(crate) fn judge_all(
     b: &Baseline,
     tracker: &Tracker,
     s: &Settings,
     paths: &[String],
+    closed_only: bool,
 ) -> Vec<Finding> {
     let bucket_secs = b.state().bucket_secs;
+    let open = if closed_only { b.newest_bucket() } else { None };
     let mut out = Vec::new();
     for (key, bucket, values) in b.buckets() {
+        if Some(bucket) == open {
+            continue;
+        }
         let external = b.is_external(key);
         let devs: Vec<Deviation> = Metric::ALL
             .into_iter()
@@ -282,8 +375,7 @@ pub(crate) fn judge_all(
                 describe_source(top, b, external)
             ));
         }
-        let mut evidence: Vec<RawEvidence> = ev.map(|e| e.pieces.clone()).unwrap_or_default();
-        evidence.sort_by_key(|e| e.location);
+        let evidence = ev.map(|e| e.quoted(paths)).unwrap_or_default();
         out.push(Finding {
             rule: RuleId::VolumeAnomaly,
             severity: severity(top, external || class == NetClass::External, s),
@@ -298,7 +390,7 @@ pub(crate) fn judge_all(
             tables: Vec::new(),
             targets: Vec::new(),
             assumptions,
-            evidence: crate::detect::resolve_evidence(evidence, paths),
+            evidence,
         });
     }
     for ((key, _), q) in &tracker.queries {
