@@ -438,3 +438,33 @@ fn ok_incremental_findings_equal_one_run_with_a_straddling_bucket() {
     whole.sort();
     assert_eq!(split, whole);
 }
+
+#[test]
+fn err_until_with_high_water_marks_is_refused() {
+    // A mark at the end of the file would hide the events after --until from every later run.
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("state.json");
+    let log = dir.path().join("q.tsv");
+    std::fs::write(&log, "").unwrap();
+    let out = chaudit()
+        .args(["baseline", "learn", "--until", "2025-01-29T03:00:00Z", "-o"])
+        .arg(&state)
+        .arg(&log)
+        .assert()
+        .code(2);
+    assert!(String::from_utf8_lossy(&out.get_output().stderr).contains("--until"));
+    assert!(!state.exists(), "no state written");
+    let out = chaudit()
+        .args([
+            "scan",
+            "--update-baseline",
+            "--until",
+            "2025-01-29T03:00:00Z",
+            "--baseline",
+        ])
+        .arg(&state)
+        .arg(&log)
+        .assert()
+        .code(2);
+    assert!(String::from_utf8_lossy(&out.get_output().stderr).contains("--update-baseline"));
+}

@@ -92,6 +92,13 @@ fn time_range(
 
 /// `chaudit baseline learn`: a fresh state from the inputs, written atomically under a lock.
 fn learn(args: &LearnArgs) -> Result<ExitCode> {
+    if args.until.is_some() {
+        // The state records how far each file was read: events after --until would be
+        // marked as read and never learned or scanned.
+        anyhow::bail!(
+            "--until cannot be used with `baseline learn`: the state's high-water marks would skip what follows it; cut the input instead"
+        );
+    }
     let config = args.apply(config_file::load(args.config.as_deref())?);
     let _lock = state::lock(&args.output)?;
     let fresh = BaselineState::new(&config.baseline);
@@ -149,6 +156,11 @@ fn is_broken_pipe(e: &anyhow::Error) -> bool {
 }
 
 fn scan(args: &ScanArgs) -> Result<ExitCode> {
+    if args.update_baseline && args.until.is_some() {
+        anyhow::bail!(
+            "--until cannot be used with --update-baseline: the state's high-water marks would skip the events after it"
+        );
+    }
     let config = args.to_config(config_file::load(args.config.as_deref())?);
     let mut analyzer = Analyzer::new(config.clone()).context("invalid configuration")?;
     let (since, until) = time_range(args.since.as_deref(), args.until.as_deref())?;
