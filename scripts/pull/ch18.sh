@@ -2,6 +2,7 @@
 # Adapted from fixtures/gen/ch18_config.sh: query_log flushed every 500 ms, a passwordless
 # `default` (stock-style empty <password>), password users, a one-node cluster for --cluster,
 # and a bandwidth-limited `slow` user whose answers take long enough to be cut mid-stream.
+# CH_CLUSTER_EXTRA, if set, is more <remote_servers> XML (a multi-node cluster).
 CH_HTTP="${CH_HTTP:-38123}"
 CH_TCP="${CH_TCP:-39000}"
 CH_PID=""
@@ -33,6 +34,7 @@ ch18_write_config() { # $1 = dir
         <chaudit_local>
             <shard><replica><host>127.0.0.1</host><port>$CH_TCP</port></replica></shard>
         </chaudit_local>
+${CH_CLUSTER_EXTRA:-}
     </remote_servers>
     <query_log>
         <database>system</database>
