@@ -10,6 +10,7 @@ mod finding;
 mod ledger;
 mod policy;
 pub mod rules;
+pub mod timeline;
 
 use std::cell::OnceCell;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -248,6 +249,8 @@ pub struct Detection {
     pub ledger: Vec<LedgerEntry>,
     /// Bytes booked past the ledger's size cap.
     pub ledger_overflow_bytes: u64,
+    /// Queries and result bytes per client per window.
+    pub timeline: timeline::Timeline,
 }
 
 /// What a detector does with an attached baseline.
@@ -284,6 +287,7 @@ pub struct Detector {
     volume: rules::volume_anomaly::Tracker,
     ledger: Ledger,
     range: (Option<Timestamp>, Option<Timestamp>),
+    timeline: timeline::TimelineBuilder,
 }
 
 impl Detector {
@@ -310,6 +314,7 @@ impl Detector {
             volume: rules::volume_anomaly::Tracker::default(),
             ledger: Ledger::default(),
             range: (None, None),
+            timeline: timeline::TimelineBuilder::default(),
         }
     }
 
@@ -568,13 +573,21 @@ impl Detector {
 
     fn track_client(&mut self, q: &QueryEvent<'_>, client_class: NetClass) {
         let key = (q.user.to_string(), q.client);
+        // For INSERT the server counts the inserted data as the "result": it came in, not out.
+        let sent = if q.volume.written_rows == 0 {
+            q.volume.result_bytes
+        } else {
+            0
+        };
         if !self.clients.contains_key(&key) {
             self.stats.clients += 1;
             if self.clients.len() >= self.settings.max_clients {
                 self.stats.clients_untracked += 1;
+                self.timeline.observe(None, q.start, sent);
                 return;
             }
         }
+        self.timeline.observe(Some(&key), q.start, sent);
         let c = self.clients.entry(key).or_insert_with(|| ClientSummary {
             user: q.user.to_string(),
             client_ip: q.client,
@@ -586,10 +599,7 @@ impl Detector {
             last_seen: q.start,
         });
         c.queries += 1;
-        // For INSERT the server counts the inserted data as the "result": it came in, not out.
-        if q.volume.written_rows == 0 {
-            c.result_bytes = c.result_bytes.saturating_add(q.volume.result_bytes);
-        }
+        c.result_bytes = c.result_bytes.saturating_add(sent);
         c.read_rows = c.read_rows.saturating_add(q.volume.read_rows);
         c.first_seen = c.first_seen.min(q.start);
         c.last_seen = c.last_seen.max(q.end.unwrap_or(q.start));
@@ -742,6 +752,7 @@ impl Detector {
                 .then(a.client_ip.cmp(&b.client_ip))
         });
         let (ledger, ledger_overflow_bytes) = self.ledger.finish();
+        let timeline = self.timeline.finish(&clients, &findings);
         Detection {
             findings,
             stats: self.stats,
@@ -750,6 +761,7 @@ impl Detector {
             volumes,
             ledger,
             ledger_overflow_bytes,
+            timeline,
         }
     }
 }
