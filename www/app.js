@@ -18,6 +18,7 @@ const state = {
   selected: -1, // index into report.findings
   shown: [], // indices into report.findings that pass the filters, in table order
   active: 0, // position in `shown` of the row that holds the table's tab stop
+  timed: [], // [element, ms, greyed] of the chart's windows and marks, for the replay
   byTime: [], // [first_seen ms, index] of every finding, in time order (the replay's story)
   replayAt: null, // ms since epoch, or null = end of the logs
   playing: null,
@@ -375,7 +376,7 @@ function moveActive(pos, focus) {
 // window the label column shrinks instead of the page scrolling sideways.
 let W = 1000;
 let LEFT = 200;
-const RIGHT = 12, LANE_H = 30, TOP = 6, AXIS = 26, MARK_H = 6;
+const RIGHT = 12, LANE_H = 38, TOP = 6, AXIS = 26, MARK_H = 6;
 const STORY_MAX = 200; // the story lists the latest findings so far, not all of a huge scan
 
 // Axis labels: the time of day when the logs span under a day, else the date and minute.
@@ -493,6 +494,8 @@ function renderTimeline() {
   }
   chart.append(marks);
   chart.append(svg("line", { id: "cursor", class: "cursor", x1: W - RIGHT, x2: W - RIGHT, y1: TOP - 4, y2: H - AXIS + 4 }));
+  // What the replay greys out, with its time, gathered once per drawing.
+  state.timed = [...chart.querySelectorAll("[data-t]")].map((e) => [e, Number(e.dataset.t), false]);
   applyReplay();
 }
 
@@ -512,7 +515,10 @@ function applyReplay() {
   const cx = LEFT + ((at - state.t0) / span) * (W - LEFT - RIGHT);
   const cur = $("cursor");
   if (cur) { cur.setAttribute("x1", cx); cur.setAttribute("x2", cx); }
-  for (const m of $("timeline").querySelectorAll("[data-t]")) m.classList.toggle("future", Number(m.dataset.t) > at);
+  for (const item of state.timed) {
+    const future = item[1] > at;
+    if (future !== item[2]) { item[0].classList.toggle("future", future); item[2] = future; }
+  }
   // How many findings have started by `at` (binary search over the time order).
   const order = state.byTime;
   let lo = 0, hi = order.length;
@@ -520,11 +526,11 @@ function applyReplay() {
   $("replay-time").textContent = `${fmtTime(at)} — ${lo} of ${r.findings.length} findings so far`;
   const from = Math.max(0, lo - STORY_MAX);
   const story = [];
-  if (from > 0) story.push(el("li", { class: "note", text: `… ${fmtCount(from)} earlier findings` }));
+  if (from > 0) story.push(el("li", { class: "note earlier", text: `… ${fmtCount(from)} earlier findings` }));
   for (let k = from; k < lo; k++) {
     const i = order[k][1];
     const f = r.findings[i];
-    story.push(el("li", { "data-index": String(i) }, el("span", { class: "time", text: fmtTime(ms(f.first_seen)) }), " ",
+    story.push(el("li", { "data-index": String(i), value: String(k + 1) }, el("span", { class: "time", text: fmtTime(ms(f.first_seen)) }), " ",
       el("span", { class: `sev sev-${f.severity}`, text: f.severity }), ` ${f.user}@${client(f)}: ${f.summary}`));
   }
   $("story").replaceChildren(...story);
