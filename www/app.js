@@ -98,6 +98,7 @@ function run(fileList) {
   }
   cancel(false);
   dropFinished();
+  for (const id of ["export-json", "export-html", "export-csv"]) $(id).disabled = true;
   const w = makeWorker();
   state.worker = w;
   $("cancel").disabled = false;
@@ -112,6 +113,7 @@ function run(fileList) {
       if (m.name) setStatus(`reading ${m.name} (${m.file + 1}/${files.length}) — ${fmtBytes(m.bytes)} of ${fmtBytes(m.totalBytes)}`);
     } else if (m.type === "done") {
       finishRun(w, true);
+      for (const id of ["export-json", "export-html", "export-csv"]) $(id).disabled = false;
       state.json = m.json;
       show(JSON.parse(m.json));
       const mb = files.reduce((n, f) => n + f.size, 0) / 1e6;
@@ -450,8 +452,8 @@ function renderTimeline() {
     chart.append(t);
   };
   lanes.forEach((k, i) => label(k, i));
-  const others = r.clients.length - lanes.length + r.summary.clients_untracked;
-  if (hasOther) label(`${fmtCount(Math.max(others, 0))} other clients`, lanes.length, "every client without a lane of its own, summed per window");
+  const others = `${fmtCount(Math.max(r.clients.length - lanes.length, 0))}${r.summary.clients_untracked ? "+" : ""}`;
+  if (hasOther) label(`${others} other clients`, lanes.length, "every client without a lane of its own, summed per window");
 
   // Bars: one per active window; height by result bytes (log scale, one scale for the whole
   // chart), and a strip under it shaded by the number of queries.

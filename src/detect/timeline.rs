@@ -4,7 +4,8 @@
 //! window width is picked from a ladder (1 s, 5 s, 10 s, 30 s, 1 min, 5 min, 15 min, 30 min,
 //! 1 h, 3 h, 6 h, 12 h, 1 d, 7 d, then ×4 each step) as the narrowest one that spans the
 //! scan in at most [`MAX_WINDOWS`] windows and keeps at most [`MAX_CELLS`] (client, window)
-//! cells in memory. Each width divides the next, so widening merges windows exactly, and the
+//! cells in memory (unless more clients than that are tracked: then the scan fits in two
+//! windows and each client holds at most two cells). Each width divides the next, so widening merges windows exactly, and the
 //! result depends only on the set of events, never on their order or the chunking.
 //!
 //! The report keeps the series of the heaviest clients and of every client with a finding
@@ -140,7 +141,8 @@ impl TimelineBuilder {
             return false;
         }
         let windows = i128::from(hi.div_euclid(w)) - i128::from(lo.div_euclid(w)) + 1;
-        windows > i128::from(MAX_WINDOWS) || self.cells.len() > MAX_CELLS
+        // Past two windows, more clients than cells cannot be helped by widening.
+        windows > i128::from(MAX_WINDOWS) || (self.cells.len() > MAX_CELLS && windows > 2)
     }
 
     fn widen(&mut self) {
@@ -279,6 +281,22 @@ mod tests {
         let t = b.finish(&clients, &[]);
         assert_eq!(t.series.len(), TOP_CLIENTS);
         assert_eq!(t.other, vec![Window(Timestamp::from_secs(0), 29, 29)]);
+    }
+
+    #[test]
+    fn ok_more_clients_than_cells_still_bounded() {
+        let mut b = TimelineBuilder::default();
+        let n = u32::try_from(MAX_CELLS).unwrap() / 2 + 10;
+        for i in 0..n {
+            let k = (format!("u{i}"), None);
+            // Each client twice, an hour apart: more cells than the cap at any width.
+            b.observe(Some(&k), Timestamp::from_secs(0), 1);
+            b.observe(Some(&k), Timestamp::from_secs(3600), 1);
+        }
+        // Widened to two windows, no further: each client keeps at most two cells.
+        assert_eq!(width(b.level), 3600);
+        assert_eq!(b.cells.len(), 2 * n as usize);
+        assert_eq!(b.cells.values().map(|c| c.0).sum::<u64>(), 2 * u64::from(n));
     }
 
     #[test]
