@@ -606,7 +606,14 @@ $("cancel").addEventListener("click", () => cancel(true));
 $("export-json").addEventListener("click", exportJson);
 $("export-html").addEventListener("click", () => exportAs("html"));
 $("export-csv").addEventListener("click", () => exportAs("csv"));
-for (const id of ["f-severity", "f-rule", "f-text"]) $(id).addEventListener("input", () => { renderFindings(); applyReplay(); });
+for (const id of ["f-severity", "f-rule"]) $(id).addEventListener("input", () => { renderFindings(); applyReplay(); });
+// Text search re-filters once typing pauses: with tens of thousands of findings each pass
+// takes a noticeable moment.
+let typing = 0;
+$("f-text").addEventListener("input", () => {
+  clearTimeout(typing);
+  typing = setTimeout(() => { if (state.report) { renderFindings(); applyReplay(); } }, 120);
+});
 $("replay").addEventListener("input", applyReplay);
 let resizing = 0;
 window.addEventListener("resize", () => {
