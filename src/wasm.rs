@@ -1,10 +1,12 @@
-//! The browser shell: one wasm-bindgen class, `Analyzer`, over the library's [`crate::Analyzer`].
+//! The browser shell: two wasm-bindgen classes over the library — `Analyzer` (over
+//! [`crate::Analyzer`]) and `Report` (a finished [`Analysis`]).
 //!
 //! It only converts: a plain JS object into [`Config`] (through JSON, so it is read exactly as
 //! the config file is), `Uint8Array` chunks into [`crate::Analyzer::feed`], and the
-//! [`Analysis`] into the very JSON the CLI prints with `--format json` (rendered by
-//! [`crate::report::render_json`], then handed to `JSON.parse`, so the two can never drift apart). All judgement stays in the library; errors take one path,
-//! [`to_js_error`]. Built for `wasm32` only (`scripts/build-wasm.sh` → `pkg/chaudit.js`).
+//! [`Analysis`] into the very text the CLI writes (rendered by [`crate::report::render`]; for
+//! `finish()` the JSON is handed to `JSON.parse`, so the two can never drift apart). All
+//! judgement stays in the library; errors take one path, `to_js_error`. Built for `wasm32`
+//! only (`scripts/build-wasm.sh` → `pkg/chaudit.js`).
 //!
 //! ```js
 //! import init, { Analyzer } from "./pkg/chaudit.js";
