@@ -48,6 +48,13 @@ fn finding<'a>(
     })
 }
 
+fn client<'a>(a: &'a Analysis, user: &str, ip: &str) -> &'a chaudit::ClientSummary {
+    a.clients
+        .iter()
+        .find(|c| c.user == user && c.client_ip.map(|i| i.to_string()).as_deref() == Some(ip))
+        .unwrap_or_else(|| panic!("no client {user}@{ip}"))
+}
+
 fn outputs(a: &Analysis) -> String {
     let mut text = Vec::new();
     render_text(
@@ -123,6 +130,88 @@ fn ok_one_coherent_story_for_the_attacker() {
         }
         let secret = finding(&all, RuleId::SecretInQuery, "analyst", "127.0.0.1").unwrap();
         assert!(secret.evidence.iter().any(|e| e.path == proxy_log));
+    }
+}
+
+/// Without query_log, the server text log and the proxy log are the two views of each proxied
+/// request: ClickHouse's `Request URI` and `executeQuery` lines name the proxy (127.0.0.1), the
+/// nginx line names the attacker. Each request must count once, under the attacker, with both
+/// logs as evidence, and its egress (the text log has no result bytes) must be the proxy's.
+#[test]
+fn ok_text_log_and_proxy_log_tell_one_story() {
+    let text_only = scan(&[TEXT_LOG, ERR_LOG], Config::default());
+    let direct = finding(&text_only, RuleId::UnauthenticatedRead, "default", ATTACKER)
+        .expect("the text log alone flags the attacker's direct reads");
+    let proxied = finding(
+        &text_only,
+        RuleId::UnauthenticatedRead,
+        "default",
+        "127.0.0.1",
+    )
+    .expect("the text log alone shows the proxied reads from the proxy");
+    // The text log carries no result volume of its own.
+    assert_eq!(direct.metrics["result_bytes"], 0);
+    assert_eq!(proxied.metrics["result_bytes"], 0);
+    let secret_text = finding(&text_only, RuleId::SecretInQuery, "analyst", "127.0.0.1").unwrap();
+    assert_eq!(secret_text.count, 1);
+
+    for proxy_log in [NGINX, NGINX_JSON] {
+        let proxy_only = scan(&[proxy_log], Config::default());
+        // What nginx sent the attacker in answer to queries (the POST's SQL is invisible to
+        // it, so alone it cannot tell that the POST was a read).
+        let egress = client(&proxy_only, "default", ATTACKER).result_bytes;
+        let secret_proxy =
+            finding(&proxy_only, RuleId::SecretInQuery, "analyst", "127.0.0.1").unwrap();
+        assert_eq!(secret_proxy.count, 1);
+
+        let both = scan(&[TEXT_LOG, ERR_LOG, proxy_log], Config::default());
+        assert_eq!(both.summary.rejected, 0, "{:?}", both.rejected);
+        let story = finding(&both, RuleId::UnauthenticatedRead, "default", ATTACKER).unwrap();
+        // Each query once: the direct ones plus the proxied ones, not the proxied ones twice.
+        assert_eq!(story.count, direct.count + proxied.count, "{proxy_log}");
+        let totals = client(&both, "default", ATTACKER);
+        assert_eq!(
+            totals.queries,
+            client(&text_only, "default", ATTACKER).queries
+                + client(&text_only, "default", "127.0.0.1").queries
+        );
+        assert_eq!(totals.result_bytes, egress, "{proxy_log}");
+        assert!(finding(&both, RuleId::UnauthenticatedRead, "default", "127.0.0.1").is_none());
+        // The bytes once: what nginx sent (the 20 000-row read is 4 225 143 bytes of it).
+        assert_eq!(story.metrics["result_bytes"], egress, "{proxy_log}");
+        assert_eq!(story.metrics["max_result_bytes"], 4_225_143);
+        let big = "SELECT * FROM default.log_stream LIMIT 20000 FORMAT JSONEachRow";
+        let cited: Vec<&str> = story
+            .evidence
+            .iter()
+            .filter(|e| e.excerpt.as_deref().is_some_and(|x| x.contains(big)))
+            .map(|e| e.path.as_str())
+            .collect();
+        assert!(cited.contains(&TEXT_LOG), "{cited:?}");
+        assert!(cited.contains(&proxy_log), "{cited:?}");
+        // The server's `Request URI` line of that request is listed with it.
+        assert!(
+            story.evidence.iter().any(|e| e.path == TEXT_LOG
+                && e.excerpt
+                    .as_deref()
+                    .is_some_and(|x| x.starts_with("Request URI:"))),
+            "{:?}",
+            story.evidence
+        );
+        // The URL with a password: one request seen by both logs is one record.
+        let secret = finding(&both, RuleId::SecretInQuery, "analyst", "127.0.0.1").unwrap();
+        assert_eq!(secret.count, 1, "{proxy_log}");
+        let paths: Vec<&str> = secret.evidence.iter().map(|e| e.path.as_str()).collect();
+        assert!(
+            paths.contains(&TEXT_LOG) && paths.contains(&proxy_log),
+            "{paths:?}"
+        );
+        // The proxied executions and the URL-password request line, at least.
+        assert!(both.summary.duplicates > proxied.count);
+        let out = outputs(&both);
+        for pw in URL_PASSWORDS {
+            assert!(!out.contains(pw), "{pw} leaked into a report");
+        }
     }
 }
 

@@ -32,7 +32,7 @@ use crate::event::{
     Event, HttpEvent, HttpOrigin, Interface, Location, LoginEvent, QueryEvent, QueryOutcome, Volume,
 };
 use crate::net::{NetClass, Networks};
-use crate::redact::redact;
+use crate::redact::{redact, redact_url};
 use crate::sql::{classify, QueryClass, StatementKind};
 use crate::time::Timestamp;
 
@@ -45,6 +45,12 @@ const MAX_SEEN_QUERIES: usize = 4_000_000;
 const MAX_HELD_SERVER_QUERIES: usize = 200_000;
 /// The same query_id from two sources counts once if their start times are this close.
 const SAME_QUERY_SECS: i64 = 5;
+/// A server `Request URI` line and a proxy log line with the same target are one request if
+/// the proxy's time (the end of the request, in whole seconds) is at most this much after the
+/// server's (its start)…
+const SAME_REQUEST_AFTER_SECS: i64 = 3;
+/// … or this much before it (clock skew, second-resolution proxy times).
+const SAME_REQUEST_BEFORE_SECS: i64 = 2;
 
 /// The configuration compiled into lookup structures.
 #[derive(Debug, Clone)]
@@ -221,8 +227,9 @@ pub struct EventStats {
     /// Matching events of clients beyond the findings cap, folded into one finding per rule
     /// and window under user `*`.
     pub findings_folded: u64,
-    /// Executions seen a second time through another source (text log and query_log, same
-    /// query_id) and counted once.
+    /// Records seen a second time through another source and counted once: text-log copies of
+    /// an execution (same query_id), proxy lines of a server-logged execution, and server
+    /// `Request URI` lines of a proxy-logged request.
     pub duplicates: u64,
     /// Login attempts (session_log, text log) observed.
     pub logins: u64,
@@ -270,16 +277,26 @@ pub struct Detector {
     settings: Settings,
     groups: Groups,
     stats: EventStats,
-    clients: BTreeMap<(String, Option<IpAddr>), ClientSummary>,
+    /// Per user, per address: looked up by `&str`, so a known client costs no allocation.
+    clients: BTreeMap<String, BTreeMap<Option<IpAddr>, ClientSummary>>,
+    /// Clients itemized in `clients`.
+    tracked: usize,
     /// query_log executions by (query_id, user, client) hash: their start and location.
     seen: HashMap<u64, Vec<(Timestamp, Location)>>,
     seen_count: usize,
     /// Text-log executions waiting for the end (see [`Event::ServerLogQuery`]).
     held: Vec<QueryEvent<'static>>,
-    /// query_log HTTP executions from internal addresses (a proxy?), held until the end.
-    held_proxied: Vec<QueryEvent<'static>>,
+    /// HTTP executions from internal addresses (a proxy?), held until the end: query_log rows,
+    /// and text-log executions no query_log row accounts for (`true`: no result volume logged).
+    held_proxied: Vec<(QueryEvent<'static>, bool)>,
     /// Proxy access-log requests as executions, held until the end.
     held_requests: Vec<QueryEvent<'static>>,
+    /// Server `Request URI` lines from internal addresses (a proxy?), held until the end.
+    held_uris: Vec<HttpEvent<'static>>,
+    /// Proxy access-log requests by target hash: time (seconds) and location, to recognise the
+    /// server's `Request URI` line of the same request.
+    proxy_targets: HashMap<u64, Vec<(i64, Location)>>,
+    proxy_target_count: usize,
     /// `auth_type`s of successful logins per (user, client), from session_log.
     login_types: BTreeMap<(String, Option<IpAddr>), BTreeSet<String>>,
     auth: rules::auth_failure_burst::State,
@@ -287,6 +304,8 @@ pub struct Detector {
     volume: rules::volume_anomaly::Tracker,
     ledger: Ledger,
     range: (Option<Timestamp>, Option<Timestamp>),
+    /// Executions may be joined across source kinds (see [`Detector::set_joins`]).
+    joins: bool,
     timeline: timeline::TimelineBuilder,
 }
 
@@ -303,17 +322,22 @@ impl Detector {
             groups,
             stats: EventStats::default(),
             clients: BTreeMap::new(),
+            tracked: 0,
             seen: HashMap::new(),
             seen_count: 0,
             held: Vec::new(),
             held_proxied: Vec::new(),
             held_requests: Vec::new(),
+            held_uris: Vec::new(),
+            proxy_targets: HashMap::new(),
+            proxy_target_count: 0,
             login_types: BTreeMap::new(),
             auth: rules::auth_failure_burst::State::default(),
             baseline: None,
             volume: rules::volume_anomaly::Tracker::default(),
             ledger: Ledger::default(),
             range: (None, None),
+            joins: true,
             timeline: timeline::TimelineBuilder::default(),
         }
     }
@@ -333,6 +357,12 @@ impl Detector {
         Ok(())
     }
 
+    /// Whether query_log executions are remembered and held for joins with text-log and
+    /// proxy-log copies (on by default); off when no such input can follow.
+    pub fn set_joins(&mut self, joins: bool) {
+        self.joins = joins;
+    }
+
     /// Only events starting at or after `since` and before `until` are observed.
     pub fn set_range(&mut self, since: Option<Timestamp>, until: Option<Timestamp>) {
         self.range = (since, until);
@@ -341,14 +371,12 @@ impl Detector {
     /// Observes one event.
     pub fn observe(&mut self, event: &Event<'_>) {
         match event {
+            Event::Query(q) if !self.joins => self.observe_query(q),
             Event::Query(q) => {
                 self.remember(q);
-                let proxied = q.is_initial
-                    && q.interface == Some(Interface::Http)
-                    && self.settings.classify(q.client) == NetClass::Internal;
-                if proxied && self.held_proxied.len() < MAX_HELD_SERVER_QUERIES {
+                if self.maybe_proxied(q) && self.held_proxied.len() < MAX_HELD_SERVER_QUERIES {
                     // Possibly a request relayed by a proxy whose log names the real client.
-                    self.held_proxied.push(q.clone().into_owned());
+                    self.held_proxied.push((q.clone().into_owned(), false));
                 } else {
                     self.observe_query(q);
                 }
@@ -363,6 +391,22 @@ impl Detector {
             Event::Login(l) => self.observe_login(l),
             Event::Http(h) => self.observe_http(h),
         }
+    }
+
+    /// An initial HTTP execution from an internal address: perhaps a proxy relayed it.
+    fn maybe_proxied(&self, q: &QueryEvent<'_>) -> bool {
+        q.is_initial
+            && q.interface == Some(Interface::Http)
+            && self.settings.classify(q.client) == NetClass::Internal
+    }
+
+    /// Whether a query_log row of this text-log execution was observed.
+    fn has_original(&self, q: &QueryEvent<'_>) -> bool {
+        !q.query_id.is_empty()
+            && self.seen.get(&same_query_key(q)).is_some_and(|v| {
+                v.iter()
+                    .any(|(t, _)| (t.secs() - q.start.secs()).abs() <= SAME_QUERY_SECS)
+            })
     }
 
     /// Remembers a query_log execution so a text-log copy of it is not counted again.
@@ -408,8 +452,11 @@ impl Detector {
     }
 
     /// Pairs proxy requests with the server's record of them: the query_log row (from the
-    /// proxy's address) is judged as coming from the client the proxy saw, once.
-    fn join_proxied(&mut self) {
+    /// proxy's address) is judged as coming from the client the proxy saw, once. Returns the
+    /// proxy lines as evidence to attach to the server rows once every row is observed (an
+    /// attachment made earlier could be pushed out by a heavier piece of evidence).
+    fn join_proxied(&mut self) -> Vec<(Location, RawEvidence)> {
+        let mut attachments = Vec::new();
         let held = std::mem::take(&mut self.held_proxied);
         let mut used = vec![false; held.len()];
         for r in std::mem::take(&mut self.held_requests) {
@@ -418,7 +465,7 @@ impl Detector {
             let candidates: Vec<usize> = held
                 .iter()
                 .enumerate()
-                .filter(|(i, q)| {
+                .filter(|(i, (q, _))| {
                     !used.get(*i).copied().unwrap_or(true)
                         && q.user == r.user
                         && (q.start.secs() - r.start.secs()).abs() <= window
@@ -443,19 +490,27 @@ impl Detector {
             if let Some(u) = used.get_mut(i) {
                 *u = true;
             }
-            let Some(q) = held.get(i) else { continue };
+            let Some((q, from_text_log)) = held.get(i) else {
+                continue;
+            };
             let mut moved = q.clone();
             moved.client = r.client;
+            if *from_text_log {
+                // The text log has no result volume: what the proxy sent is the egress.
+                moved.volume.result_bytes = r.volume.result_bytes;
+                moved.http_user_agent = moved.http_user_agent.or(r.http_user_agent.clone());
+            }
             self.stats.duplicates += 1;
             self.observe_query(&moved);
             // Text-log copies of the server row find it by its location, wherever it went.
-            self.attach(moved.location, evidence_of(&r, self.settings.redact, 0));
+            attachments.push((moved.location, evidence_of(&r, self.settings.redact, 0)));
         }
-        for (i, q) in held.iter().enumerate() {
+        for (i, (q, _)) in held.iter().enumerate() {
             if !used.get(i).copied().unwrap_or(false) {
                 self.observe_query(q);
             }
         }
+        attachments
     }
 
     fn observe_login(&mut self, l: &LoginEvent<'_>) {
@@ -477,6 +532,73 @@ impl Detector {
     fn observe_http(&mut self, h: &HttpEvent<'_>) {
         self.stats.http_requests += 1;
         let class = self.settings.classify(h.client);
+        match h.origin {
+            // Perhaps the server's view of a proxied request: decided at the end.
+            HttpOrigin::ServerLog
+                if class == NetClass::Internal
+                    && self.held_uris.len() < MAX_HELD_SERVER_QUERIES =>
+            {
+                self.held_uris.push(h.clone().into_owned());
+                return;
+            }
+            HttpOrigin::ProxyLog if self.proxy_target_count < MAX_SEEN_QUERIES => {
+                self.proxy_target_count += 1;
+                self.proxy_targets
+                    .entry(hash_parts(&[h.target.as_bytes()]))
+                    .or_default()
+                    .push((h.time.secs(), h.location));
+            }
+            _ => {}
+        }
+        self.judge_http(h, class);
+    }
+
+    /// Pairs the server's `Request URI` lines from a proxy's address with the proxy's line of
+    /// the same request (same target, close in time): the server's line then only adds
+    /// evidence to whatever the proxy's line is cited by (returned, to attach last).
+    fn join_uris(&mut self) -> Vec<(Location, RawEvidence)> {
+        let mut attachments = Vec::new();
+        let mut held = std::mem::take(&mut self.held_uris);
+        held.sort_by_key(|h| h.location);
+        for h in held {
+            let t = h.time.secs();
+            let pair = self
+                .proxy_targets
+                .get_mut(&hash_parts(&[h.target.as_bytes()]))
+                .and_then(|v| {
+                    let best = v
+                        .iter()
+                        .enumerate()
+                        .filter(|(_, (pt, _))| {
+                            (-SAME_REQUEST_BEFORE_SECS..=SAME_REQUEST_AFTER_SECS)
+                                .contains(&(pt - t))
+                        })
+                        .min_by_key(|(_, (pt, l))| ((pt - t).abs(), *l))
+                        .map(|(i, _)| i)?;
+                    Some(v.swap_remove(best).1)
+                });
+            let Some(proxy_line) = pair else {
+                let class = self.settings.classify(h.client);
+                self.judge_http(&h, class);
+                continue;
+            };
+            self.stats.duplicates += 1;
+            let method = if h.method.is_empty() { "?" } else { &h.method };
+            let excerpt = format!("Request URI: {method} {}", redact_url(&h.target));
+            attachments.push((
+                proxy_line,
+                RawEvidence {
+                    location: h.location,
+                    excerpt,
+                    weight: 0,
+                },
+            ));
+        }
+        attachments
+    }
+
+    /// What the rules make of one HTTP request.
+    fn judge_http(&mut self, h: &HttpEvent<'_>, class: NetClass) {
         rules::recon::observe_http(h, class, &self.settings, &mut self.groups);
         rules::secret_in_query::observe_http(h, class, &self.settings, &mut self.groups);
         if let Some(status) = h.status {
@@ -572,23 +694,32 @@ impl Detector {
     }
 
     fn track_client(&mut self, q: &QueryEvent<'_>, client_class: NetClass) {
-        let key = (q.user.to_string(), q.client);
+        let known = self
+            .clients
+            .get(q.user.as_ref())
+            .is_some_and(|by_ip| by_ip.contains_key(&q.client));
         // For INSERT the server counts the inserted data as the "result": it came in, not out.
         let sent = if q.volume.written_rows == 0 {
             q.volume.result_bytes
         } else {
             0
         };
-        if !self.clients.contains_key(&key) {
+        if !known {
             self.stats.clients += 1;
-            if self.clients.len() >= self.settings.max_clients {
+            if self.tracked >= self.settings.max_clients {
                 self.stats.clients_untracked += 1;
                 self.timeline.observe(None, q.start, sent);
                 return;
             }
+            self.tracked += 1;
         }
-        self.timeline.observe(Some(&key), q.start, sent);
-        let c = self.clients.entry(key).or_insert_with(|| ClientSummary {
+        self.timeline
+            .observe(Some((q.user.as_ref(), q.client)), q.start, sent);
+        let by_ip = match self.clients.get_mut(q.user.as_ref()) {
+            Some(m) => m,
+            None => self.clients.entry(q.user.to_string()).or_default(),
+        };
+        let c = by_ip.entry(q.client).or_insert_with(|| ClientSummary {
             user: q.user.to_string(),
             client_ip: q.client,
             client_class,
@@ -610,7 +741,6 @@ impl Detector {
     #[must_use]
     pub fn finish(mut self, paths: &[String]) -> Detection {
         self.stats.findings_folded = self.groups.folded;
-        self.join_proxied();
         // A query in both clickhouse-server.log and .err.log (or two copies of one log)
         // counts once: the copy that names its user and has volumes wins.
         let mut held = std::mem::take(&mut self.held);
@@ -626,6 +756,7 @@ impl Detector {
         });
         let mut kept: Option<(u64, i64, Location)> = None;
         let mut copies = Vec::new();
+        let mut copies_of_rows = Vec::new();
         for q in held {
             let key = same_query_key(&q);
             if let Some((k, t, at)) = kept {
@@ -639,10 +770,29 @@ impl Detector {
                 }
             }
             kept = Some((key, q.start.secs(), q.location));
+            if self.has_original(&q) {
+                // Only evidence for its query_log row: attached below.
+                copies_of_rows.push(q);
+            } else if self.maybe_proxied(&q) && self.held_proxied.len() < MAX_HELD_SERVER_QUERIES {
+                // With no query_log row, the text log's HTTP execution from a proxy's address
+                // is what a proxy log line may name the real client of.
+                self.held_proxied.push((q, true));
+            } else {
+                self.observe_query(&q);
+            }
+        }
+        // Every execution is observed before any evidence is attached, so no attachment is
+        // pushed out of a group by a heavier piece that comes later.
+        let proxied = self.join_proxied();
+        let uris = self.join_uris();
+        for (at, e) in proxied {
+            self.attach(at, e);
+        }
+        for q in copies_of_rows {
             self.observe_server_query(&q);
         }
-        for (at, e) in copies {
-            // Wherever the kept copy is cited (its own groups, or its query_log row's).
+        for (at, e) in copies.into_iter().chain(uris) {
+            // Wherever the cited line went (its own groups, its query_log row's, its proxy's).
             self.attach(at, e);
         }
         let mut findings = self.auth.findings(&self.settings, paths);
@@ -743,7 +893,11 @@ impl Detector {
                 .then(a.user.cmp(&b.user))
                 .then(a.client_ip.cmp(&b.client_ip))
         });
-        let mut clients: Vec<ClientSummary> = self.clients.into_values().collect();
+        let mut clients: Vec<ClientSummary> = self
+            .clients
+            .into_values()
+            .flat_map(BTreeMap::into_values)
+            .collect();
         clients.sort_by(|a, b| {
             b.result_bytes
                 .cmp(&a.result_bytes)
@@ -782,9 +936,14 @@ fn login_type_note(user: &str, types: &BTreeSet<String>) -> String {
 /// Hashes what identifies one execution across sources (FNV-1a: stable everywhere). The user
 /// is left out: an 18.x error line does not name it.
 fn same_query_key(q: &QueryEvent<'_>) -> u64 {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
     let client = q.client.map(|c| c.to_string()).unwrap_or_default();
-    for part in [q.query_id.as_bytes(), client.as_bytes()] {
+    hash_parts(&[q.query_id.as_bytes(), client.as_bytes()])
+}
+
+/// FNV-1a over the parts, each followed by a 0xff separator.
+fn hash_parts(parts: &[&[u8]]) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for part in parts {
         for b in part.iter().chain(std::iter::once(&0xff)) {
             h ^= u64::from(*b);
             h = h.wrapping_mul(0x0100_0000_01b3);

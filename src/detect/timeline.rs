@@ -78,7 +78,10 @@ pub struct Timeline {
 pub(crate) struct TimelineBuilder {
     /// Index into the ladder (past its end: further ×4 steps).
     level: usize,
-    ids: HashMap<(String, Option<IpAddr>), u32>,
+    /// Client ids by user, then address (looked up without allocating).
+    ids: HashMap<String, HashMap<Option<IpAddr>, u32>>,
+    /// Clients given an id so far.
+    clients: u32,
     /// (client id, window start in seconds) → (queries, result bytes).
     cells: BTreeMap<(u32, i64), (u64, u64)>,
     /// Earliest and latest query start, seconds.
@@ -103,22 +106,24 @@ impl TimelineBuilder {
     /// Counts one query of `client` (`None`: past the tracking cap) starting at `start`.
     pub(crate) fn observe(
         &mut self,
-        client: Option<&(String, Option<IpAddr>)>,
+        client: Option<(&str, Option<IpAddr>)>,
         start: Timestamp,
         result_bytes: u64,
     ) {
         let id = match client {
             None => OTHER,
-            Some(key) => match self.ids.get(key) {
-                Some(id) => *id,
-                None => {
-                    let id = u32::try_from(self.ids.len())
-                        .unwrap_or(OTHER - 1)
-                        .min(OTHER - 1);
-                    self.ids.insert(key.clone(), id);
-                    id
+            Some((user, ip)) => {
+                let known = self.ids.get(user).and_then(|by_ip| by_ip.get(&ip)).copied();
+                match known {
+                    Some(id) => id,
+                    None => {
+                        let id = self.clients.min(OTHER - 1);
+                        self.clients = self.clients.saturating_add(1);
+                        self.ids.entry(user.to_owned()).or_default().insert(ip, id);
+                        id
+                    }
                 }
-            },
+            }
         };
         let t = start.secs();
         let (lo, hi) = self.span.map_or((t, t), |(a, b)| (a.min(t), b.max(t)));
@@ -179,7 +184,11 @@ impl TimelineBuilder {
             if i >= TOP_CLIENTS && !flagged.contains(&(c.user.as_str(), c.client_ip)) {
                 continue;
             }
-            let Some(id) = self.ids.get(&(c.user.clone(), c.client_ip)) else {
+            let Some(id) = self
+                .ids
+                .get(c.user.as_str())
+                .and_then(|by_ip| by_ip.get(&c.client_ip))
+            else {
                 continue;
             };
             chosen.insert(*id, series.len());
@@ -241,7 +250,11 @@ mod tests {
         let mut b = TimelineBuilder::default();
         // One query a minute for three hours: 1-min windows would be 180 > MAX_WINDOWS.
         for m in 0..180 {
-            b.observe(Some(&a), Timestamp::from_secs(1_700_000_000 + m * 60), 10);
+            b.observe(
+                Some((a.0.as_str(), a.1)),
+                Timestamp::from_secs(1_700_000_000 + m * 60),
+                10,
+            );
         }
         let t = b.finish(&[client(&a, 1800)], &[]);
         assert_eq!(t.window_secs, 300);
@@ -260,7 +273,7 @@ mod tests {
         let run = |order: &[i64]| {
             let mut b = TimelineBuilder::default();
             for t in order {
-                b.observe(Some(&a), Timestamp::from_secs(*t), 1);
+                b.observe(Some((a.0.as_str(), a.1)), Timestamp::from_secs(*t), 1);
             }
             b.finish(&[client(&a, 6)], &[])
         };
@@ -274,7 +287,7 @@ mod tests {
         let keys: Vec<_> = (0..40).map(|i| key("u", &format!("10.0.0.{i}"))).collect();
         let mut b = TimelineBuilder::default();
         for k in &keys {
-            b.observe(Some(k), Timestamp::from_secs(0), 1);
+            b.observe(Some((k.0.as_str(), k.1)), Timestamp::from_secs(0), 1);
         }
         b.observe(None, Timestamp::from_secs(0), 1);
         let clients: Vec<_> = keys.iter().map(|k| client(k, 1)).collect();
@@ -290,8 +303,8 @@ mod tests {
         for i in 0..n {
             let k = (format!("u{i}"), None);
             // Each client twice, an hour apart: more cells than the cap at any width.
-            b.observe(Some(&k), Timestamp::from_secs(0), 1);
-            b.observe(Some(&k), Timestamp::from_secs(3600), 1);
+            b.observe(Some((k.0.as_str(), k.1)), Timestamp::from_secs(0), 1);
+            b.observe(Some((k.0.as_str(), k.1)), Timestamp::from_secs(3600), 1);
         }
         // Widened to two windows, no further: each client keeps at most two cells.
         assert_eq!(width(b.level), 3600);
@@ -303,9 +316,13 @@ mod tests {
     fn ok_extreme_times_do_not_overflow() {
         let a = key("u", "10.0.0.1");
         let mut b = TimelineBuilder::default();
-        b.observe(Some(&a), Timestamp::from_secs(i64::MIN / 2_000_000), 1);
         b.observe(
-            Some(&a),
+            Some((a.0.as_str(), a.1)),
+            Timestamp::from_secs(i64::MIN / 2_000_000),
+            1,
+        );
+        b.observe(
+            Some((a.0.as_str(), a.1)),
             Timestamp::from_secs(i64::MAX / 2_000_000),
             u64::MAX,
         );

@@ -79,6 +79,9 @@ struct Thread {
     failure_reported: bool,
     /// The query this thread is running.
     query_id: Option<String>,
+    /// A TCP `Connected … user:` line not yet confirmed: 18.x writes it *before* checking the
+    /// password, so it is a login only if the thread's next line is not an authentication error.
+    login: Option<LoginEvent<'static>>,
 }
 
 /// Reads one text log; see the module docs.
@@ -141,8 +144,17 @@ impl TextLogReader {
         Ok(())
     }
 
-    /// Emits every query still waiting.
+    /// Emits every query and login still waiting.
     pub(crate) fn finish(&mut self, out: &mut dyn FnMut(Event<'_>)) {
+        let mut logins: Vec<_> = self
+            .threads
+            .values_mut()
+            .filter_map(|t| t.login.take())
+            .collect();
+        logins.sort_by_key(|l| l.location);
+        for l in logins {
+            out(Event::Login(l));
+        }
         for id in std::mem::take(&mut self.order) {
             if let Some(q) = self.pending.remove(&id) {
                 out(Event::ServerLogQuery(q));
@@ -172,6 +184,12 @@ impl TextLogReader {
     fn message(&mut self, l: &Line<'_>, location: Location, out: &mut dyn FnMut(Event<'_>)) {
         let msg = l.message.as_ref();
         let logger = l.logger.as_ref();
+        if let Some(login) = self.threads.get_mut(&l.thread).and_then(|t| t.login.take()) {
+            // An authentication error right after `Connected` means the password was wrong.
+            if !is_auth_failure(msg) {
+                out(Event::Login(login));
+            }
+        }
         if logger == "executeQuery" {
             if let Some(rest) = msg.strip_prefix("(from ") {
                 self.query_start(l, rest, location, out);
@@ -229,8 +247,8 @@ impl TextLogReader {
                 let user = rest
                     .rsplit_once("user: ")
                     .map_or("default", |(_, u)| u.trim_end_matches('.').trim());
-                let t = self.thread(l.thread).clone();
-                out(Event::Login(LoginEvent {
+                let t = self.thread(l.thread);
+                t.login = Some(LoginEvent {
                     time: l.time,
                     user: Cow::Owned(user.to_owned()),
                     client: t.client,
@@ -239,8 +257,8 @@ impl TextLogReader {
                     auth_type: None,
                     reason: None,
                     location,
-                }));
-                self.thread(l.thread).user = Some(user.to_owned());
+                });
+                t.user = Some(user.to_owned());
                 return;
             }
         }
@@ -794,6 +812,30 @@ Expression
             }
         );
         assert!(!format!("{:?}", out.http).contains("alice123"));
+    }
+
+    #[test]
+    fn ok_18x_connected_then_wrong_password_is_no_login() {
+        // 18.16 logs `Connected … user:` before it checks the password (genuine lines).
+        let log = "\
+2026.11.26 01:49:32.022696 [ 29 ] {} <Trace> TCPHandlerFactory: TCP Request. Address: 127.0.0.1:57274
+2026.11.26 01:49:32.022836 [ 29 ] {} <Debug> TCPHandler: Connected ClickHouse client version 18.16.0, revision: 54412, user: alice.
+2026.11.26 01:49:32.025255 [ 29 ] {} <Error> ServerErrorHandler: Code: 193, e.displayText() = DB::Exception: Wrong password for user alice, e.what() = DB::Exception, Stack trace:
+2026.11.26 01:49:34.410300 [ 31 ] {} <Trace> TCPHandlerFactory: TCP Request. Address: 127.0.0.1:57280
+2026.11.26 01:49:34.410454 [ 31 ] {} <Debug> TCPHandler: Connected ClickHouse client version 18.16.0, revision: 54412, user: alice.
+";
+        let (out, errors) = run(log, false);
+        assert!(errors.is_empty(), "{errors:?}");
+        let got: Vec<(LoginOutcome, u64)> = out
+            .logins
+            .iter()
+            .map(|l| (l.outcome, l.location.line))
+            .collect();
+        // The second connection's login is kept though nothing follows it in the input.
+        assert_eq!(
+            got,
+            [(LoginOutcome::Failure, 3), (LoginOutcome::Success, 5)]
+        );
     }
 
     #[test]

@@ -118,7 +118,7 @@ impl State {
                     "HTTP {} for {} {}",
                     h.status.unwrap_or(0),
                     h.method,
-                    h.target
+                    crate::redact::redact_url(&h.target)
                 ),
                 weight: 1,
             },

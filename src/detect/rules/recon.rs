@@ -4,8 +4,9 @@
 //! Reconnaissance: `SHOW TABLES/DATABASES`, `DESCRIBE`, `EXISTS`, `SELECT version()` (and
 //! `currentUser()`, `hostName()` …) without a table, reads that touch only `system.*` or
 //! `information_schema.*`, and HTTP probes of the server's fixed endpoints (`/play`, `/ping`,
-//! `/dashboard`, `/replicas_status`, a bare `GET /`) from external clients. Low for internal
-//! password users; medium when the client is external or passwordless; high when both.
+//! `/dashboard`, `/replicas_status`, a bare `GET /`) from external clients. Info for internal
+//! password users (every SQL client and dashboard lists tables: worth knowing, never an
+//! alarm); medium when the client is external or passwordless; high when both.
 //!
 //! ## Why it matters
 //! Every exposure starts by looking around: the DeepSeek attacker ran `SHOW TABLES` before
@@ -58,13 +59,16 @@ fn severity(external: bool, passwordless: bool) -> Severity {
     match (external, passwordless) {
         (true, true) => Severity::High,
         (true, false) | (false, true) => Severity::Medium,
-        (false, false) => Severity::Low,
+        (false, false) => Severity::Info,
     }
 }
 
 pub(crate) fn observe(obs: &Observation<'_, '_>, groups: &mut Groups) {
     let kind = obs.kind();
-    let tables = obs.tables();
+    // A SELECT without FROM reads `system.one`, and 26.x query_log lists it in `tables`: that
+    // is no look at the server's metadata.
+    let mut tables = obs.tables();
+    tables.retain(|t| !t.eq_ignore_ascii_case("system.one"));
     let recon = match kind {
         StatementKind::Show | StatementKind::Describe | StatementKind::Exists => true,
         StatementKind::Select if tables.is_empty() => {
@@ -132,7 +136,7 @@ pub(crate) fn observe_http(
                 excerpt: format!(
                     "{} {} → {}",
                     if h.method.is_empty() { "?" } else { &h.method },
-                    h.target,
+                    crate::redact::redact_url(&h.target),
                     h.status.map_or("-".to_owned(), |s| s.to_string())
                 ),
                 weight: 1,
@@ -203,11 +207,11 @@ mod tests {
         );
         assert_eq!(
             recon("alice", "10.0.0.1", "SELECT name FROM system.tables"),
-            Some(Severity::Low)
+            Some(Severity::Info)
         );
         assert_eq!(
             recon("alice", "10.0.0.1", "DESCRIBE TABLE t"),
-            Some(Severity::Low)
+            Some(Severity::Info)
         );
     }
 
@@ -218,6 +222,12 @@ mod tests {
             None
         );
         assert_eq!(recon("alice", "10.0.0.1", "SELECT 1"), None);
+        // 26.x query_log names the implicit table of a SELECT without FROM.
+        let mut e = event("alice", "10.0.0.1", "SELECT 'task-sk-1' AS ticket", 10);
+        e.tables = Some(vec![std::borrow::Cow::Borrowed("system.one")]);
+        assert!(run(&[e.clone()]).iter().all(|f| f.rule != RuleId::Recon));
+        e.query = std::borrow::Cow::Borrowed("SELECT version()");
+        assert!(run(&[e]).iter().any(|f| f.rule == RuleId::Recon));
         assert_eq!(
             recon(
                 "alice",
