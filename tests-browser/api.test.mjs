@@ -70,7 +70,7 @@ describe("pkg/chaudit.js", () => {
     const files = names.map((n) => [n, readFileSync(join(dir, n)).toString("base64")]);
     const cases = [];
     for (const format of ["text", "json", "jsonl", "csv", "html", "timesketch"]) {
-      for (const level of [null, "high"]) cases.push([format, level]);
+      for (const level of [null, "critical"]) cases.push([format, level]);
     }
     const got = await browser.page.evaluate(({ files, cases }) => {
       const a = new window.chaudit.Analyzer({});
