@@ -328,6 +328,15 @@ mod tests {
         );
         let t = b.finish(&[client(&a, 1)], &[]);
         assert!(t.series[0].windows.len() <= 2);
+        // Window starts at the far ends of time still serialize.
+        let json = serde_json::to_string(&t).unwrap();
+        assert!(json.contains("\"window_secs\""), "{json}");
+        let mut b = TimelineBuilder::default();
+        b.observe(None, Timestamp(i64::MIN), 1);
+        b.observe(None, Timestamp(i64::MAX), 1);
+        let t = b.finish(&[], &[]);
+        assert_eq!(t.other.iter().map(|w| w.1).sum::<u64>(), 2);
+        assert!(serde_json::to_string(&t).is_ok());
         assert_eq!(
             TimelineBuilder::default().finish(&[], &[]),
             Timeline::default()
