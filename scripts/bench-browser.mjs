@@ -104,7 +104,7 @@ const rate = (s) => `${(bytes / 1e6 / s).toFixed(1)} MB/s`;
 console.log(`file: ${file} (${mib(bytes)}, generated from fixtures/query_log/26.9/incident.TSVWithNames.tsv)`);
 console.log(`runs: ${runs} each, best shown; machine: ${(await import("node:os")).cpus().length} cores shared`);
 console.log(`native CLI (release)         : ${n.s.toFixed(2)} s  ${rate(n.s)}  peak RSS ${mib(n.rssKb * 1024)}`);
-console.log(`wasm in Chromium, worker     : ${w.worker.toFixed(2)} s  ${rate(w.worker)}  (File.stream() → feed → finishJson)`);
+console.log(`wasm in Chromium, worker     : ${w.worker.toFixed(2)} s  ${rate(w.worker)}  (File.stream() → feed → finishReport → render("json"))`);
 console.log(`wasm in Chromium, end to end : ${w.s.toFixed(2)} s  ${rate(w.s)}  (setInputFiles → table shown)`);
 console.log(`wasm / native                : ${(n.s / w.worker).toFixed(2)}× native speed`);
 console.log(`memory: wasm linear memory ${w.memory}; Chromium tree PSS ${mib(w.baseKb * 1024)} idle → peak ${mib(w.peakKb * 1024)} for a ${mib(bytes)} file`);

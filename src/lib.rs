@@ -50,6 +50,7 @@ use serde::Serialize;
 
 pub use config::{Config, Thresholds};
 pub use detect::baseline::{BaselineState, ClientVolume};
+pub use detect::timeline::Timeline;
 pub use detect::{
     BaselineMode, Channel, ClientSummary, Detector, Evidence, Finding, LedgerEntry, RuleId,
     Settings, Severity,
@@ -156,6 +157,8 @@ pub struct Analysis {
     pub ledger: Vec<LedgerEntry>,
     /// Per-client volume against the baseline (scans with a baseline only).
     pub volumes: Vec<ClientVolume>,
+    /// Queries and result bytes per client per time window (see [`detect::timeline`]).
+    pub timeline: Timeline,
     /// The baseline state after the scan, when one was attached (see [`Analyzer::with_baseline`]).
     #[serde(skip)]
     pub baseline: Option<BaselineState>,
@@ -559,6 +562,7 @@ impl Analyzer {
             rejected: self.rejected,
             ledger: detection.ledger,
             volumes: detection.volumes,
+            timeline: detection.timeline,
             baseline: detection.baseline,
         }
     }

@@ -1,10 +1,12 @@
-//! The browser shell: one wasm-bindgen class, `Analyzer`, over the library's [`crate::Analyzer`].
+//! The browser shell: two wasm-bindgen classes over the library — `Analyzer` (over
+//! [`crate::Analyzer`]) and `Report` (a finished [`Analysis`]).
 //!
 //! It only converts: a plain JS object into [`Config`] (through JSON, so it is read exactly as
 //! the config file is), `Uint8Array` chunks into [`crate::Analyzer::feed`], and the
-//! [`Analysis`] into the very JSON the CLI prints with `--format json` (rendered by
-//! [`render_json`], then handed to `JSON.parse`, so the two can never drift apart). All judgement stays in the library; errors take one path,
-//! [`to_js_error`]. Built for `wasm32` only (`scripts/build-wasm.sh` → `pkg/chaudit.js`).
+//! [`Analysis`] into the very text the CLI writes (rendered by [`crate::report::render`]; for
+//! `finish()` the JSON is handed to `JSON.parse`, so the two can never drift apart). All
+//! judgement stays in the library; errors take one path, `to_js_error`. Built for `wasm32`
+//! only (`scripts/build-wasm.sh` → `pkg/chaudit.js`).
 //!
 //! ```js
 //! import init, { Analyzer } from "./pkg/chaudit.js";
@@ -12,14 +14,24 @@
 //! const a = new Analyzer({});            // same fields as the config file; {} = defaults
 //! a.beginFile("query_log.tsv");
 //! for await (const chunk of file.stream()) a.feed(chunk);   // records may straddle chunks
-//! const report = a.finish();            // { summary, findings, clients, rejected }
+//! const report = a.finish();            // { summary, findings, clients, rejected, ledger, timeline }
+//! ```
+//!
+//! Or keep the analysis and render it in any of the CLI's formats, through the library's
+//! own renderers ([`crate::report::render`]):
+//!
+//! ```js
+//! const r = a.finishReport();
+//! const html = r.render("html");        // = chaudit scan --format html
+//! const csv = r.render("csv", "high");  // = chaudit scan --format csv --min-level high
+//! r.free();
 //! ```
 
 use std::fmt::Display;
 
 use wasm_bindgen::prelude::*;
 
-use crate::report::render_json;
+use crate::report::{render, Format};
 use crate::{Analysis, Config, Severity};
 
 /// Turns any library or conversion error into the one JS error type the module throws.
@@ -109,12 +121,50 @@ impl Analyzer {
     /// The analyzer has already finished.
     #[wasm_bindgen(js_name = finishJson)]
     pub fn finish_json(&mut self) -> Result<String, JsError> {
+        self.finish_report()?.render("json", None)
+    }
+
+    /// `finishReport()`: ends the scan and keeps its analysis, to be rendered in any of the
+    /// CLI's formats with [`Report::render`].
+    ///
+    /// # Errors
+    /// The analyzer has already finished.
+    #[wasm_bindgen(js_name = finishReport)]
+    pub fn finish_report(&mut self) -> Result<Report, JsError> {
         let analysis = self
             .inner
             .take()
             .ok_or_else(|| to_js_error(FINISHED))?
             .finish();
-        render(&analysis)
+        Ok(Report { analysis })
+    }
+}
+
+/// A finished scan's analysis, rendered on demand by the library's report writers.
+#[wasm_bindgen]
+#[derive(Debug)]
+pub struct Report {
+    analysis: Analysis,
+}
+
+#[wasm_bindgen]
+impl Report {
+    /// `render(format, minLevel?)`: the exact text `chaudit scan --format FORMAT
+    /// --min-level LEVEL --color never` writes for the same inputs. `format` is one of
+    /// `text`, `json`, `jsonl`, `csv`, `html`, `timesketch`; `minLevel` (default `info`) one
+    /// of `info`, `low`, `medium`, `high`, `critical`.
+    ///
+    /// # Errors
+    /// An unknown format or level.
+    pub fn render(&self, format: &str, min_level: Option<String>) -> Result<String, JsError> {
+        let format: Format = format.parse().map_err(to_js_error)?;
+        let min: Severity = match min_level {
+            Some(level) => level.parse().map_err(to_js_error)?,
+            None => Severity::Info,
+        };
+        let mut out = Vec::new();
+        render(&self.analysis, format, min, &mut out).map_err(to_js_error)?;
+        String::from_utf8(out).map_err(to_js_error)
     }
 }
 
@@ -124,11 +174,4 @@ impl Analyzer {
     fn scan(&mut self) -> Result<&mut crate::Analyzer, JsError> {
         self.inner.as_mut().ok_or_else(|| to_js_error(FINISHED))
     }
-}
-
-/// The CLI's default JSON report: every finding (`--min-level info`).
-fn render(analysis: &Analysis) -> Result<String, JsError> {
-    let mut out = Vec::new();
-    render_json(analysis, Severity::Info, &mut out).map_err(to_js_error)?;
-    String::from_utf8(out).map_err(to_js_error)
 }

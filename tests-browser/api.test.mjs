@@ -6,7 +6,8 @@ import assert from "node:assert/strict";
 import { readFileSync, readdirSync } from "node:fs";
 import { basename, join } from "node:path";
 import { after, before, describe, test } from "node:test";
-import { ROOT, cliJson, fixtureConfig, launch, serve } from "./harness.mjs";
+import { spawnSync } from "node:child_process";
+import { CLI, ROOT, cliJson, fixtureConfig, launch, serve } from "./harness.mjs";
 
 const FIXTURES = join(ROOT, "fixtures", "query_log");
 const fixtures = readdirSync(FIXTURES, { recursive: true })
@@ -61,6 +62,40 @@ describe("pkg/chaudit.js", () => {
     }, paths.map((p) => [basename(p), readFileSync(p).toString("base64")]));
     assert.deepEqual(got.report, want);
     assert.ok(got.proto, "a plain object, not a Map or class instance");
+  });
+
+  test("finishReport().render(format, minLevel) is the CLI's output in every format", async () => {
+    const dir = join(FIXTURES, "26.9");
+    const names = ["incident.TSVWithNames.tsv", "tricky.JSONEachRow.jsonl"];
+    const files = names.map((n) => [n, readFileSync(join(dir, n)).toString("base64")]);
+    const cases = [];
+    for (const format of ["text", "json", "jsonl", "csv", "html", "timesketch"]) {
+      for (const level of [null, "critical"]) cases.push([format, level]);
+    }
+    const got = await browser.page.evaluate(({ files, cases }) => {
+      const a = new window.chaudit.Analyzer({});
+      for (const [name, b64] of files) {
+        a.beginFile(name);
+        a.feed(Uint8Array.from(atob(b64), (c) => c.charCodeAt(0)));
+      }
+      const r = a.finishReport();
+      const out = cases.map(([f, l]) => (l ? r.render(f, l) : r.render(f)));
+      let bad;
+      try { r.render("pdf"); bad = "no error"; } catch (e) { bad = e.message; }
+      let badLevel;
+      try { r.render("json", "severe"); badLevel = "no error"; } catch (e) { badLevel = e.message; }
+      r.free();
+      return { out, bad, badLevel };
+    }, { files, cases });
+    cases.forEach(([format, level], i) => {
+      const args = ["scan", "--format", format, "--color", "never", ...(level ? ["--min-level", level] : []), ...names];
+      const cli = spawnSync(CLI, args, { cwd: dir, encoding: "utf8", maxBuffer: 1 << 28 });
+      assert.ok(cli.status === 0 || cli.status === 1, cli.stderr);
+      assert.equal(got.out[i], cli.stdout, `--format ${format}${level ? ` --min-level ${level}` : ""}`);
+    });
+    assert.notEqual(got.out[8], got.out[9], "--min-level changes the HTML report");
+    assert.match(got.bad, /unknown format "pdf"/);
+    assert.match(got.badLevel, /unknown severity "severe"/);
   });
 
   test("errors: bad config, use after finish; defaults for {} and undefined", async () => {

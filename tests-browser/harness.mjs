@@ -82,8 +82,13 @@ export function fixtureConfig(path) {
 
 /** The CLI's `--format json` for `paths` (run beside the files, so paths are bare names as in the browser). */
 export function cliJson(paths, config = {}) {
+  return cliReport(paths, "json", config);
+}
+
+/** The CLI's report in `format` for `paths` (run beside the files, as cliJson). */
+export function cliReport(paths, format, config = {}) {
   const cwd = dirname(paths[0]);
-  const args = ["scan", "--format", "json"];
+  const args = ["scan", "--format", format];
   if (config.columns) args.push("--columns", config.columns.join(","));
   args.push(...paths.map((p) => basename(p)));
   const r = spawnSync(CLI, args, { cwd, encoding: "utf8", maxBuffer: 1 << 28 });
@@ -102,8 +107,14 @@ export async function runPage(page, paths, config = {}, { timeout = 60_000 } = {
   if (!status.startsWith("done")) return { status };
   const [download] = await Promise.all([page.waitForEvent("download"), page.click("#export-json")]);
   const json = await readFile(await download.path(), "utf8");
-  const rows = await page.$$eval("#findings tbody tr", (trs) => trs.map((tr) => [...tr.cells].map((td) => td.textContent)));
+  const rows = await page.$$eval("#findings tbody tr[data-index]", (trs) => trs.map((tr) => [...tr.cells].map((td) => td.textContent)));
   return { json, status, rows };
+}
+
+/** Clicks an export button of the page; resolves to the downloaded file's name and text. */
+export async function exported(page, button) {
+  const [download] = await Promise.all([page.waitForEvent("download"), page.click(button)]);
+  return { name: download.suggestedFilename(), text: await readFile(await download.path(), "utf8") };
 }
 
 export async function screenshot(page, name) {

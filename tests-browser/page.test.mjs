@@ -8,7 +8,7 @@ import { readdirSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { pathToFileURL } from "node:url";
-import { ROOT, SHOTS, cliJson, fixtureConfig, launch, runPage, screenshot, serve } from "./harness.mjs";
+import { ROOT, SHOTS, cliJson, cliReport, exported, fixtureConfig, launch, runPage, screenshot, serve } from "./harness.mjs";
 
 const FIXTURES = join(ROOT, "fixtures", "query_log");
 const fixtures = readdirSync(FIXTURES, { recursive: true })
@@ -48,8 +48,22 @@ describe("served page", () => {
       assert.deepEqual(got.rows.map((r) => [r[0], r[1], r[2], r[3], r[4], r[7].replaceAll(",", "")]),
         cli.findings.map(expectedRow), "findings table differs from the CLI's findings");
       assert.equal(await browser.page.textContent("#sum-findings"), String(cli.summary.findings));
+      // The HTML report, rendered by the library in the worker: byte for byte the CLI's.
+      const html = await exported(browser.page, "#export-html");
+      assert.equal(html.name, "chaudit-report.html");
+      assert.equal(html.text, cliReport([path], "html", config), "exported HTML differs from the CLI's");
     });
   }
+
+  test("CSV export and HTML of several files equal the CLI's", async () => {
+    const dir = join(FIXTURES, "18.16");
+    const paths = ["incident.CSVWithNames.csv", "tricky.Vertical.txt"].map((p) => join(dir, p));
+    await runPage(browser.page, paths);
+    assert.equal((await exported(browser.page, "#export-html")).text, cliReport(paths, "html"));
+    const csv = await exported(browser.page, "#export-csv");
+    assert.equal(csv.name, "chaudit-findings.csv");
+    assert.equal(csv.text, cliReport(paths, "csv"));
+  });
 
   test("several files in one run, as the CLI scans them", async () => {
     const dir = join(FIXTURES, "26.9");
@@ -68,31 +82,35 @@ describe("served page", () => {
     assert.ok(cli.findings.length >= 2, "the incident has several findings");
     // Severity filter: only critical rows remain.
     await page.selectOption("#f-severity", "critical");
-    const sev = await page.$$eval("#findings tbody tr td:first-child", (tds) => tds.map((t) => t.textContent));
+    const sev = await page.$$eval("#findings tbody tr[data-index] td:first-child", (tds) => tds.map((t) => t.textContent));
     assert.deepEqual(sev, cli.findings.filter((f) => f.severity === "critical").map((f) => f.severity));
     await page.selectOption("#f-severity", "");
     // Rule filter.
     const rule = cli.findings[cli.findings.length - 1].rule;
     await page.selectOption("#f-rule", rule);
-    assert.equal(await page.locator("#findings tbody tr").count(), cli.findings.filter((f) => f.rule === rule).length);
+    assert.equal(await page.locator("#findings tbody tr[data-index]").count(), cli.findings.filter((f) => f.rule === rule).length);
     await page.selectOption("#f-rule", "");
     // Text search on an evidence excerpt ("/" focuses the box).
     await page.keyboard.press("/");
     await page.keyboard.type("log_stream");
     const hits = cli.findings.filter((f) => JSON.stringify(f).includes("log_stream")).length;
-    assert.ok(hits > 0);
-    assert.equal(await page.locator("#findings tbody tr").count(), hits);
+    assert.ok(hits > 0 && hits < cli.findings.length);
+    // The text filter applies once typing pauses.
+    const shown = (n) => page.waitForFunction((n) => document.querySelectorAll("#findings tbody tr[data-index]").length === n, n);
+    await shown(hits);
     await page.fill("#f-text", "no-such-thing-anywhere");
-    assert.equal(await page.locator("#findings tbody tr").count(), 0);
+    await shown(0);
     await page.fill("#f-text", "");
+    await shown(cli.findings.length);
     // Keyboard: focus the first row, Enter selects it, ArrowDown moves to the next.
-    await page.focus("#findings tbody tr:first-child");
+    await page.focus("#findings tbody tr[data-index]");
     await page.keyboard.press("Enter");
     const first = cli.findings[0];
     const evidence = await page.textContent("#evidence");
     assert.ok(evidence.includes(`${first.evidence[0].path}:${first.evidence[0].line}`), evidence);
     await page.keyboard.press("ArrowDown");
-    assert.equal(await page.getAttribute("#findings tbody tr:nth-child(2)", "aria-selected"), "true");
+    assert.equal(await page.getAttribute(`#findings tbody tr[data-index="1"]`, "aria-selected"), "true");
+    assert.equal(await page.evaluate(() => document.activeElement.dataset.index), "1", "focus follows the selection");
     const second = cli.findings[1];
     assert.ok((await page.textContent("#evidence")).includes(`${second.evidence[0].path}:${second.evidence[0].line}`));
     // Replay: at the start no finding has happened yet; at the end all have.
@@ -106,15 +124,115 @@ describe("served page", () => {
     assert.match(await page.textContent("#replay-time"), new RegExp(`— ${cli.findings.length} of ${cli.findings.length} findings`));
     assert.equal(await page.locator("#story li").count(), cli.findings.length);
     assert.equal(await page.locator("#timeline .mark").count(), cli.findings.length);
-    await page.focus("#findings tbody tr:first-child");
+    // The chart: one bar group per active window of every series (and of the other clients),
+    // from the report's timeline; replaying to the start greys every window after it.
+    const tl = cli.timeline;
+    assert.ok(tl.window_secs > 0 && tl.series.length > 0, "the report has a per-client timeline");
+    const windows = tl.series.reduce((n, s) => n + s.windows.length, 0) + tl.other.length;
+    assert.equal(await page.locator("#timeline .win").count(), windows);
+    assert.equal(await page.locator("#timeline .bars .base").count(), tl.series.length + (tl.other.length ? 1 : 0));
+    await page.fill("#replay", "0");
+    const t0 = Math.min(...[...tl.series.flatMap((x) => x.windows), ...tl.other].map((w) => Date.parse(w[0])));
+    const later = [...tl.series.flatMap((x) => x.windows), ...tl.other].filter((w) => Date.parse(w[0]) > t0).length;
+    assert.equal(await page.locator("#timeline .win.future").count(), later);
+    await page.fill("#replay", "500");
+    const mid = await page.locator("#timeline .win.future").count();
+    assert.ok(mid > 0 && mid < later, `half way, ${mid} of ${later} later windows are still to come`);
+    await page.fill("#replay", "1000");
+    assert.equal(await page.locator("#timeline .win.future").count(), 0);
+    // A click on a finding's mark selects it.
+    await page.dispatchEvent(`#timeline .mark[data-index="${cli.findings.length - 1}"]`, "click");
+    assert.equal(await page.getAttribute(`#findings tbody tr[data-index="${cli.findings.length - 1}"]`, "aria-selected"), "true");
+    await page.focus("#findings tbody tr[data-index]");
     await page.keyboard.press("Enter");
     await page.setViewportSize({ width: 1280, height: 900 });
     await screenshot(page, "incident-wide.png");
     await page.setViewportSize({ width: 420, height: 900 });
+    // The chart redraws at the narrow width (after the resize settles) instead of overflowing.
+    await page.waitForFunction(() => Number(document.getElementById("timeline").getAttribute("width")) <= window.innerWidth - 16);
     const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
     assert.ok(overflow <= 1, `the page scrolls sideways by ${overflow}px in a narrow window`);
     await screenshot(page, "incident-narrow.png");
     await page.setViewportSize({ width: 1280, height: 900 });
+  });
+
+  test("20,000 findings and clients: windowed tables stay small, scroll and select by keyboard", async () => {
+    const page = browser.page;
+    // One unauthenticated read from each of 20,000 external addresses: 20,000 critical findings.
+    const N = 20_000;
+    const lines = ["type\tevent_time\tuser\taddress\tquery\tresult_bytes\tresult_rows\tread_rows"];
+    for (let i = 0; i < N; i++) {
+      const t = new Date(Date.UTC(2026, 10, 25, 10) + i * 1000).toISOString().slice(0, 19).replace("T", " ");
+      lines.push(`QueryFinish\t${t}\tdefault\t203.0.${Math.floor(i / 250)}.${(i % 250) + 1}\tSELECT * FROM default.t${i % 7}\t${1000 + i}\t${10 + (i % 50)}\t${100 + i}`);
+    }
+    const fs = await import("node:fs");
+    fs.mkdirSync(SHOTS, { recursive: true });
+    const big = join(SHOTS, "many-clients.TSVWithNames.tsv");
+    fs.writeFileSync(big, `${lines.join("\n")}\n`);
+    const want = cliJson([big]);
+    const cli = JSON.parse(want);
+    assert.equal(cli.findings.length, N);
+    assert.equal(cli.clients.length, N);
+    const t0 = Date.now();
+    const got = await runPage(page, [big], {}, { timeout: 180_000 });
+    assert.equal(got.json, want);
+    const shownMs = Date.now() - t0;
+    assert.equal(await page.textContent("#findings-count"), String(N));
+    const rows = () => page.locator("#findings tbody tr[data-index]").count();
+    const rendered = await rows();
+    assert.ok(rendered > 0 && rendered <= 200, `${rendered} finding rows in the DOM for ${N} findings`);
+    assert.ok(await page.locator("#clients tbody tr:not(.spacer)").count() <= 200, "the clients table is windowed too");
+    // The scroll height still stands for every row.
+    const { scrollHeight, rowH } = await page.$eval("#findings-wrap", (w) => ({
+      scrollHeight: w.scrollHeight, rowH: w.querySelector("tr[data-index]").getBoundingClientRect().height }));
+    assert.ok(scrollHeight >= N * rowH, `scroll height ${scrollHeight} for ${N} rows of ${rowH}px`);
+    // Keyboard: Tab from the search box lands on the table's one tab stop (the first row);
+    // Enter selects it, ↓ the next, End the last (scrolled into view), Space re-selects.
+    await page.focus("#f-text");
+    await page.keyboard.press("Tab");
+    assert.equal(await page.evaluate(() => document.activeElement.dataset.pos), "0");
+    await page.keyboard.press("Enter");
+    const evidenceOf = (f) => `${f.evidence[0].path}:${f.evidence[0].line}`;
+    assert.ok((await page.textContent("#evidence")).includes(evidenceOf(cli.findings[0])));
+    await page.keyboard.press("ArrowDown");
+    assert.equal(await page.evaluate(() => document.activeElement.dataset.index), "1");
+    assert.ok((await page.textContent("#evidence")).includes(evidenceOf(cli.findings[1])));
+    await page.keyboard.press("End");
+    await page.waitForFunction((n) => document.activeElement?.dataset?.index === String(n - 1), N);
+    assert.ok((await page.textContent("#evidence")).includes(evidenceOf(cli.findings[N - 1])));
+    assert.equal(await page.getAttribute(`#findings tbody tr[data-index="${N - 1}"]`, "aria-selected"), "true");
+    assert.ok(await rows() <= 200);
+    await page.keyboard.press("PageUp");
+    const up = Number(await page.evaluate(() => document.activeElement.dataset.pos));
+    assert.ok(up < N - 1 && up > N - 100, `PageUp moved to ${up}`);
+    await page.keyboard.press("Home");
+    await page.waitForFunction(() => document.activeElement?.dataset?.pos === "0");
+    // Shift+Tab leaves the table; Tab comes back to the row that was active.
+    await page.keyboard.press("ArrowDown");
+    await page.keyboard.press("Shift+Tab");
+    assert.notEqual(await page.evaluate(() => document.activeElement.dataset.pos), "1");
+    await page.keyboard.press("Tab");
+    assert.equal(await page.evaluate(() => document.activeElement.dataset.pos), "1");
+    await page.keyboard.press("Space");
+    assert.equal(await page.getAttribute(`#findings tbody tr[data-index="1"]`, "aria-selected"), "true");
+    // Scrolling by mouse wheel renders the rows that come into view.
+    await page.$eval("#findings-wrap", (w) => { w.scrollTop = w.scrollHeight / 2; });
+    await page.waitForFunction((n) => [...document.querySelectorAll("#findings tbody tr[data-index]")]
+      .some((tr) => Math.abs(Number(tr.dataset.pos) - n / 2) < 40), N);
+    // Filtering 20,000 rows by text stays quick and exact.
+    const tf = Date.now();
+    await page.fill("#f-text", "203.0.79.250");
+    await page.waitForFunction(() => document.getElementById("findings-count").textContent === "1 of 20000 shown");
+    const filterMs = Date.now() - tf;
+    assert.equal(await rows(), 1);
+    await page.fill("#f-text", "");
+    await page.waitForFunction((n) => document.getElementById("findings-count").textContent === String(n), N);
+    // The clients table scrolls to its last client.
+    await page.$eval("#clients-wrap", (w) => { w.scrollTop = w.scrollHeight; });
+    const last = cli.clients[N - 1];
+    await page.waitForFunction((ip) => [...document.querySelectorAll("#clients tbody td")].some((td) => td.textContent === ip), last.client_ip);
+    await screenshot(page, "many-findings.png");
+    console.log(`# 20,000 findings: shown ${shownMs} ms after the file was chosen; text filter ${filterMs} ms; ${rendered} rows rendered`);
   });
 
   test("a bad setting is reported, not thrown", async () => {

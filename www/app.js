@@ -1,8 +1,9 @@
 // chaudit page: reads files through a Web Worker (worker.js) and shows the library's JSON
 // report — findings with filters and evidence, clients, a timeline with a replay scrubber.
 // No detection logic lives here: every number and verdict comes from the wasm library; this
-// file only filters, sorts for display and draws. It imports nothing, so the single-file
-// build can inline it as is.
+// file only filters, sorts for display and draws. Exports (JSON, HTML, CSV) are rendered by
+// the library in the worker, exactly as the CLI writes them. It imports nothing, so the
+// single-file build can inline it as is.
 
 const SEVERITIES = ["info", "low", "medium", "high", "critical"];
 const $ = (id) => document.getElementById(id);
@@ -10,8 +11,15 @@ const $ = (id) => document.getElementById(id);
 const state = {
   report: null, // the parsed CLI-shaped JSON report
   json: "", // the report exactly as the library wrote it (exported as is)
-  worker: null,
+  worker: null, // the worker of the run in progress
+  done: null, // the worker holding the last finished scan (renders exports)
+  renders: new Map(), // pending export renders: id → {resolve, reject}
+  nextRender: 0,
   selected: -1, // index into report.findings
+  shown: [], // indices into report.findings that pass the filters, in table order
+  active: 0, // position in `shown` of the row that holds the table's tab stop
+  timed: [], // [element, ms, greyed] of the chart's windows and marks, for the replay
+  byTime: [], // [first_seen ms, index] of every finding, in time order (the replay's story)
   replayAt: null, // ms since epoch, or null = end of the logs
   playing: null,
   t0: 0,
@@ -89,6 +97,8 @@ function run(fileList) {
     return;
   }
   cancel(false);
+  dropFinished();
+  for (const id of ["export-json", "export-html", "export-csv"]) $(id).disabled = true;
   const w = makeWorker();
   state.worker = w;
   $("cancel").disabled = false;
@@ -102,7 +112,8 @@ function run(fileList) {
       $("progress").value = m.totalBytes ? m.bytes / m.totalBytes : 1;
       if (m.name) setStatus(`reading ${m.name} (${m.file + 1}/${files.length}) — ${fmtBytes(m.bytes)} of ${fmtBytes(m.totalBytes)}`);
     } else if (m.type === "done") {
-      finishRun(w);
+      finishRun(w, true);
+      for (const id of ["export-json", "export-html", "export-csv"]) $(id).disabled = false;
       state.json = m.json;
       show(JSON.parse(m.json));
       const mb = files.reduce((n, f) => n + f.size, 0) / 1e6;
@@ -110,18 +121,32 @@ function run(fileList) {
     } else if (m.type === "error") {
       finishRun(w);
       setStatus(`error: ${m.message}`);
+    } else if (m.type === "rendered" || m.type === "render-error") {
+      const p = state.renders.get(m.id);
+      state.renders.delete(m.id);
+      if (p && m.type === "rendered") p.resolve(m.text);
+      else if (p) p.reject(new Error(m.message));
     }
   };
   w.onerror = (e) => { finishRun(w); setStatus(`error: ${e.message || "worker failed"}`); };
   w.postMessage({ type: "start", config, files, wasm: wasmBytes() });
 }
 
-function finishRun(w) {
-  w.terminate();
+// A finished scan's worker stays alive (idle) to render exports; any other end terminates it.
+function finishRun(w, keep = false) {
+  if (keep) state.done = w;
+  else w.terminate();
   // Counts finished runs (done, error or cancelled), so a test can wait for "the next one".
   $("status").dataset.runs = String(Number($("status").dataset.runs ?? 0) + 1);
   if (state.worker === w) state.worker = null;
   $("cancel").disabled = true;
+}
+
+function dropFinished() {
+  state.done?.terminate();
+  state.done = null;
+  for (const p of state.renders.values()) p.reject(new Error("a new scan started"));
+  state.renders.clear();
 }
 
 function cancel(report = true) {
@@ -136,13 +161,8 @@ function cancel(report = true) {
 function show(report) {
   state.report = report;
   state.selected = -1;
-  const times = [];
-  for (const f of report.findings) times.push(ms(f.first_seen), ms(f.last_seen));
-  for (const c of report.clients) times.push(ms(c.first_seen), ms(c.last_seen));
-  times.push(ms(report.summary.first_event), ms(report.summary.last_event));
-  const ok = times.filter(Number.isFinite);
-  state.t0 = ok.reduce((a, b) => Math.min(a, b), ok[0] ?? 0);
-  state.t1 = ok.reduce((a, b) => Math.max(a, b), ok[0] ?? 0);
+  [state.t0, state.t1] = timeRange(report);
+  state.byTime = byTime(report);
   state.replayAt = null;
   $("replay").value = $("replay").max;
 
@@ -183,45 +203,136 @@ function matches(f) {
 
 const isFuture = (f) => state.replayAt != null && ms(f.first_seen) > state.replayAt;
 
+// ---------- windowed tables ----------
+
+// Tables render only the rows in view (plus a margin): two spacer rows stand for the rest,
+// so tens of thousands of findings or clients scroll as smoothly as ten. Rows have one
+// fixed height (cells do not wrap; the full text is in the evidence panel and tooltips).
+const OVERSCAN = 12;
+const MIN_ROWS = 40; // rendered even before the table has a height (first paint, tests)
+
+class VirtualRows {
+  /** `wrap`: the scrolling box; `table`: its table; `makeRow(pos)`: the <tr> for position pos. */
+  constructor(wrap, table, makeRow) {
+    this.wrap = wrap;
+    this.body = table.tBodies[0];
+    this.cols = table.tHead.rows[0].cells.length;
+    this.makeRow = makeRow;
+    this.n = 0;
+    this.rowH = 0;
+    this.range = [0, 0];
+    let queued = false;
+    wrap.addEventListener("scroll", () => {
+      if (queued) return;
+      queued = true;
+      requestAnimationFrame(() => { queued = false; this.render(); });
+    });
+  }
+
+  spacer(h) {
+    const tr = el("tr", { class: "spacer", "aria-hidden": "true" }, el("td", { colspan: String(this.cols) }));
+    tr.style.height = `${h}px`;
+    return tr;
+  }
+
+  /** Shows `n` rows (positions 0..n-1), keeping the scroll position where it can. */
+  reset(n) {
+    this.n = n;
+    this.render(true);
+  }
+
+  render(force = false) {
+    const h = this.rowH || 30;
+    const top = Math.max(0, Math.floor(this.wrap.scrollTop / h) - OVERSCAN);
+    const count = Math.max(MIN_ROWS, Math.ceil(this.wrap.clientHeight / h) + 2 * OVERSCAN);
+    const end = Math.min(this.n, top + count);
+    if (!force && top === this.range[0] && end === this.range[1]) return;
+    const focused = this.body.contains(document.activeElement) ? document.activeElement.dataset.pos : undefined;
+    this.range = [top, end];
+    const rows = [];
+    for (let pos = top; pos < end; pos++) {
+      const tr = this.makeRow(pos);
+      tr.dataset.pos = String(pos);
+      rows.push(tr);
+    }
+    this.body.replaceChildren(...(top > 0 ? [this.spacer(top * h)] : []), ...rows,
+      ...(end < this.n ? [this.spacer((this.n - end) * h)] : []));
+    if (!this.rowH && rows.length) {
+      // Measured once from a real row; the spacers are redrawn to match.
+      this.rowH = rows[0].getBoundingClientRect().height || 30;
+      if (this.rowH !== h) return this.render(true);
+    }
+    if (focused !== undefined) this.row(Number(focused))?.focus({ preventScroll: true });
+  }
+
+  /** The rendered <tr> at `pos`, if any. */
+  row(pos) { return this.body.querySelector(`tr[data-pos="${pos}"]`); }
+
+  /** Scrolls so that `pos` is in view, renders, and returns its <tr>. */
+  reveal(pos) {
+    const h = this.rowH || 30;
+    const head = this.wrap.querySelector("thead")?.getBoundingClientRect().height ?? 0;
+    const y = pos * h;
+    if (y < this.wrap.scrollTop) this.wrap.scrollTop = y;
+    else if (y + h > this.wrap.scrollTop + this.wrap.clientHeight - head) this.wrap.scrollTop = y + h + head - this.wrap.clientHeight;
+    this.render();
+    return this.row(pos);
+  }
+}
+
+function findingRow(pos) {
+  const i = state.shown[pos];
+  const f = state.report.findings[i];
+  const tr = el("tr", { "data-index": String(i), tabindex: pos === state.active ? "0" : "-1", "aria-selected": String(i === state.selected),
+    "aria-rowindex": String(pos + 2) },
+  el("td", {}, el("span", { class: `sev sev-${f.severity}`, text: f.severity })),
+  el("td", { text: f.rule }),
+  el("td", { text: f.user, title: f.user }),
+  el("td", { text: client(f) }),
+  el("td", { text: f.client_class }),
+  el("td", { class: "time", text: fmtTime(ms(f.first_seen)) }),
+  el("td", { class: "time", text: fmtTime(ms(f.last_seen)) }),
+  el("td", { class: "num", text: fmtCount(f.count) }),
+  el("td", { class: "summary", text: f.summary, title: f.summary }));
+  if (isFuture(f)) tr.classList.add("future");
+  return tr;
+}
+
+function clientRow(pos) {
+  const c = state.report.clients[pos];
+  return el("tr", { "aria-rowindex": String(pos + 2) },
+    el("td", { text: c.user, title: c.user }), el("td", { text: client(c) }), el("td", { text: c.client_class }),
+    el("td", { class: "num", text: fmtCount(c.queries) }), el("td", { class: "num", text: fmtBytes(c.result_bytes) }),
+    el("td", { class: "num", text: fmtCount(c.read_rows) }),
+    el("td", { class: "time", text: fmtTime(ms(c.first_seen)) }), el("td", { class: "time", text: fmtTime(ms(c.last_seen)) }));
+}
+
+const findingRows = new VirtualRows($("findings-wrap"), $("findings"), findingRow);
+const clientRows = new VirtualRows($("clients-wrap"), $("clients"), clientRow);
+
 function renderFindings() {
-  const body = $("findings").tBodies[0];
-  const rows = [];
-  let shown = 0;
-  state.report.findings.forEach((f, i) => {
-    if (!matches(f)) return;
-    shown++;
-    const tr = el("tr", { tabindex: "0", "data-index": String(i), "aria-selected": String(i === state.selected) },
-      el("td", {}, el("span", { class: `sev sev-${f.severity}`, text: f.severity })),
-      el("td", { text: f.rule }),
-      el("td", { text: f.user }),
-      el("td", { text: client(f) }),
-      el("td", { text: f.client_class }),
-      el("td", { class: "time", text: fmtTime(ms(f.first_seen)) }),
-      el("td", { class: "time", text: fmtTime(ms(f.last_seen)) }),
-      el("td", { class: "num", text: fmtCount(f.count) }),
-      el("td", { text: f.summary }));
-    if (isFuture(f)) tr.classList.add("future");
-    rows.push(tr);
-  });
-  body.replaceChildren(...rows);
-  const total = state.report.findings.length;
-  $("findings-count").textContent = shown === total ? `${total}` : `${shown} of ${total} shown`;
+  const all = state.report.findings;
+  $("findings-wrap").scrollTop = 0;
+  state.shown = [];
+  for (let i = 0; i < all.length; i++) if (matches(all[i])) state.shown.push(i);
+  const at = state.shown.indexOf(state.selected);
+  state.active = at >= 0 ? at : 0;
+  $("findings").setAttribute("aria-rowcount", String(state.shown.length + 1));
+  findingRows.reset(state.shown.length);
+  const total = all.length;
+  $("findings-count").textContent = state.shown.length === total ? `${total}` : `${state.shown.length} of ${total} shown`;
 }
 
 function renderClients() {
-  const rows = state.report.clients.map((c) => el("tr", {},
-    el("td", { text: c.user }), el("td", { text: client(c) }), el("td", { text: c.client_class }),
-    el("td", { class: "num", text: fmtCount(c.queries) }), el("td", { class: "num", text: fmtBytes(c.result_bytes) }),
-    el("td", { class: "num", text: fmtCount(c.read_rows) }),
-    el("td", { class: "time", text: fmtTime(ms(c.first_seen)) }), el("td", { class: "time", text: fmtTime(ms(c.last_seen)) })));
-  $("clients").tBodies[0].replaceChildren(...rows);
+  $("clients").setAttribute("aria-rowcount", String(state.report.clients.length + 1));
+  clientRows.reset(state.report.clients.length);
 }
 
 function renderEvidence() {
   const box = $("evidence");
   const f = state.report?.findings[state.selected];
   if (!f) {
-    box.replaceChildren(el("p", { class: "note", text: "Select a finding (click, or Enter on a row; ↑/↓ move) to see its evidence lines." }));
+    box.replaceChildren(el("p", { class: "note", text: "Select a finding (click, or Enter/Space on a row; ↑/↓, PageUp/PageDown, Home/End move) to see its evidence lines." }));
     return;
   }
   const meta = el("dl", { class: "meta" });
@@ -238,24 +349,37 @@ function renderEvidence() {
     meta, el("h3", { text: `Evidence (${f.evidence.length} line${f.evidence.length === 1 ? "" : "s"})` }), list);
 }
 
+/** Selects finding `i` (an index into report.findings); `focus` moves keyboard focus to its row. */
 function select(i, focus) {
   state.selected = i;
-  for (const tr of $("findings").tBodies[0].rows) {
-    const on = Number(tr.dataset.index) === i;
-    tr.setAttribute("aria-selected", String(on));
-    if (on && focus) tr.focus();
+  const pos = state.shown.indexOf(i);
+  if (pos >= 0) moveActive(pos, focus);
+  for (const tr of $("findings").tBodies[0].querySelectorAll("tr[data-index]")) {
+    tr.setAttribute("aria-selected", String(Number(tr.dataset.index) === i));
   }
   for (const m of $("timeline").querySelectorAll(".mark")) m.classList.toggle("selected", Number(m.dataset.index) === i);
   renderEvidence();
 }
 
+/** Gives the row at `pos` the table's one tab stop, scrolling it into view; focuses it if asked. */
+function moveActive(pos, focus) {
+  state.active = pos;
+  for (const tr of $("findings").tBodies[0].querySelectorAll("tr[tabindex='0']")) tr.tabIndex = -1;
+  const tr = focus ? findingRows.reveal(pos) : findingRows.row(pos);
+  if (tr) {
+    tr.tabIndex = 0;
+    if (focus) tr.focus({ preventScroll: true });
+  }
+}
+
 // ---------- timeline and replay ----------
 
-const LANES = 14;
-// The chart is drawn at the container's pixel width (at least 560) so text keeps its size;
-// narrower windows scroll it sideways.
+// The chart is drawn at its container's pixel width so text keeps its size; in a narrow
+// window the label column shrinks instead of the page scrolling sideways.
 let W = 1000;
-const LEFT = 210, RIGHT = 12, LANE_H = 22, TOP = 8, AXIS = 26;
+let LEFT = 200;
+const RIGHT = 12, LANE_H = 38, TOP = 6, AXIS = 26, MARK_H = 6;
+const STORY_MAX = 200; // the story lists the latest findings so far, not all of a huge scan
 
 // Axis labels: the time of day when the logs span under a day, else the date and minute.
 function tick(t, span) {
@@ -263,67 +387,123 @@ function tick(t, span) {
   return span < 86_400_000 ? iso.slice(11, 19) : `${iso.slice(5, 10)} ${iso.slice(11, 16)}`;
 }
 
+function fmtSpan(secs) {
+  for (const [n, u] of [[604800, "week"], [86400, "day"], [3600, "hour"], [60, "minute"], [1, "second"]]) {
+    if (secs % n === 0) return `${secs / n === 1 ? "" : `${secs / n} `}${u}${secs / n === 1 ? "" : "s"}`;
+  }
+  return `${secs} s`;
+}
+
 function laneKey(x) { return `${x.user}@${client(x)}`; }
+
+// Times the chart and the replay run over: the logs' span, widened to whole windows.
+function timeRange(r) {
+  const times = [ms(r.summary.first_event), ms(r.summary.last_event)];
+  for (const f of r.findings) times.push(ms(f.first_seen), ms(f.last_seen));
+  const tl = r.timeline;
+  const step = (tl?.window_secs ?? 0) * 1000;
+  for (const s of [...(tl?.series ?? []), { windows: tl?.other ?? [] }]) {
+    const ws = s.windows;
+    if (ws.length) times.push(ms(ws[0][0]), ms(ws[ws.length - 1][0]) + step);
+  }
+  const ok = times.filter(Number.isFinite);
+  return [ok.reduce((a, b) => Math.min(a, b), ok[0] ?? 0), ok.reduce((a, b) => Math.max(a, b), ok[0] ?? 0)];
+}
 
 function renderTimeline() {
   const r = state.report;
+  const tl = r.timeline ?? { window_secs: 0, series: [], other: [] };
   const chart = $("timeline");
-  const lanes = r.clients.slice(0, LANES).map(laneKey);
-  // A client with findings but outside the heaviest lanes still gets a lane, up to twice as many.
-  for (const f of r.findings) if (!lanes.includes(laneKey(f)) && lanes.length < LANES * 2) lanes.push(laneKey(f));
-  const hasOther = r.clients.length > lanes.length;
+  const lanes = tl.series.map(laneKey);
+  const laneIndex = new Map(lanes.map((k, i) => [k, i]));
+  // Everyone else: summed windows, and the findings of clients without a lane of their own.
+  const orphans = r.findings.some((f) => !laneIndex.has(laneKey(f)));
+  const hasOther = tl.other.length > 0 || orphans;
   const nLanes = lanes.length + (hasOther ? 1 : 0);
-  const H = TOP + nLanes * LANE_H + AXIS;
-  W = Math.max(560, chart.parentElement.clientWidth);
+  W = Math.max(300, chart.parentElement.clientWidth);
+  LEFT = W < 640 ? 92 : 200;
+  const H = TOP + Math.max(nLanes, 1) * LANE_H + AXIS;
   chart.setAttribute("viewBox", `0 0 ${W} ${H}`);
   chart.setAttribute("width", W);
   chart.setAttribute("height", H);
   chart.replaceChildren();
   const span = Math.max(state.t1 - state.t0, 1);
   const x = (t) => LEFT + ((t - state.t0) / span) * (W - LEFT - RIGHT);
-  const laneOf = (k) => { const i = lanes.indexOf(k); return i >= 0 ? i : lanes.length; };
   const y = (i) => TOP + i * LANE_H;
+  const step = tl.window_secs * 1000;
+  $("timeline-h").querySelector("small").textContent = tl.window_secs
+    ? `result bytes per client per ${fmtSpan(tl.window_secs)} (bar height, log scale; the strip below is queries); findings marked above`
+    : "no queries to chart";
 
-  // Axis: five ticks.
   const axis = svg("g", { class: "axis" });
-  for (let k = 0; k <= 4; k++) {
-    const t = state.t0 + (span * k) / 4;
+  const ticks = W < 640 ? 2 : 4;
+  for (let k = 0; k <= ticks; k++) {
+    const t = state.t0 + (span * k) / ticks;
     const xx = x(t);
     axis.append(svg("line", { class: "grid", x1: xx, x2: xx, y1: TOP, y2: H - AXIS + 4 }));
-    axis.append(svg("text", { x: xx, y: H - 8, "text-anchor": k === 0 ? "start" : k === 4 ? "end" : "middle" }, tick(t, span)));
+    axis.append(svg("text", { x: xx, y: H - 8, "text-anchor": k === 0 ? "start" : k === ticks ? "end" : "middle" }, tick(t, span)));
   }
   chart.append(axis);
 
-  const maxBytes = r.clients.reduce((a, c) => Math.max(a, c.result_bytes), 1);
-  lanes.forEach((k, i) => chart.append(svg("text", { x: 4, y: y(i) + 15 }, k.length > 32 ? `${k.slice(0, 31)}…` : k)));
-  if (hasOther) chart.append(svg("text", { x: 4, y: y(lanes.length) + 15 }, `${r.clients.length - lanes.length} other clients`));
+  const chars = Math.floor((LEFT - 8) / 6.2);
+  const label = (text, i, full) => {
+    const t = svg("text", { x: 4, y: y(i) + LANE_H / 2 + 4 }, text.length > chars ? `${text.slice(0, chars - 1)}…` : text);
+    t.append(svg("title", {}, full ?? text));
+    chart.append(t);
+  };
+  lanes.forEach((k, i) => label(k, i));
+  const others = `${fmtCount(Math.max(r.clients.length - lanes.length, 0))}${r.summary.clients_untracked ? "+" : ""}`;
+  if (hasOther) label(`${others} other clients`, lanes.length, "every client without a lane of its own, summed per window");
 
-  // Lane bars: each client's active span, darker with more result bytes sent to it.
-  for (const c of r.clients) {
-    const i = laneOf(laneKey(c));
-    const x0 = x(ms(c.first_seen));
-    const bar = svg("rect", { class: "lane", x: x0, y: y(i) + 6, width: Math.max(2, x(ms(c.last_seen)) - x0), height: 10, rx: 2,
-      "data-t": ms(c.first_seen), "fill-opacity": (0.25 + 0.75 * Math.log1p(c.result_bytes) / Math.log1p(maxBytes)).toFixed(2) });
-    bar.append(svg("title", {}, `${laneKey(c)}: ${fmtCount(c.queries)} queries, ${fmtBytes(c.result_bytes)} sent, ${fmtCount(c.read_rows)} rows read`));
-    chart.append(bar);
-  }
-  // Findings: a mark over each finding's span, sized by the result bytes it covers.
-  const maxF = r.findings.reduce((a, f) => Math.max(a, f.metrics.result_bytes ?? 0), 1);
-  // Most severe drawn last, so it stays on top where findings overlap.
+  // Bars: one per active window; height by result bytes (log scale, one scale for the whole
+  // chart), and a strip under it shaded by the number of queries.
+  const all = [...tl.series.map((s) => s.windows), tl.other];
+  let maxBytes = 1, maxQueries = 1;
+  for (const ws of all) for (const [, q, b] of ws) { maxBytes = Math.max(maxBytes, b); maxQueries = Math.max(maxQueries, q); }
+  const BAR_MAX = LANE_H - MARK_H - 9;
+  const bars = svg("g", { class: "bars" });
+  all.forEach((ws, i) => {
+    if (i === tl.series.length && !hasOther) return;
+    const base = y(i) + MARK_H + 2 + BAR_MAX;
+    bars.append(svg("line", { class: "base", x1: LEFT, x2: W - RIGHT, y1: base + 0.5, y2: base + 0.5 }));
+    for (const [start, q, b] of ws) {
+      const t = ms(start);
+      const x0 = x(t);
+      const w = Math.max(1.5, x(t + step) - x0 - 0.5);
+      const h = b > 0 ? 2 + (BAR_MAX - 2) * Math.log1p(b) / Math.log1p(maxBytes) : 0;
+      const g = svg("g", { class: "win", "data-t": t });
+      if (h > 0) g.append(svg("rect", { class: "bar", x: x0, y: base - h, width: w, height: h }));
+      g.append(svg("rect", { class: "q", x: x0, y: base + 1, width: w, height: 3,
+        "fill-opacity": (0.2 + 0.8 * Math.log1p(q) / Math.log1p(maxQueries)).toFixed(2) }));
+      g.append(svg("title", {}, `${i < lanes.length ? lanes[i] : "other clients"}, ${fmtTime(t)} + ${fmtSpan(tl.window_secs)}: ${fmtCount(q)} quer${q === 1 ? "y" : "ies"}, ${fmtBytes(b)} sent`));
+      bars.append(g);
+    }
+  });
+  chart.append(bars);
+
+  // Findings: a band over each finding's span at the top of its client's lane; most severe
+  // drawn last so it stays on top where findings overlap.
+  const marks = svg("g", { class: "marks" });
   const order = r.findings.map((f, idx) => [f, idx]).sort(([a], [b]) => SEVERITIES.indexOf(a.severity) - SEVERITIES.indexOf(b.severity));
   for (const [f, idx] of order) {
-    const i = laneOf(laneKey(f));
+    const i = laneIndex.get(laneKey(f)) ?? lanes.length;
     const x0 = x(ms(f.first_seen));
-    const h = 8 + 10 * Math.log1p(f.metrics.result_bytes ?? 0) / Math.log1p(maxF);
-    const m = svg("rect", { class: `mark ${f.severity}`, x: x0 - 3, y: y(i) + 11 - h / 2, width: Math.max(6, x(ms(f.last_seen)) - x0 + 6),
-      height: h, rx: 2, "data-index": idx, "data-t": ms(f.first_seen) });
+    const m = svg("rect", { class: `mark ${f.severity}`, x: x0 - 2, y: y(i) + 1, width: Math.max(5, x(ms(f.last_seen)) - x0 + 4),
+      height: MARK_H, rx: 1.5, "data-index": idx, "data-t": ms(f.first_seen) });
     m.append(svg("title", {}, `${f.severity} ${f.rule} — ${f.summary}`));
     if (idx === state.selected) m.classList.add("selected");
-    m.addEventListener("click", () => select(idx, true));
-    chart.append(m);
+    marks.append(m);
   }
+  chart.append(marks);
   chart.append(svg("line", { id: "cursor", class: "cursor", x1: W - RIGHT, x2: W - RIGHT, y1: TOP - 4, y2: H - AXIS + 4 }));
+  // What the replay greys out, with its time, gathered once per drawing.
+  state.timed = [...chart.querySelectorAll("[data-t]")].map((e) => [e, Number(e.dataset.t), false]);
   applyReplay();
+}
+
+// Findings in time order (by first_seen), for the replay: the story is a prefix of it.
+function byTime(r) {
+  return r.findings.map((f, i) => [ms(f.first_seen), i]).sort((a, b) => a[0] - b[0] || a[1] - b[1]);
 }
 
 function applyReplay() {
@@ -337,19 +517,27 @@ function applyReplay() {
   const cx = LEFT + ((at - state.t0) / span) * (W - LEFT - RIGHT);
   const cur = $("cursor");
   if (cur) { cur.setAttribute("x1", cx); cur.setAttribute("x2", cx); }
-  for (const m of $("timeline").querySelectorAll("[data-t]")) m.classList.toggle("future", Number(m.dataset.t) > at);
-  const past = r.findings.map((f, i) => [f, i]).filter(([f]) => ms(f.first_seen) <= at)
-    .sort(([a], [b]) => ms(a.first_seen) - ms(b.first_seen));
-  $("replay-time").textContent = `${fmtTime(at)} — ${past.length} of ${r.findings.length} findings so far`;
-  const story = past.map(([f, i]) => {
-    const li = el("li", {}, el("span", { class: "time", text: fmtTime(ms(f.first_seen)) }), " ",
-      el("span", { class: `sev sev-${f.severity}`, text: f.severity }), ` ${f.user}@${client(f)}: ${f.summary}`);
-    li.addEventListener("click", () => select(i, true));
-    return li;
-  });
+  for (const item of state.timed) {
+    const future = item[1] > at;
+    if (future !== item[2]) { item[0].classList.toggle("future", future); item[2] = future; }
+  }
+  // How many findings have started by `at` (binary search over the time order).
+  const order = state.byTime;
+  let lo = 0, hi = order.length;
+  while (lo < hi) { const mid = (lo + hi) >> 1; if (order[mid][0] <= at) lo = mid + 1; else hi = mid; }
+  $("replay-time").textContent = `${fmtTime(at)} — ${lo} of ${r.findings.length} findings so far`;
+  const from = Math.max(0, lo - STORY_MAX);
+  const story = [];
+  if (from > 0) story.push(el("li", { class: "note earlier", text: `… ${fmtCount(from)} earlier findings` }));
+  for (let k = from; k < lo; k++) {
+    const i = order[k][1];
+    const f = r.findings[i];
+    story.push(el("li", { "data-index": String(i), value: String(k + 1) }, el("span", { class: "time", text: fmtTime(ms(f.first_seen)) }), " ",
+      el("span", { class: `sev sev-${f.severity}`, text: f.severity }), ` ${f.user}@${client(f)}: ${f.summary}`));
+  }
   $("story").replaceChildren(...story);
   $("story").scrollTop = $("story").scrollHeight;
-  for (const tr of $("findings").tBodies[0].rows) tr.classList.toggle("future", isFuture(r.findings[Number(tr.dataset.index)]));
+  for (const tr of $("findings").tBodies[0].querySelectorAll("tr[data-index]")) tr.classList.toggle("future", isFuture(r.findings[Number(tr.dataset.index)]));
 }
 
 function togglePlay() {
@@ -373,13 +561,37 @@ function togglePlay() {
 
 // ---------- export ----------
 
-function exportJson() {
-  if (!state.json) return;
-  const a = el("a", { href: URL.createObjectURL(new Blob([state.json], { type: "application/json" })), download: "chaudit-report.json" });
+function download(text, type, name) {
+  const a = el("a", { href: URL.createObjectURL(new Blob([text], { type })), download: name });
   document.body.append(a);
   a.click();
   a.remove();
   setTimeout(() => URL.revokeObjectURL(a.href), 1000);
+}
+
+function exportJson() {
+  if (state.json) download(state.json, "application/json", "chaudit-report.json");
+}
+
+/** Asks the worker that holds the finished scan to render it as `chaudit scan --format <format>`. */
+function renderReport(format) {
+  const w = state.done;
+  if (!w) return Promise.reject(new Error("no finished scan"));
+  const id = ++state.nextRender;
+  return new Promise((resolve, reject) => {
+    state.renders.set(id, { resolve, reject });
+    w.postMessage({ type: "render", id, format });
+  });
+}
+
+const EXPORTS = { html: ["text/html", "chaudit-report.html"], csv: ["text/csv", "chaudit-findings.csv"] };
+async function exportAs(format) {
+  const [type, name] = EXPORTS[format];
+  try {
+    download(await renderReport(format), type, name);
+  } catch (e) {
+    setStatus(`error: export failed: ${e.message}`);
+  }
 }
 
 // ---------- wiring ----------
@@ -392,7 +604,16 @@ drop.addEventListener("drop", (e) => { e.preventDefault(); drop.classList.remove
 drop.addEventListener("keydown", (e) => { if (e.key === "Enter" || e.key === " ") { e.preventDefault(); $("file").click(); } });
 $("cancel").addEventListener("click", () => cancel(true));
 $("export-json").addEventListener("click", exportJson);
-for (const id of ["f-severity", "f-rule", "f-text"]) $(id).addEventListener("input", () => { renderFindings(); applyReplay(); });
+$("export-html").addEventListener("click", () => exportAs("html"));
+$("export-csv").addEventListener("click", () => exportAs("csv"));
+for (const id of ["f-severity", "f-rule"]) $(id).addEventListener("input", () => { renderFindings(); applyReplay(); });
+// Text search re-filters once typing pauses: with tens of thousands of findings each pass
+// takes a noticeable moment.
+let typing = 0;
+$("f-text").addEventListener("input", () => {
+  clearTimeout(typing);
+  typing = setTimeout(() => { if (state.report) { renderFindings(); applyReplay(); } }, 120);
+});
 $("replay").addEventListener("input", applyReplay);
 let resizing = 0;
 window.addEventListener("resize", () => {
@@ -400,18 +621,33 @@ window.addEventListener("resize", () => {
   resizing = setTimeout(() => { if (state.report) renderTimeline(); }, 150);
 });
 $("play").addEventListener("click", togglePlay);
-$("findings").tBodies[0].addEventListener("click", (e) => {
-  const tr = e.target.closest("tr");
-  if (tr) select(Number(tr.dataset.index), false);
+$("timeline").addEventListener("click", (e) => {
+  const m = e.target.closest(".mark");
+  if (m) select(Number(m.dataset.index), true);
 });
+$("story").addEventListener("click", (e) => {
+  const li = e.target.closest("li[data-index]");
+  if (li) select(Number(li.dataset.index), true);
+});
+$("findings").tBodies[0].addEventListener("click", (e) => {
+  const tr = e.target.closest("tr[data-index]");
+  if (tr) select(Number(tr.dataset.index), true);
+});
+// One tab stop for the whole table (roving tabindex): Enter/Space select the focused row;
+// ↑/↓ select the previous/next one; PageUp/PageDown jump a screenful, Home/End to the ends.
 $("findings").tBodies[0].addEventListener("keydown", (e) => {
-  const tr = e.target.closest("tr");
+  const tr = e.target.closest("tr[data-index]");
   if (!tr) return;
-  if (e.key === "Enter" || e.key === " ") { e.preventDefault(); select(Number(tr.dataset.index), false); }
-  else if (e.key === "ArrowDown" || e.key === "ArrowUp") {
+  const pos = Number(tr.dataset.pos);
+  const page = Math.max(1, Math.floor($("findings-wrap").clientHeight / (findingRows.rowH || 30)) - 1);
+  const to = { ArrowDown: pos + 1, ArrowUp: pos - 1, PageDown: pos + page, PageUp: pos - page, Home: 0, End: state.shown.length - 1 }[e.key];
+  if (e.key === "Enter" || e.key === " ") {
     e.preventDefault();
-    const next = e.key === "ArrowDown" ? tr.nextElementSibling : tr.previousElementSibling;
-    if (next) select(Number(next.dataset.index), true);
+    select(Number(tr.dataset.index), true);
+  } else if (to !== undefined) {
+    e.preventDefault();
+    const next = Math.min(state.shown.length - 1, Math.max(0, to));
+    select(state.shown[next], true);
   }
 });
 document.addEventListener("keydown", (e) => {

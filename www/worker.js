@@ -6,12 +6,29 @@
 //   in : {type: "start", config, files: File[], wasm?: Uint8Array}
 //   out: {type: "ready", version} · {type: "progress", file, name, done, total, bytes, totalBytes}
 //        {type: "done", json, seconds, memory} · {type: "error", message}
+// After "done" the worker keeps the finished analysis, so the page can export it in any of
+// the CLI's formats (rendered by the library, exactly as `chaudit scan --format FORMAT`):
+//   in : {type: "render", id, format, minLevel?}
+//   out: {type: "rendered", id, format, text} · {type: "render-error", id, message}
 import init, { Analyzer, version } from "./pkg/chaudit.js";
 
 const PROGRESS_EVERY_MS = 100;
 
+let report = null; // the finished scan (a wasm Report), kept for exports
+
+function render(msg) {
+  try {
+    if (!report) throw new Error("no finished scan to export");
+    const text = report.render(msg.format, msg.minLevel ?? undefined);
+    self.postMessage({ type: "rendered", id: msg.id, format: msg.format, text });
+  } catch (e) {
+    self.postMessage({ type: "render-error", id: msg.id, message: String(e && e.message ? e.message : e) });
+  }
+}
+
 self.onmessage = async (ev) => {
   const msg = ev.data;
+  if (msg.type === "render") return render(msg);
   if (msg.type !== "start") return;
   try {
     const wasm = await init(msg.wasm ? { module_or_path: msg.wasm } : undefined);
@@ -40,8 +57,9 @@ self.onmessage = async (ev) => {
       }
       analyzer.endFile();
     }
-    const json = analyzer.finishJson();
+    report = analyzer.finishReport();
     analyzer.free();
+    const json = report.render("json");
     self.postMessage({ type: "progress", file: msg.files.length - 1, name: "", done: 0, total: 0, bytes, totalBytes });
     // Linear memory only grows, so its size now is the run's peak: the streaming claim, measured.
     const memory = wasm.memory.buffer.byteLength;

@@ -10,6 +10,7 @@ mod finding;
 mod ledger;
 mod policy;
 pub mod rules;
+pub mod timeline;
 
 use std::cell::OnceCell;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -259,6 +260,8 @@ pub struct Detection {
     pub ledger: Vec<LedgerEntry>,
     /// Bytes booked past the ledger's size cap.
     pub ledger_overflow_bytes: u64,
+    /// Queries and result bytes per client per window.
+    pub timeline: timeline::Timeline,
 }
 
 /// What a detector does with an attached baseline.
@@ -307,6 +310,7 @@ pub struct Detector {
     range: (Option<Timestamp>, Option<Timestamp>),
     /// Executions may be joined across source kinds (see [`Detector::set_joins`]).
     joins: bool,
+    timeline: timeline::TimelineBuilder,
 }
 
 impl Detector {
@@ -338,6 +342,7 @@ impl Detector {
             ledger: Ledger::default(),
             range: (None, None),
             joins: true,
+            timeline: timeline::TimelineBuilder::default(),
         }
     }
 
@@ -704,14 +709,23 @@ impl Detector {
             .clients
             .get(q.user.as_ref())
             .is_some_and(|by_ip| by_ip.contains_key(&q.client));
+        // For INSERT the server counts the inserted data as the "result": it came in, not out.
+        let sent = if q.volume.written_rows == 0 {
+            q.volume.result_bytes
+        } else {
+            0
+        };
         if !known {
             self.stats.clients += 1;
             if self.tracked >= self.settings.max_clients {
                 self.stats.clients_untracked += 1;
+                self.timeline.observe(None, q.start, sent);
                 return;
             }
             self.tracked += 1;
         }
+        self.timeline
+            .observe(Some((q.user.as_ref(), q.client)), q.start, sent);
         let by_ip = match self.clients.get_mut(q.user.as_ref()) {
             Some(m) => m,
             None => self.clients.entry(q.user.to_string()).or_default(),
@@ -727,10 +741,7 @@ impl Detector {
             last_seen: q.start,
         });
         c.queries += 1;
-        // For INSERT the server counts the inserted data as the "result": it came in, not out.
-        if q.volume.written_rows == 0 {
-            c.result_bytes = c.result_bytes.saturating_add(q.volume.result_bytes);
-        }
+        c.result_bytes = c.result_bytes.saturating_add(sent);
         c.read_rows = c.read_rows.saturating_add(q.volume.read_rows);
         c.first_seen = c.first_seen.min(q.start);
         c.last_seen = c.last_seen.max(q.end.unwrap_or(q.start));
@@ -913,6 +924,7 @@ impl Detector {
                 .then(a.client_ip.cmp(&b.client_ip))
         });
         let (ledger, ledger_overflow_bytes) = self.ledger.finish();
+        let timeline = self.timeline.finish(&clients, &findings);
         Detection {
             findings,
             stats: self.stats,
@@ -921,6 +933,7 @@ impl Detector {
             volumes,
             ledger,
             ledger_overflow_bytes,
+            timeline,
         }
     }
 }

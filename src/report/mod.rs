@@ -31,6 +31,12 @@ pub enum Format {
     Json,
     /// One JSON object per finding, one per line.
     Jsonl,
+    /// Findings timeline, one row per finding.
+    Csv,
+    /// One self-contained HTML page.
+    Html,
+    /// JSONL for Timesketch import.
+    Timesketch,
 }
 
 impl std::str::FromStr for Format {
@@ -41,10 +47,41 @@ impl std::str::FromStr for Format {
             "text" => Ok(Self::Text),
             "json" => Ok(Self::Json),
             "jsonl" | "ndjson" => Ok(Self::Jsonl),
+            "csv" => Ok(Self::Csv),
+            "html" => Ok(Self::Html),
+            "timesketch" => Ok(Self::Timesketch),
             _ => Err(format!(
-                "unknown format {s:?} (expected text, json or jsonl)"
+                "unknown format {s:?} (expected text, json, jsonl, csv, html or timesketch)"
             )),
         }
+    }
+}
+
+/// Writes the analysis in `format` as `chaudit scan --format FORMAT --min-level MIN
+/// --color never` does, so every front end (CLI, browser) renders through one place.
+///
+/// # Errors
+/// Whatever the writer returns.
+pub fn render(
+    analysis: &Analysis,
+    format: Format,
+    min: Severity,
+    out: &mut dyn Write,
+) -> io::Result<()> {
+    match format {
+        Format::Text => render_text(
+            analysis,
+            &TextOptions {
+                min_level: min,
+                ..TextOptions::default()
+            },
+            out,
+        ),
+        Format::Json => render_json(analysis, min, out),
+        Format::Jsonl => render_jsonl(analysis, min, out),
+        Format::Csv => render_csv(analysis, min, out),
+        Format::Html => render_html(analysis, &HtmlOptions { min_level: min }, out),
+        Format::Timesketch => render_timesketch(analysis, min, out),
     }
 }
 
@@ -66,6 +103,7 @@ pub fn render_json(analysis: &Analysis, min: Severity, out: &mut dyn Write) -> i
         clients: &'a [crate::ClientSummary],
         rejected: &'a [crate::Rejected],
         ledger: &'a [crate::LedgerEntry],
+        timeline: &'a crate::Timeline,
     }
     let view = View {
         summary: &analysis.summary,
@@ -73,6 +111,7 @@ pub fn render_json(analysis: &Analysis, min: Severity, out: &mut dyn Write) -> i
         clients: &analysis.clients,
         rejected: &analysis.rejected,
         ledger: &analysis.ledger,
+        timeline: &analysis.timeline,
     };
     serde_json::to_writer_pretty(&mut *out, &view)?;
     out.write_all(b"\n")
