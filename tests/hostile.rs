@@ -157,6 +157,18 @@ fn ok_many_distinct_clients_stay_bounded() {
     let a = analyzer.finish();
     assert_eq!(a.clients.len(), 100);
     assert_eq!(a.summary.clients_untracked, 19_900);
+    // The same flood twice: clients beyond the cap are still counted once each.
+    let mut twice = chaudit::Analyzer::new(chaudit::Config {
+        max_tracked_clients: 100,
+        ..chaudit::Config::default()
+    })
+    .unwrap();
+    twice.begin_file("flood.tsv");
+    twice.feed(text.as_bytes()).unwrap();
+    twice.feed(text.as_bytes()).unwrap();
+    let t = twice.finish();
+    assert_eq!(t.summary.clients, 20_000);
+    assert_eq!(t.summary.clients_untracked, 19_900);
     // At most `max_findings` groups plus one overflow group per rule and window…
     assert!(
         a.findings.len() <= 50 + chaudit::RuleId::ALL.len(),

@@ -13,7 +13,7 @@ pub mod rules;
 pub mod timeline;
 
 use std::cell::OnceCell;
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::net::IpAddr;
 
 use serde::Serialize;
@@ -40,6 +40,9 @@ use crate::time::Timestamp;
 const EXCERPT_CHARS: usize = 240;
 /// query_log executions remembered for cross-source de-duplication (16 bytes each).
 const MAX_SEEN_QUERIES: usize = 4_000_000;
+/// Distinct clients beyond the tracking cap counted exactly; past this many the counts of
+/// [`EventStats::clients`] and [`EventStats::clients_untracked`] are lower bounds.
+const MAX_UNTRACKED_COUNTED: usize = 1_000_000;
 /// Text-log queries held back until the end so a query_log copy can win; past this they are
 /// judged at once (and may then be counted twice if a query_log copy comes later).
 const MAX_HELD_SERVER_QUERIES: usize = 200_000;
@@ -222,9 +225,11 @@ pub struct EventStats {
     pub first_event: Option<Timestamp>,
     /// Latest event.
     pub last_event: Option<Timestamp>,
-    /// Distinct clients (user, address).
+    /// Distinct clients (user, address) — a lower bound past a million clients beyond the
+    /// tracking cap.
     pub clients: u64,
-    /// Clients beyond the tracking cap, counted but not itemized.
+    /// Distinct clients beyond the tracking cap, counted but not itemized (the same bound),
+    /// plus the login rule's clients beyond its cap.
     pub clients_untracked: u64,
     /// Matching events of clients beyond the findings cap, folded into one finding per rule
     /// and window under user `*`.
@@ -285,6 +290,9 @@ pub struct Detector {
     clients: BTreeMap<String, BTreeMap<Option<IpAddr>, ClientSummary>>,
     /// Clients itemized in `clients`.
     tracked: usize,
+    /// Hashes of the clients beyond the cap, to count each once (at most
+    /// [`MAX_UNTRACKED_COUNTED`]).
+    untracked: HashSet<u64>,
     /// query_log executions by (query_id, user, client) hash: their start and location.
     seen: HashMap<u64, Vec<(Timestamp, Location)>>,
     seen_count: usize,
@@ -327,6 +335,7 @@ impl Detector {
             stats: EventStats::default(),
             clients: BTreeMap::new(),
             tracked: 0,
+            untracked: HashSet::new(),
             seen: HashMap::new(),
             seen_count: 0,
             held: Vec::new(),
@@ -716,12 +725,22 @@ impl Detector {
             0
         };
         if !known {
-            self.stats.clients += 1;
             if self.tracked >= self.settings.max_clients {
-                self.stats.clients_untracked += 1;
+                // Counted once per distinct client, as long as the set of their hashes has room.
+                let ip = match q.client {
+                    Some(IpAddr::V4(a)) => a.to_ipv6_mapped().octets(),
+                    Some(IpAddr::V6(a)) => a.octets(),
+                    None => [0; 16],
+                };
+                let key = hash_parts(&[q.user.as_bytes(), &ip]);
+                if self.untracked.len() < MAX_UNTRACKED_COUNTED && self.untracked.insert(key) {
+                    self.stats.clients += 1;
+                    self.stats.clients_untracked += 1;
+                }
                 self.timeline.observe(None, q.start, sent);
                 return;
             }
+            self.stats.clients += 1;
             self.tracked += 1;
         }
         self.timeline
