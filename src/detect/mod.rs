@@ -120,6 +120,10 @@ impl Observation<'_, '_> {
             .as_deref()
             .and_then(StatementKind::from_query_kind);
         match from_server {
+            // Only the text tells INSERT INTO FUNCTION apart, and only if it says FUNCTION.
+            Some(StatementKind::Insert) if !mentions(&self.event.query, b"function") => {
+                StatementKind::Insert
+            }
             Some(StatementKind::Insert) | None => self.class().kind(),
             Some(k) => k,
         }
@@ -989,6 +993,18 @@ fn hash_parts(parts: &[&[u8]]) -> u64 {
     h
 }
 
+/// Whether `text` contains `word` (lowercase ASCII), ignoring ASCII case: a cheap test
+/// before the SQL classifier, which can only find what the text spells.
+pub(crate) fn mentions(text: &str, word: &[u8]) -> bool {
+    let (Some(&first), hay) = (word.first(), text.as_bytes()) else {
+        return true;
+    };
+    memchr::memchr2_iter(first, first.to_ascii_uppercase(), hay).any(|i| {
+        hay.get(i..i + word.len())
+            .is_some_and(|w| w.eq_ignore_ascii_case(word))
+    })
+}
+
 /// Turns raw evidence into printable evidence, naming the file.
 pub(crate) fn resolve_evidence(raw: Vec<RawEvidence>, paths: &[String]) -> Vec<Evidence> {
     raw.into_iter()
@@ -1100,6 +1116,17 @@ pub(crate) mod tests {
 
     use super::*;
     use crate::event::{Interface, Location, SourceId, Volume};
+
+    #[test]
+    fn ok_mentions_ignores_ascii_case_only() {
+        assert!(mentions("SELECT * FROM FILE('x')", b"file"));
+        assert!(mentions("insert into FuNcTiOn url('h')", b"function"));
+        assert!(mentions("... INTO OUTFILE 'a'", b"file"));
+        assert!(!mentions("SELECT fil FROM t", b"file"));
+        assert!(!mentions("", b"file"));
+        assert!(mentions("anything", b""));
+        assert!(!mentions("FIL", b"file"), "no match past the end");
+    }
 
     /// An event for rule tests: a finished SELECT at 2025-01-29 10:00:00 UTC.
     pub(crate) fn event(

@@ -24,12 +24,16 @@ use crate::event::QueryOutcome;
 use crate::net::NetClass;
 
 pub(crate) fn observe(obs: &Observation<'_, '_>, groups: &mut Groups) {
-    let class = obs.class();
     let logged_file = obs
         .event
         .table_functions
         .as_ref()
         .is_some_and(|f| f.iter().any(|n| n == "file" || n == "filecluster"));
+    // file(), fileCluster() and INTO OUTFILE all spell "file": most queries stop here.
+    if !logged_file && !crate::detect::mentions(&obs.event.query, b"file") {
+        return;
+    }
+    let class = obs.class();
     let mut targets: Vec<String> = class
         .table_functions
         .iter()
