@@ -382,7 +382,8 @@ mod tests {
             "apikey",
         ] {
             for (at, _) in lower.match_indices(key) {
-                let word_start = at == 0 || b.get(at - 1).is_none_or(|c| !c.is_ascii_alphanumeric());
+                let word_start =
+                    at == 0 || b.get(at - 1).is_none_or(|c| !c.is_ascii_alphanumeric());
                 if !word_start {
                     continue;
                 }
@@ -462,11 +463,54 @@ mod tests {
     /// Text built from the pieces the patterns look for, so matches are frequent.
     fn secretish() -> impl proptest::strategy::Strategy<Value = String> {
         let piece = proptest::sample::select(vec![
-            "password", "PassWord", "passwd", "pwd", "secret", "secret_key", "token", "access_key",
-            "api_key", "apikey", "identified", "IDENTIFIED", "unidentified", " by ", " BY ", "'",
-            "''", "\\", "\\'", "=", ":", " = ", "\"", "://", "u:p@", "@", "/", "&", " ", "_",
-            "-", "sk-", "ghp_", "xoxb-", "xoxp-", "AKIA", "ASIA", "0123456789abcdef",
-            "ABCDEFGHIJ0123", "x", "é", "ß", "\u{a0}", "日本", "\t", ",", ")", ";",
+            "password",
+            "PassWord",
+            "passwd",
+            "pwd",
+            "secret",
+            "secret_key",
+            "token",
+            "access_key",
+            "api_key",
+            "apikey",
+            "identified",
+            "IDENTIFIED",
+            "unidentified",
+            " by ",
+            " BY ",
+            "'",
+            "''",
+            "\\",
+            "\\'",
+            "=",
+            ":",
+            " = ",
+            "\"",
+            "://",
+            "u:p@",
+            "@",
+            "/",
+            "&",
+            " ",
+            "_",
+            "-",
+            "sk-",
+            "ghp_",
+            "xoxb-",
+            "xoxp-",
+            "AKIA",
+            "ASIA",
+            "0123456789abcdef",
+            "ABCDEFGHIJ0123",
+            "x",
+            "é",
+            "ß",
+            "\u{a0}",
+            "日本",
+            "\t",
+            ",",
+            ")",
+            ";",
         ]);
         proptest::collection::vec(piece, 0..40).prop_map(|v| v.concat())
     }

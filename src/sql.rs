@@ -8,7 +8,10 @@
 //! as [`StatementKind::Other`]. Used where query_log's own columns (`query_kind`, `tables`,
 //! `used_table_functions`) are missing, and to cross-check them.
 
+use std::cell::RefCell;
+use std::collections::HashMap;
 use std::fmt;
+use std::hash::{BuildHasherDefault, DefaultHasher};
 
 use serde::Serialize;
 
@@ -177,10 +180,7 @@ fn token_at(q: &str, at: usize) -> Option<(Tok<'_>, usize)> {
             (Tok::Skip, end)
         }
         b'/' if b.get(at + 1) == Some(&b'*') => {
-            match b
-                .get(at + 2..)
-                .and_then(|r| memchr::memmem::find(r, b"*/"))
-            {
+            match b.get(at + 2..).and_then(|r| memchr::memmem::find(r, b"*/")) {
                 Some(p) => (Tok::Skip, at + 2 + p + 2),
                 None => (Tok::Punct('/'), at + 1),
             }
@@ -324,9 +324,43 @@ fn eq(word: &str, kw: &str) -> bool {
     word.eq_ignore_ascii_case(kw)
 }
 
+/// Queries remembered by [`classify`] per thread; the memo is emptied when full.
+const MEMO_ENTRIES: usize = 4096;
+/// Longer queries are classified every time (they are rare and would crowd the memo).
+const MEMO_MAX_QUERY: usize = 2048;
+
+type Memo = HashMap<Box<str>, QueryClass, BuildHasherDefault<DefaultHasher>>;
+
+thread_local! {
+    /// Exact query text → its classification: logs repeat the same statements (dashboards,
+    /// loaders), so most classifications are a lookup. Keyed by the whole text, so a hit is
+    /// the very answer classifying would give; bounded by [`MEMO_ENTRIES`].
+    static MEMO: RefCell<Memo> = RefCell::new(Memo::default());
+}
+
 /// Classifies a query. Never fails; see the module docs for what it cannot see.
 #[must_use]
 pub fn classify(query: &str) -> QueryClass {
+    if query.len() > MEMO_MAX_QUERY {
+        return classify_text(query);
+    }
+    MEMO.with(|memo| {
+        let Ok(mut memo) = memo.try_borrow_mut() else {
+            return classify_text(query);
+        };
+        if let Some(hit) = memo.get(query) {
+            return hit.clone();
+        }
+        let class = classify_text(query);
+        if memo.len() >= MEMO_ENTRIES {
+            memo.clear();
+        }
+        memo.insert(query.into(), class.clone());
+        class
+    })
+}
+
+fn classify_text(query: &str) -> QueryClass {
     let toks: Vec<Tok<'_>> = tokens(query).collect();
     let kind = leading_kind(&toks);
     let mut class = QueryClass {
@@ -524,11 +558,11 @@ mod tests {
         fn block_comment(i: &str) -> IResult<&str, &str> {
             recognize((tag("/*"), take_until("*/"), tag("*/"))).parse(i)
         }
-        
+
         fn line_comment(i: &str) -> IResult<&str, &str> {
             recognize((alt((tag("--"), tag("#"))), take_while(|c| c != '\n'))).parse(i)
         }
-        
+
         /// A quoted run with backslash escapes and doubled-quote escapes; an unterminated run
         /// swallows the rest of the input (the statement is broken anyway).
         fn quoted(q: char) -> impl Fn(&str) -> IResult<&str, &str> {
@@ -550,7 +584,7 @@ mod tests {
                 Ok(("", rest))
             }
         }
-        
+
         fn token(i: &str) -> IResult<&str, Tok<'_>> {
             alt((
                 value(Tok::Skip, take_while1(char::is_whitespace)),
@@ -567,7 +601,7 @@ mod tests {
             ))
             .parse(i)
         }
-        
+
         /// Significant tokens of a query, comments and whitespace dropped.
         pub(super) fn reference_tokens(q: &str) -> impl Iterator<Item = Tok<'_>> {
             let mut rest = q;
@@ -594,9 +628,9 @@ mod tests {
     fn sqlish() -> impl Strategy<Value = String> {
         let piece = proptest::sample::select(vec![
             "SELECT", "select", " ", "\t", "\n", "\r", "\u{b}", "\u{c}", "\u{a0}", "\u{2003}",
-            "\u{85}", "/*", "*/", "*", "/", "--", "-", "#", "'", "''", "`", "\"", "\\", "(",
-            ")", ",", ".", "_", "$", "a1", "FROM", "t", "é", "ß", "日本", "٣", "\u{300}", "€",
-            "url", "INTO", "FUNCTION", "FORMAT", "x\ny",
+            "\u{85}", "/*", "*/", "*", "/", "--", "-", "#", "'", "''", "`", "\"", "\\", "(", ")",
+            ",", ".", "_", "$", "a1", "FROM", "t", "é", "ß", "日本", "٣", "\u{300}", "€", "url",
+            "INTO", "FUNCTION", "FORMAT", "x\ny",
         ]);
         proptest::collection::vec(piece, 0..40).prop_map(|v| v.concat())
     }
@@ -843,6 +877,23 @@ mod tests {
         assert_eq!(got.format.as_deref(), Some("CSV"));
         let got = classify("SELECT a FROM t WHERE s = 'SETTINGS LIMIT *' -- FORMAT JSON");
         assert!(!got.select_star && !got.has_limit && !got.has_settings && got.format.is_none());
+    }
+
+    #[test]
+    fn ok_memo_answers_as_classifying_does() {
+        for q in [
+            "SELECT * FROM t",
+            "INSERT INTO FUNCTION url('http://a/', 'TSV') SELECT 1",
+            "SHOW TABLES",
+        ] {
+            assert_eq!(classify(q), classify_text(q));
+            assert_eq!(classify(q), classify_text(q));
+        }
+        for n in 0..MEMO_ENTRIES + 10 {
+            let q = format!("SELECT {n} FROM t{n}");
+            assert_eq!(classify(&q).tables, [format!("t{n}")]);
+        }
+        assert_eq!(classify("SELECT 1 FROM t1").tables, ["t1"]);
     }
 
     #[test]

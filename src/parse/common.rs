@@ -393,17 +393,22 @@ pub(crate) fn parse_text_array(b: &[u8]) -> Vec<Cow<'_, [u8]>> {
 /// Decodes URL percent-encoding (`%XX`); with `plus_as_space`, `+` is a space as in a query
 /// string. A malformed escape is kept literally. Borrows when there is nothing to decode.
 pub(crate) fn percent_decode(raw: &[u8], plus_as_space: bool) -> Cow<'_, [u8]> {
-    if !raw
-        .iter()
-        .any(|c| *c == b'%' || (plus_as_space && *c == b'+'))
-    {
+    let special = |r: &[u8]| {
+        if plus_as_space {
+            memchr::memchr2(b'%', b'+', r)
+        } else {
+            memchr(b'%', r)
+        }
+    };
+    let Some(first) = special(raw) else {
         return Cow::Borrowed(raw);
-    }
+    };
     let mut out = Vec::with_capacity(raw.len());
-    let mut i = 0;
+    out.extend_from_slice(raw.get(..first).unwrap_or_default());
+    let mut i = first;
     while let Some(&b) = raw.get(i) {
-        match b {
-            b'%' => match raw.get(i + 1..i + 3).and_then(hex2) {
+        if b == b'%' {
+            match raw.get(i + 1..i + 3).and_then(hex2) {
                 Some(v) => {
                     out.push(v);
                     i += 3;
@@ -412,16 +417,17 @@ pub(crate) fn percent_decode(raw: &[u8], plus_as_space: bool) -> Cow<'_, [u8]> {
                     out.push(b'%');
                     i += 1;
                 }
-            },
-            b'+' if plus_as_space => {
-                out.push(b' ');
-                i += 1;
             }
-            _ => {
-                out.push(b);
-                i += 1;
-            }
+        } else {
+            // `+`, found only when it stands for a space.
+            out.push(b' ');
+            i += 1;
         }
+        // Copy the plain stretch up to the next escape in one piece.
+        let rest = raw.get(i..).unwrap_or_default();
+        let plain = special(rest).unwrap_or(rest.len());
+        out.extend_from_slice(rest.get(..plain).unwrap_or_default());
+        i += plain;
     }
     Cow::Owned(out)
 }
@@ -542,6 +548,15 @@ mod tests {
         assert_eq!(parse_address(b"[::1]:9000"), Some("::1".parse().unwrap()));
         assert_eq!(parse_address(b""), None);
         assert_eq!(parse_address(b"garbage"), None);
+    }
+
+    #[test]
+    fn ok_percent_decode() {
+        assert_eq!(&*percent_decode(b"a%20b+c%2B%zz%4", true), b"a b c+%zz%4");
+        assert_eq!(&*percent_decode(b"a+b%41", false), b"a+bA");
+        assert!(matches!(percent_decode(b"a+b", false), Cow::Borrowed(_)));
+        assert_eq!(&*percent_decode(b"%", true), b"%");
+        assert_eq!(&*percent_decode(b"+%e2%82%ac", true), " €".as_bytes());
     }
 
     #[test]
