@@ -407,8 +407,8 @@ pub(crate) fn percent_decode(raw: &[u8], plus_as_space: bool) -> Cow<'_, [u8]> {
     out.extend_from_slice(raw.get(..first).unwrap_or_default());
     let mut i = first;
     while let Some(&b) = raw.get(i) {
-        if b == b'%' {
-            match raw.get(i + 1..i + 3).and_then(hex2) {
+        match b {
+            b'%' => match raw.get(i + 1..i + 3).and_then(hex2) {
                 Some(v) => {
                     out.push(v);
                     i += 3;
@@ -417,17 +417,16 @@ pub(crate) fn percent_decode(raw: &[u8], plus_as_space: bool) -> Cow<'_, [u8]> {
                     out.push(b'%');
                     i += 1;
                 }
+            },
+            b'+' if plus_as_space => {
+                out.push(b' ');
+                i += 1;
             }
-        } else {
-            // `+`, found only when it stands for a space.
-            out.push(b' ');
-            i += 1;
+            _ => {
+                out.push(b);
+                i += 1;
+            }
         }
-        // Copy the plain stretch up to the next escape in one piece.
-        let rest = raw.get(i..).unwrap_or_default();
-        let plain = special(rest).unwrap_or(rest.len());
-        out.extend_from_slice(rest.get(..plain).unwrap_or_default());
-        i += plain;
     }
     Cow::Owned(out)
 }
