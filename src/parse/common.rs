@@ -423,8 +423,15 @@ pub(crate) fn percent_decode(raw: &[u8], plus_as_space: bool) -> Cow<'_, [u8]> {
                 i += 1;
             }
             _ => {
-                out.push(b);
-                i += 1;
+                // A plain stretch, copied in one piece up to the next `%` or `+`.
+                let rest = raw.get(i..).unwrap_or_default();
+                let plain = rest
+                    .iter()
+                    .position(|c| *c == b'%' || *c == b'+')
+                    .unwrap_or(rest.len())
+                    .max(1);
+                out.extend_from_slice(rest.get(..plain).unwrap_or_default());
+                i += plain;
             }
         }
     }
@@ -456,6 +463,14 @@ pub(crate) fn mask_url_secrets(target: &str) -> Cow<'_, str> {
         return Cow::Borrowed(target);
     };
     let (head, qs) = target.split_at(q + 1);
+    let secret = |p: &str| {
+        p.split_once('=')
+            .is_some_and(|(k, v)| !v.is_empty() && KEYS.iter().any(|s| k.eq_ignore_ascii_case(s)))
+    };
+    // Most targets carry no password: answer them without building anything.
+    if !qs.split('&').any(secret) {
+        return Cow::Borrowed(target);
+    }
     let mut changed = false;
     let parts: Vec<Cow<'_, str>> = qs
         .split('&')
@@ -556,6 +571,15 @@ mod tests {
         assert!(matches!(percent_decode(b"a+b", false), Cow::Borrowed(_)));
         assert_eq!(&*percent_decode(b"%", true), b"%");
         assert_eq!(&*percent_decode(b"+%e2%82%ac", true), " €".as_bytes());
+        assert_eq!(&*percent_decode(b"SELECT%20a+b%2", false), b"SELECT a+b%2");
+        assert_eq!(
+            &*mask_url_secrets("/?a=1&Password=x&pwd="),
+            "/?a=1&Password=[REDACTED]&pwd="
+        );
+        assert!(matches!(
+            mask_url_secrets("/?a=1&pwd=&user=u"),
+            Cow::Borrowed(_)
+        ));
     }
 
     #[test]
