@@ -7,6 +7,9 @@
 //! leaks a secret into a ticket.
 
 use std::borrow::Cow;
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, DefaultHasher};
 
 /// What replaces a secret.
 pub const MASK: &str = "[REDACTED]";
@@ -72,8 +75,42 @@ pub fn has_secret(text: &str) -> bool {
 
 /// What kinds of secret `text` holds, each named once, in a stable order — where a secret
 /// is, never what it is.
+///
+/// Answers from a bounded per-thread memo keyed by the exact text (logs repeat the same
+/// statements), so a hit is the very answer scanning would give.
 #[must_use]
 pub fn secret_kinds(text: &str) -> Vec<&'static str> {
+    if text.len() > MEMO_MAX_TEXT {
+        return scan_kinds(text);
+    }
+    MEMO.with(|memo| {
+        let Ok(mut memo) = memo.try_borrow_mut() else {
+            return scan_kinds(text);
+        };
+        if let Some(hit) = memo.get(text) {
+            return hit.clone();
+        }
+        let kinds = scan_kinds(text);
+        if memo.len() >= MEMO_ENTRIES {
+            memo.clear();
+        }
+        memo.insert(text.into(), kinds.clone());
+        kinds
+    })
+}
+
+/// Texts remembered by [`secret_kinds`] per thread; the memo is emptied when full.
+const MEMO_ENTRIES: usize = 4096;
+/// Longer texts are scanned every time.
+const MEMO_MAX_TEXT: usize = 2048;
+
+type Memo = HashMap<Box<str>, Vec<&'static str>, BuildHasherDefault<DefaultHasher>>;
+
+thread_local! {
+    static MEMO: RefCell<Memo> = RefCell::new(Memo::default());
+}
+
+fn scan_kinds(text: &str) -> Vec<&'static str> {
     let mut kinds: Vec<&'static str> = secret_spans(text).into_iter().map(|s| s.2).collect();
     kinds.sort_unstable();
     kinds.dedup();
@@ -346,6 +383,12 @@ mod tests {
         );
         assert!(k.iter().all(|s| !s.contains("FAKE")));
         assert!(secret_kinds("SELECT 1").is_empty());
+        // The memo answers as the scan does, also once it has been emptied.
+        for n in 0..MEMO_ENTRIES + 10 {
+            let t = format!("x{n} password={n}");
+            assert_eq!(secret_kinds(&t), scan_kinds(&t));
+            assert_eq!(secret_kinds(&t), ["`key=value` credential parameter"]);
+        }
     }
 
     #[test]
