@@ -7,6 +7,9 @@
 //! leaks a secret into a ticket.
 
 use std::borrow::Cow;
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, DefaultHasher};
 
 /// What replaces a secret.
 pub const MASK: &str = "[REDACTED]";
@@ -72,8 +75,42 @@ pub fn has_secret(text: &str) -> bool {
 
 /// What kinds of secret `text` holds, each named once, in a stable order — where a secret
 /// is, never what it is.
+///
+/// Answers from a bounded per-thread memo keyed by the exact text (logs repeat the same
+/// statements), so a hit is the very answer scanning would give.
 #[must_use]
 pub fn secret_kinds(text: &str) -> Vec<&'static str> {
+    if text.len() > MEMO_MAX_TEXT {
+        return scan_kinds(text);
+    }
+    MEMO.with(|memo| {
+        let Ok(mut memo) = memo.try_borrow_mut() else {
+            return scan_kinds(text);
+        };
+        if let Some(hit) = memo.get(text) {
+            return hit.clone();
+        }
+        let kinds = scan_kinds(text);
+        if memo.len() >= MEMO_ENTRIES {
+            memo.clear();
+        }
+        memo.insert(text.into(), kinds.clone());
+        kinds
+    })
+}
+
+/// Texts remembered by [`secret_kinds`] per thread; the memo is emptied when full.
+const MEMO_ENTRIES: usize = 4096;
+/// Longer texts are scanned every time.
+const MEMO_MAX_TEXT: usize = 2048;
+
+type Memo = HashMap<Box<str>, Vec<&'static str>, BuildHasherDefault<DefaultHasher>>;
+
+thread_local! {
+    static MEMO: RefCell<Memo> = RefCell::new(Memo::default());
+}
+
+fn scan_kinds(text: &str) -> Vec<&'static str> {
     let mut kinds: Vec<&'static str> = secret_spans(text).into_iter().map(|s| s.2).collect();
     kinds.sort_unstable();
     kinds.dedup();
@@ -81,99 +118,142 @@ pub fn secret_kinds(text: &str) -> Vec<&'static str> {
 }
 
 /// Byte ranges of secrets with their kind, sorted, possibly overlapping.
+///
+/// One pass over the bytes: keys are tried only where a word starts (first-letter
+/// dispatch), key shapes only where a token starts, `identified` only inside letter runs
+/// long enough to hold it, and `://` only at a colon. No allocation when nothing is found.
 fn secret_spans(text: &str) -> Vec<(usize, usize, &'static str)> {
     let mut spans = Vec::new();
     let b = text.as_bytes();
-    let lower = text.to_ascii_lowercase();
-    // password=…, pwd = '…', "secret": "…", token=… — URL parameters, settings, SQL
-    // comparisons and JSON alike: the key, `=` or `:`, then a bare or quoted value.
-    for key in [
-        "password",
-        "passwd",
-        "pwd",
-        "secret",
-        "token",
-        "access_key",
-        "secret_key",
-        "api_key",
-        "apikey",
-    ] {
-        for (at, _) in lower.match_indices(key) {
-            let word_start = at == 0 || b.get(at - 1).is_none_or(|c| !c.is_ascii_alphanumeric());
-            if !word_start {
-                continue;
-            }
-            if let Some(span) = value_after_key(b, at + key.len()) {
-                spans.push((span.0, span.1, "`key=value` credential parameter"));
-            }
-        }
-    }
-    // IDENTIFIED [WITH method] BY 'secret'
-    for (at, _) in lower.match_indices("identified") {
-        let rest = lower.get(at..).unwrap_or_default();
-        let window = rest.get(..rest.len().min(120)).unwrap_or(rest);
-        if let Some(by) = window.find(" by ") {
-            if let Some(q) = rest.get(by + 4..).and_then(|r| r.find('\'')) {
-                // Skip the whole opening run: inside another literal the quote is doubled
-                // (`BY ''secret''`) or escaped (`BY \'secret\'`).
-                let mut start = at + by + 4 + q;
-                while matches!(b.get(start), Some(b'\'' | b'\\')) {
-                    start += 1;
-                }
-                let len = b
-                    .get(start..)
-                    .unwrap_or_default()
-                    .iter()
-                    .take_while(|c| !matches!(c, b'\'' | b'\\'))
-                    .count();
-                if len > 0 {
-                    spans.push((start, start + len, "IDENTIFIED BY password"));
-                }
-            }
-        }
-    }
-    // Key shapes: sk-… (OpenAI/DeepSeek style), AKIA/ASIA… (AWS), ghp_… (GitHub), xox?-… (Slack).
     let is_tok = |c: u8| c.is_ascii_alphanumeric() || c == b'-' || c == b'_';
     let mut i = 0;
-    while i < b.len() {
-        let boundary = i == 0 || b.get(i - 1).is_none_or(|c| !is_tok(*c));
-        if boundary {
+    while let Some(&c) = b.get(i) {
+        if !c.is_ascii_alphanumeric() {
+            if c == b':' && b.get(i + 1) == Some(&b'/') && b.get(i + 2) == Some(&b'/') {
+                url_password(b, i, &mut spans);
+            }
+            i += 1;
+            continue;
+        }
+        // `i` starts a run of ASCII letters and digits (the byte before it is none).
+        // password=…, pwd = '…', "secret": "…", token=… — URL parameters, settings, SQL
+        // comparisons and JSON alike: the key, `=` or `:`, then a bare or quoted value.
+        let keys: &[&str] = match c.to_ascii_lowercase() {
+            b'p' => &["password", "passwd", "pwd"],
+            b's' => &["secret", "secret_key"],
+            b't' => &["token"],
+            b'a' => &["access_key", "api_key", "apikey"],
+            _ => &[],
+        };
+        for key in keys {
+            let at_key = b
+                .get(i..i + key.len())
+                .is_some_and(|w| w.eq_ignore_ascii_case(key.as_bytes()));
+            if at_key {
+                if let Some(span) = value_after_key(b, i + key.len()) {
+                    spans.push((span.0, span.1, "`key=value` credential parameter"));
+                }
+            }
+        }
+        // Key shapes: sk-… (OpenAI/DeepSeek style), AKIA/ASIA… (AWS), ghp_… (GitHub),
+        // xox?-… (Slack), each a whole token of letters, digits, `-` and `_`.
+        let token_start = i == 0 || b.get(i - 1).is_none_or(|p| !is_tok(*p));
+        if token_start && matches!(c, b's' | b'g' | b'x' | b'A') {
             let run = b
                 .get(i..)
                 .unwrap_or_default()
                 .iter()
                 .take_while(|c| is_tok(**c))
                 .count();
-            let tok = text.get(i..i + run).unwrap_or_default();
-            if let Some(kind) = key_kind(tok) {
+            if let Some(kind) = text.get(i..i + run).and_then(key_kind) {
                 spans.push((i, i + run, kind));
             }
-            i += run.max(1);
-        } else {
-            i += 1;
         }
-    }
-    // Basic credentials in URLs: scheme://user:password@host
-    for (at, _) in lower.match_indices("://") {
-        let start = at + 3;
-        let auth: usize = b
-            .get(start..)
+        let run = b
+            .get(i..)
             .unwrap_or_default()
             .iter()
-            .take_while(|c| !matches!(c, b'/' | b'@' | b' ' | b'\'' | b'"'))
+            .take_while(|c| c.is_ascii_alphanumeric())
             .count();
-        if b.get(start + auth) == Some(&b'@') {
-            if let Some(colon) = text.get(start..start + auth).and_then(|a| a.find(':')) {
-                spans.push((
-                    start + colon + 1,
-                    start + auth,
-                    "password in a URL (user:password@)",
-                ));
+        // IDENTIFIED [WITH method] BY 'secret' (anywhere, even inside a longer word).
+        if run >= IDENTIFIED.len() {
+            let word = b.get(i..i + run).unwrap_or_default();
+            for at in 0..=run - IDENTIFIED.len() {
+                let hit = word
+                    .get(at..at + IDENTIFIED.len())
+                    .is_some_and(|w| w.eq_ignore_ascii_case(IDENTIFIED.as_bytes()));
+                if hit {
+                    identified_by(text, i + at, &mut spans);
+                }
             }
         }
+        i += run.max(1);
     }
     spans.sort_unstable();
     spans
+}
+
+const IDENTIFIED: &str = "identified";
+
+/// `IDENTIFIED [WITH method] BY 'secret'` with `identified` at `at`.
+fn identified_by(text: &str, at: usize, spans: &mut Vec<(usize, usize, &'static str)>) {
+    let b = text.as_bytes();
+    let rest = b.get(at..).unwrap_or_default();
+    // The window is the first 120 bytes, or all of the rest when byte 120 falls inside a
+    // character.
+    let window = match rest.get(..120) {
+        Some(w) if text.is_char_boundary(at + 120) => w,
+        _ => rest,
+    };
+    let Some(by) = find_ascii_ci(window, b" by ") else {
+        return;
+    };
+    if let Some(q) = rest.get(by + 4..).and_then(|r| memchr::memchr(b'\'', r)) {
+        // Skip the whole opening run: inside another literal the quote is doubled
+        // (`BY ''secret''`) or escaped (`BY \'secret\'`).
+        let mut start = at + by + 4 + q;
+        while matches!(b.get(start), Some(b'\'' | b'\\')) {
+            start += 1;
+        }
+        let len = b
+            .get(start..)
+            .unwrap_or_default()
+            .iter()
+            .take_while(|c| !matches!(c, b'\'' | b'\\'))
+            .count();
+        if len > 0 {
+            spans.push((start, start + len, "IDENTIFIED BY password"));
+        }
+    }
+}
+
+/// First ASCII-case-insensitive occurrence of `needle` (lower-case) in `hay`.
+fn find_ascii_ci(hay: &[u8], needle: &[u8]) -> Option<usize> {
+    hay.windows(needle.len())
+        .position(|w| w.eq_ignore_ascii_case(needle))
+}
+
+/// Basic credentials in URLs: `scheme://user:password@host`, with `://` at `at`.
+fn url_password(b: &[u8], at: usize, spans: &mut Vec<(usize, usize, &'static str)>) {
+    let start = at + 3;
+    let auth: usize = b
+        .get(start..)
+        .unwrap_or_default()
+        .iter()
+        .take_while(|c| !matches!(c, b'/' | b'@' | b' ' | b'\'' | b'"'))
+        .count();
+    if b.get(start + auth) == Some(&b'@') {
+        if let Some(colon) = b
+            .get(start..start + auth)
+            .and_then(|a| memchr::memchr(b':', a))
+        {
+            spans.push((
+                start + colon + 1,
+                start + auth,
+                "password in a URL (user:password@)",
+            ));
+        }
+    }
 }
 
 /// After a key ending at `i`: optional closing quote of a JSON key, blanks, `=` or `:`,
@@ -303,6 +383,12 @@ mod tests {
         );
         assert!(k.iter().all(|s| !s.contains("FAKE")));
         assert!(secret_kinds("SELECT 1").is_empty());
+        // The memo answers as the scan does, also once it has been emptied.
+        for n in 0..MEMO_ENTRIES + 10 {
+            let t = format!("x{n} password={n}");
+            assert_eq!(secret_kinds(&t), scan_kinds(&t));
+            assert_eq!(secret_kinds(&t), ["`key=value` credential parameter"]);
+        }
     }
 
     #[test]
@@ -317,6 +403,171 @@ mod tests {
         // Malformed escapes and control bytes survive as text, never as a panic.
         assert_eq!(redact_url("/%zz%4"), "/%zz%4");
         assert_eq!(redact_url("/a%0Ab+c"), "/a b c");
+    }
+
+    /// The straightforward implementation the one-pass scanner replaced.
+    #[allow(clippy::indexing_slicing)]
+    fn reference_spans(text: &str) -> Vec<(usize, usize, &'static str)> {
+        let mut spans = Vec::new();
+        let b = text.as_bytes();
+        let lower = text.to_ascii_lowercase();
+        // password=…, pwd = '…', "secret": "…", token=… — URL parameters, settings, SQL
+        // comparisons and JSON alike: the key, `=` or `:`, then a bare or quoted value.
+        for key in [
+            "password",
+            "passwd",
+            "pwd",
+            "secret",
+            "token",
+            "access_key",
+            "secret_key",
+            "api_key",
+            "apikey",
+        ] {
+            for (at, _) in lower.match_indices(key) {
+                let word_start =
+                    at == 0 || b.get(at - 1).is_none_or(|c| !c.is_ascii_alphanumeric());
+                if !word_start {
+                    continue;
+                }
+                if let Some(span) = value_after_key(b, at + key.len()) {
+                    spans.push((span.0, span.1, "`key=value` credential parameter"));
+                }
+            }
+        }
+        // IDENTIFIED [WITH method] BY 'secret'
+        for (at, _) in lower.match_indices("identified") {
+            let rest = lower.get(at..).unwrap_or_default();
+            let window = rest.get(..rest.len().min(120)).unwrap_or(rest);
+            if let Some(by) = window.find(" by ") {
+                if let Some(q) = rest.get(by + 4..).and_then(|r| r.find('\'')) {
+                    // Skip the whole opening run: inside another literal the quote is doubled
+                    // (`BY ''secret''`) or escaped (`BY \'secret\'`).
+                    let mut start = at + by + 4 + q;
+                    while matches!(b.get(start), Some(b'\'' | b'\\')) {
+                        start += 1;
+                    }
+                    let len = b
+                        .get(start..)
+                        .unwrap_or_default()
+                        .iter()
+                        .take_while(|c| !matches!(c, b'\'' | b'\\'))
+                        .count();
+                    if len > 0 {
+                        spans.push((start, start + len, "IDENTIFIED BY password"));
+                    }
+                }
+            }
+        }
+        // Key shapes: sk-… (OpenAI/DeepSeek style), AKIA/ASIA… (AWS), ghp_… (GitHub), xox?-… (Slack).
+        let is_tok = |c: u8| c.is_ascii_alphanumeric() || c == b'-' || c == b'_';
+        let mut i = 0;
+        while i < b.len() {
+            let boundary = i == 0 || b.get(i - 1).is_none_or(|c| !is_tok(*c));
+            if boundary {
+                let run = b
+                    .get(i..)
+                    .unwrap_or_default()
+                    .iter()
+                    .take_while(|c| is_tok(**c))
+                    .count();
+                let tok = text.get(i..i + run).unwrap_or_default();
+                if let Some(kind) = key_kind(tok) {
+                    spans.push((i, i + run, kind));
+                }
+                i += run.max(1);
+            } else {
+                i += 1;
+            }
+        }
+        // Basic credentials in URLs: scheme://user:password@host
+        for (at, _) in lower.match_indices("://") {
+            let start = at + 3;
+            let auth: usize = b
+                .get(start..)
+                .unwrap_or_default()
+                .iter()
+                .take_while(|c| !matches!(c, b'/' | b'@' | b' ' | b'\'' | b'"'))
+                .count();
+            if b.get(start + auth) == Some(&b'@') {
+                if let Some(colon) = text.get(start..start + auth).and_then(|a| a.find(':')) {
+                    spans.push((
+                        start + colon + 1,
+                        start + auth,
+                        "password in a URL (user:password@)",
+                    ));
+                }
+            }
+        }
+        spans.sort_unstable();
+        spans
+    }
+
+    /// Text built from the pieces the patterns look for, so matches are frequent.
+    fn secretish() -> impl proptest::strategy::Strategy<Value = String> {
+        let piece = proptest::sample::select(vec![
+            "password",
+            "PassWord",
+            "passwd",
+            "pwd",
+            "secret",
+            "secret_key",
+            "token",
+            "access_key",
+            "api_key",
+            "apikey",
+            "identified",
+            "IDENTIFIED",
+            "unidentified",
+            " by ",
+            " BY ",
+            "'",
+            "''",
+            "\\",
+            "\\'",
+            "=",
+            ":",
+            " = ",
+            "\"",
+            "://",
+            "u:p@",
+            "@",
+            "/",
+            "&",
+            " ",
+            "_",
+            "-",
+            "sk-",
+            "ghp_",
+            "xoxb-",
+            "xoxp-",
+            "AKIA",
+            "ASIA",
+            "0123456789abcdef",
+            "ABCDEFGHIJ0123",
+            "x",
+            "é",
+            "ß",
+            "\u{a0}",
+            "日本",
+            "\t",
+            ",",
+            ")",
+            ";",
+        ]);
+        proptest::collection::vec(piece, 0..40).prop_map(|v| v.concat())
+    }
+
+    use proptest::prelude::*;
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 4000, ..ProptestConfig::default() })]
+        #[test]
+        fn ok_same_spans_as_reference(t in secretish(), raw in "\\PC{0,80}") {
+            prop_assert_eq!(secret_spans(&t), reference_spans(&t));
+            prop_assert_eq!(secret_spans(&raw), reference_spans(&raw));
+            let long = format!("{t}{raw}{t}identified{}{t} by 'x'", "é".repeat(59));
+            prop_assert_eq!(secret_spans(&long), reference_spans(&long));
+        }
     }
 
     #[test]

@@ -8,13 +8,11 @@
 //! as [`StatementKind::Other`]. Used where query_log's own columns (`query_kind`, `tables`,
 //! `used_table_functions`) are missing, and to cross-check them.
 
+use std::cell::RefCell;
+use std::collections::HashMap;
 use std::fmt;
+use std::hash::{BuildHasherDefault, DefaultHasher};
 
-use nom::branch::alt;
-use nom::bytes::complete::{tag, take_until, take_while, take_while1};
-use nom::character::complete::anychar;
-use nom::combinator::{map, recognize, value};
-use nom::{IResult, Parser};
 use serde::Serialize;
 
 /// The statement's kind, from its leading keyword(s).
@@ -152,69 +150,115 @@ enum Tok<'q> {
     Skip,
 }
 
-fn block_comment(i: &str) -> IResult<&str, &str> {
-    recognize((tag("/*"), take_until("*/"), tag("*/"))).parse(i)
-}
-
-fn line_comment(i: &str) -> IResult<&str, &str> {
-    recognize((alt((tag("--"), tag("#"))), take_while(|c| c != '\n'))).parse(i)
-}
-
-/// A quoted run with backslash escapes and doubled-quote escapes; an unterminated run
-/// swallows the rest of the input (the statement is broken anyway).
-fn quoted(q: char) -> impl Fn(&str) -> IResult<&str, &str> {
-    move |i: &str| {
-        let (rest, _) = nom::character::complete::char(q)(i)?;
-        let mut chars = rest.char_indices();
-        while let Some((idx, c)) = chars.next() {
-            if c == '\\' {
-                chars.next();
-            } else if c == q {
-                let after = rest.get(idx + c.len_utf8()..).unwrap_or_default();
-                if after.starts_with(q) {
-                    chars.next();
-                    continue;
-                }
-                return Ok((after, rest.get(..idx).unwrap_or_default()));
+/// The token starting at byte `at` of `q` and the offset after it, or `None` at the end.
+///
+/// A hand-written byte lexer (ASCII fast paths, `char` decoding only for non-ASCII input):
+/// whitespace (Unicode), `/* … */` and `--`/`#` comments are [`Tok::Skip`]; quoted runs
+/// take backslash and doubled-quote escapes, and an unterminated one swallows the rest; a
+/// word is a run of alphanumeric characters, `_` and `$`; anything else is one
+/// [`Tok::Punct`]. An unterminated `/*` is a `/` punctuation mark.
+fn token_at(q: &str, at: usize) -> Option<(Tok<'_>, usize)> {
+    let b = q.as_bytes();
+    let c = *b.get(at)?;
+    if c >= 0x80 {
+        let ch = q.get(at..)?.chars().next()?;
+        if ch.is_whitespace() {
+            return Some((Tok::Skip, at + ch.len_utf8()));
+        }
+        if ch.is_alphanumeric() {
+            let end = word_end(q, at);
+            return Some((Tok::Word(q.get(at..end)?), end));
+        }
+        return Some((Tok::Punct(ch), at + ch.len_utf8()));
+    }
+    let tok = match c {
+        b' ' | b'\t' | b'\n' | 0x0b | 0x0c | b'\r' => {
+            let mut end = at + 1;
+            while matches!(b.get(end), Some(b' ' | b'\t' | b'\n' | 0x0b | 0x0c | b'\r')) {
+                end += 1;
+            }
+            (Tok::Skip, end)
+        }
+        b'/' if b.get(at + 1) == Some(&b'*') => {
+            match b.get(at + 2..).and_then(|r| memchr::memmem::find(r, b"*/")) {
+                Some(p) => (Tok::Skip, at + 2 + p + 2),
+                None => (Tok::Punct('/'), at + 1),
             }
         }
-        Ok(("", rest))
-    }
+        b'#' => (Tok::Skip, line_end(b, at + 1)),
+        b'-' if b.get(at + 1) == Some(&b'-') => (Tok::Skip, line_end(b, at + 2)),
+        b'\'' | b'`' | b'"' => {
+            let start = at + 1;
+            let mut j = start;
+            loop {
+                match b.get(j) {
+                    None => break (Tok::quoted(c, q.get(start..)?), b.len()),
+                    Some(&b'\\') => j += 2,
+                    Some(&x) if x == c => {
+                        if b.get(j + 1) == Some(&c) {
+                            j += 2;
+                            continue;
+                        }
+                        break (Tok::quoted(c, q.get(start..j)?), j + 1);
+                    }
+                    Some(_) => j += 1,
+                }
+            }
+        }
+        c if c.is_ascii_alphanumeric() || c == b'_' || c == b'$' => {
+            let end = word_end(q, at);
+            (Tok::Word(q.get(at..end)?), end)
+        }
+        c => (Tok::Punct(char::from(c)), at + 1),
+    };
+    // A backslash as the last byte of a quoted run steps past the end.
+    Some((tok.0, tok.1.min(b.len())))
 }
 
-fn token(i: &str) -> IResult<&str, Tok<'_>> {
-    alt((
-        value(Tok::Skip, take_while1(char::is_whitespace)),
-        value(Tok::Skip, block_comment),
-        value(Tok::Skip, line_comment),
-        map(quoted('\''), Tok::Str),
-        map(quoted('`'), Tok::Quoted),
-        map(quoted('"'), Tok::Quoted),
-        map(
-            take_while1(|c: char| c.is_alphanumeric() || c == '_' || c == '$'),
-            Tok::Word,
-        ),
-        map(anychar, Tok::Punct),
-    ))
-    .parse(i)
+/// Offset of the `\n` ending a line comment (or the end).
+fn line_end(b: &[u8], from: usize) -> usize {
+    b.get(from..)
+        .and_then(|r| memchr::memchr(b'\n', r))
+        .map_or(b.len(), |p| from + p)
+}
+
+/// End of the word (alphanumerics, `_`, `$`) starting at `at`.
+fn word_end(q: &str, at: usize) -> usize {
+    let b = q.as_bytes();
+    let mut end = at;
+    while let Some(&c) = b.get(end) {
+        if c.is_ascii_alphanumeric() || c == b'_' || c == b'$' {
+            end += 1;
+        } else if c >= 0x80 {
+            match q.get(end..).and_then(|r| r.chars().next()) {
+                Some(ch) if ch.is_alphanumeric() => end += ch.len_utf8(),
+                _ => break,
+            }
+        } else {
+            break;
+        }
+    }
+    end
+}
+
+impl<'q> Tok<'q> {
+    fn quoted(quote: u8, body: &'q str) -> Self {
+        if quote == b'\'' {
+            Tok::Str(body)
+        } else {
+            Tok::Quoted(body)
+        }
+    }
 }
 
 /// Significant tokens of a query, comments and whitespace dropped.
 fn tokens(q: &str) -> impl Iterator<Item = Tok<'_>> {
-    let mut rest = q;
+    let mut at = 0;
     std::iter::from_fn(move || loop {
-        if rest.is_empty() {
-            return None;
-        }
-        match token(rest) {
-            Ok((r, t)) => {
-                rest = r;
-                if t != Tok::Skip {
-                    return Some(t);
-                }
-            }
-            // An unterminated `/*` comment: the rest is comment.
-            Err(_) => rest = "",
+        let (t, next) = token_at(q, at)?;
+        at = next;
+        if t != Tok::Skip {
+            return Some(t);
         }
     })
 }
@@ -280,9 +324,43 @@ fn eq(word: &str, kw: &str) -> bool {
     word.eq_ignore_ascii_case(kw)
 }
 
+/// Queries remembered by [`classify`] per thread; the memo is emptied when full.
+const MEMO_ENTRIES: usize = 4096;
+/// Longer queries are classified every time (they are rare and would crowd the memo).
+const MEMO_MAX_QUERY: usize = 2048;
+
+type Memo = HashMap<Box<str>, QueryClass, BuildHasherDefault<DefaultHasher>>;
+
+thread_local! {
+    /// Exact query text → its classification: logs repeat the same statements (dashboards,
+    /// loaders), so most classifications are a lookup. Keyed by the whole text, so a hit is
+    /// the very answer classifying would give; bounded by [`MEMO_ENTRIES`].
+    static MEMO: RefCell<Memo> = RefCell::new(Memo::default());
+}
+
 /// Classifies a query. Never fails; see the module docs for what it cannot see.
 #[must_use]
 pub fn classify(query: &str) -> QueryClass {
+    if query.len() > MEMO_MAX_QUERY {
+        return classify_text(query);
+    }
+    MEMO.with(|memo| {
+        let Ok(mut memo) = memo.try_borrow_mut() else {
+            return classify_text(query);
+        };
+        if let Some(hit) = memo.get(query) {
+            return hit.clone();
+        }
+        let class = classify_text(query);
+        if memo.len() >= MEMO_ENTRIES {
+            memo.clear();
+        }
+        memo.insert(query.into(), class.clone());
+        class
+    })
+}
+
+fn classify_text(query: &str) -> QueryClass {
     let toks: Vec<Tok<'_>> = tokens(query).collect();
     let kind = leading_kind(&toks);
     let mut class = QueryClass {
@@ -467,6 +545,107 @@ fn strip_port(hp: &str) -> &str {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    mod reference {
+        //! The nom tokenizer the byte lexer replaced, kept to prove them equal.
+        use super::super::Tok;
+        use nom::branch::alt;
+        use nom::bytes::complete::{tag, take_until, take_while, take_while1};
+        use nom::character::complete::anychar;
+        use nom::combinator::{map, recognize, value};
+        use nom::{IResult, Parser};
+
+        fn block_comment(i: &str) -> IResult<&str, &str> {
+            recognize((tag("/*"), take_until("*/"), tag("*/"))).parse(i)
+        }
+
+        fn line_comment(i: &str) -> IResult<&str, &str> {
+            recognize((alt((tag("--"), tag("#"))), take_while(|c| c != '\n'))).parse(i)
+        }
+
+        /// A quoted run with backslash escapes and doubled-quote escapes; an unterminated run
+        /// swallows the rest of the input (the statement is broken anyway).
+        fn quoted(q: char) -> impl Fn(&str) -> IResult<&str, &str> {
+            move |i: &str| {
+                let (rest, _) = nom::character::complete::char(q)(i)?;
+                let mut chars = rest.char_indices();
+                while let Some((idx, c)) = chars.next() {
+                    if c == '\\' {
+                        chars.next();
+                    } else if c == q {
+                        let after = rest.get(idx + c.len_utf8()..).unwrap_or_default();
+                        if after.starts_with(q) {
+                            chars.next();
+                            continue;
+                        }
+                        return Ok((after, rest.get(..idx).unwrap_or_default()));
+                    }
+                }
+                Ok(("", rest))
+            }
+        }
+
+        fn token(i: &str) -> IResult<&str, Tok<'_>> {
+            alt((
+                value(Tok::Skip, take_while1(char::is_whitespace)),
+                value(Tok::Skip, block_comment),
+                value(Tok::Skip, line_comment),
+                map(quoted('\''), Tok::Str),
+                map(quoted('`'), Tok::Quoted),
+                map(quoted('"'), Tok::Quoted),
+                map(
+                    take_while1(|c: char| c.is_alphanumeric() || c == '_' || c == '$'),
+                    Tok::Word,
+                ),
+                map(anychar, Tok::Punct),
+            ))
+            .parse(i)
+        }
+
+        /// Significant tokens of a query, comments and whitespace dropped.
+        pub(super) fn reference_tokens(q: &str) -> impl Iterator<Item = Tok<'_>> {
+            let mut rest = q;
+            std::iter::from_fn(move || loop {
+                if rest.is_empty() {
+                    return None;
+                }
+                match token(rest) {
+                    Ok((r, t)) => {
+                        rest = r;
+                        if t != Tok::Skip {
+                            return Some(t);
+                        }
+                    }
+                    // An unterminated `/*` comment: the rest is comment.
+                    Err(_) => rest = "",
+                }
+            })
+        }
+    }
+
+    use proptest::prelude::*;
+
+    fn sqlish() -> impl Strategy<Value = String> {
+        let piece = proptest::sample::select(vec![
+            "SELECT", "select", " ", "\t", "\n", "\r", "\u{b}", "\u{c}", "\u{a0}", "\u{2003}",
+            "\u{85}", "/*", "*/", "*", "/", "--", "-", "#", "'", "''", "`", "\"", "\\", "(", ")",
+            ",", ".", "_", "$", "a1", "FROM", "t", "é", "ß", "日本", "٣", "\u{300}", "€", "url",
+            "INTO", "FUNCTION", "FORMAT", "x\ny",
+        ]);
+        proptest::collection::vec(piece, 0..40).prop_map(|v| v.concat())
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 4000, ..ProptestConfig::default() })]
+        #[test]
+        fn ok_lexer_matches_reference(q in sqlish(), raw in "\\PC{0,60}") {
+            for text in [&q, &raw] {
+                let got: Vec<Tok<'_>> = tokens(text).collect();
+                let want: Vec<Tok<'_>> = reference::reference_tokens(text).collect();
+                prop_assert_eq!(got, want, "{:?}", text);
+            }
+        }
+    }
 
     fn kind(q: &str) -> StatementKind {
         classify(q).kind()
@@ -698,6 +877,23 @@ mod tests {
         assert_eq!(got.format.as_deref(), Some("CSV"));
         let got = classify("SELECT a FROM t WHERE s = 'SETTINGS LIMIT *' -- FORMAT JSON");
         assert!(!got.select_star && !got.has_limit && !got.has_settings && got.format.is_none());
+    }
+
+    #[test]
+    fn ok_memo_answers_as_classifying_does() {
+        for q in [
+            "SELECT * FROM t",
+            "INSERT INTO FUNCTION url('http://a/', 'TSV') SELECT 1",
+            "SHOW TABLES",
+        ] {
+            assert_eq!(classify(q), classify_text(q));
+            assert_eq!(classify(q), classify_text(q));
+        }
+        for n in 0..MEMO_ENTRIES + 10 {
+            let q = format!("SELECT {n} FROM t{n}");
+            assert_eq!(classify(&q).tables, [format!("t{n}")]);
+        }
+        assert_eq!(classify("SELECT 1 FROM t1").tables, ["t1"]);
     }
 
     #[test]

@@ -73,16 +73,30 @@ pub(crate) fn http_event<'a>(
     origin: HttpOrigin,
     location: Location,
 ) -> HttpEvent<'a> {
+    let e = borrowed_http_event(time, client, method, target, origin, location);
+    e.into_owned()
+}
+
+/// [`http_event`] borrowing from `target`: path, target and an undecoded query are slices
+/// of it, so a request costs no allocation unless something needs decoding or masking.
+fn borrowed_http_event<'a>(
+    time: Timestamp,
+    client: Option<IpAddr>,
+    method: Cow<'a, str>,
+    target: &'a str,
+    origin: HttpOrigin,
+    location: Location,
+) -> HttpEvent<'a> {
     let mut url_user = None;
     let mut password = None;
     let mut query = None;
     for (k, v) in query_pairs(target.as_bytes()) {
         if k.eq_ignore_ascii_case(b"user") && url_user.is_none() {
-            url_user = Some(lossy(percent_decode(v, true)).into_owned());
+            url_user = Some(lossy(percent_decode(v, true)));
         } else if k.eq_ignore_ascii_case(b"password") && password.is_none() {
             password = Some(!v.is_empty());
         } else if k.eq_ignore_ascii_case(b"query") && query.is_none() {
-            query = Some(lossy(percent_decode(v, true)).into_owned());
+            query = Some(lossy(percent_decode(v, true)));
         }
     }
     let path_end = target.find(['?', '#']).unwrap_or(target.len());
@@ -96,12 +110,12 @@ pub(crate) fn http_event<'a>(
     HttpEvent {
         time,
         client,
-        user: url_user.map(Cow::Owned),
+        user: url_user,
         credentials,
         method,
-        path: Cow::Owned(target.get(..path_end).unwrap_or(target).to_owned()),
-        target: Cow::Owned(mask_url_secrets(target).into_owned()),
-        query: query.map(Cow::Owned),
+        path: Cow::Borrowed(target.get(..path_end).unwrap_or(target)),
+        target: mask_url_secrets(target),
+        query,
         status: None,
         bytes_sent: None,
         user_agent: None,
@@ -112,14 +126,24 @@ pub(crate) fn http_event<'a>(
 
 impl<'a> Request<'a> {
     fn into_event(self, location: Location) -> HttpEvent<'a> {
-        let mut e = http_event(
-            self.time,
-            self.client,
-            self.method,
-            &self.target,
-            HttpOrigin::ProxyLog,
-            location,
-        );
+        let mut e = match self.target {
+            Cow::Borrowed(t) => borrowed_http_event(
+                self.time,
+                self.client,
+                self.method,
+                t,
+                HttpOrigin::ProxyLog,
+                location,
+            ),
+            Cow::Owned(t) => http_event(
+                self.time,
+                self.client,
+                self.method,
+                &t,
+                HttpOrigin::ProxyLog,
+                location,
+            ),
+        };
         let some = |u: Option<Cow<'a, str>>| u.filter(|u| !u.is_empty() && u != "-");
         if e.user.is_none() {
             if let Some(u) = some(self.header_user) {
@@ -215,14 +239,15 @@ pub(crate) fn parse_text_line(line: &[u8], location: Location) -> Result<HttpEve
             user_agent = Some(unescape_clf(ua));
         }
     }
-    let request = unescape_clf(request);
-    let mut parts = request.splitn(3, ' ');
-    let (method, target) = match (parts.next(), parts.next()) {
-        (Some(m), Some(t)) if m.bytes().all(|c| c.is_ascii_uppercase()) && !m.is_empty() => {
-            (m.to_owned(), t.to_owned())
+    let (method, target) = match unescape_clf(request) {
+        Cow::Borrowed(r) => {
+            let (m, t) = split_request(r);
+            (Cow::Borrowed(m), Cow::Borrowed(t))
         }
-        // A TLS handshake or garbage where a request line should be: kept as the target.
-        _ => (String::new(), request.clone().into_owned()),
+        Cow::Owned(r) => {
+            let (m, t) = split_request(&r);
+            (Cow::Owned(m.to_owned()), Cow::Owned(t.to_owned()))
+        }
     };
     let remote_user = (user != b"-").then(|| unescape_clf(user));
     Ok(Request {
@@ -230,13 +255,23 @@ pub(crate) fn parse_text_line(line: &[u8], location: Location) -> Result<HttpEve
         client,
         remote_user,
         header_user: None,
-        method: Cow::Owned(method),
-        target: Cow::Owned(target),
+        method,
+        target,
         status: Some(status),
         bytes_sent,
         user_agent,
     }
     .into_event(location))
+}
+
+/// `METHOD target …` → method and target; a TLS handshake or garbage where a request line
+/// should be is kept whole as the target, with no method.
+fn split_request(request: &str) -> (&str, &str) {
+    let mut parts = request.splitn(3, ' ');
+    match (parts.next(), parts.next()) {
+        (Some(m), Some(t)) if m.bytes().all(|c| c.is_ascii_uppercase()) && !m.is_empty() => (m, t),
+        _ => ("", request),
+    }
 }
 
 /// A `"…"` field starting at `i` (backslash escapes skipped over); returns its body and the
@@ -264,7 +299,11 @@ fn quoted(line: &[u8], i: usize) -> Option<(&[u8], usize)> {
 /// Undoes nginx `\xHH` and Apache `\"`/`\\` escapes.
 fn unescape_clf(b: &[u8]) -> Cow<'_, str> {
     if memchr::memchr(b'\\', b).is_none() {
-        return String::from_utf8_lossy(b);
+        // `from_utf8` validates much faster than the lossy decoder walks.
+        return match std::str::from_utf8(b) {
+            Ok(s) => Cow::Borrowed(s),
+            Err(_) => String::from_utf8_lossy(b),
+        };
     }
     let mut out = Vec::with_capacity(b.len());
     let mut i = 0;
@@ -295,6 +334,50 @@ fn unescape_clf(b: &[u8]) -> Cow<'_, str> {
 
 /// `25/Nov/2026:22:23:53 +0000` → instant.
 fn parse_clf_time(b: &[u8]) -> Option<Timestamp> {
+    fast_clf_time(b).or_else(|| slow_clf_time(b))
+}
+
+/// The fixed-width shape nginx and Apache write (two-digit day, four-digit year, `±hhmm`),
+/// read without splitting; `None` for anything else, which the general reader then tries.
+fn fast_clf_time(b: &[u8]) -> Option<Timestamp> {
+    if b.len() != 26
+        || b.get(2) != Some(&b'/')
+        || b.get(6) != Some(&b'/')
+        || b.get(11) != Some(&b':')
+        || b.get(14) != Some(&b':')
+        || b.get(17) != Some(&b':')
+        || b.get(20) != Some(&b' ')
+    {
+        return None;
+    }
+    let digits = |r: std::ops::Range<usize>| -> Option<u32> {
+        b.get(r)?.iter().try_fold(0u32, |acc, c| {
+            c.is_ascii_digit().then(|| acc * 10 + u32::from(c - b'0'))
+        })
+    };
+    let mon = b.get(3..6)?;
+    let month = MONTHS
+        .iter()
+        .position(|x| x.as_bytes().eq_ignore_ascii_case(mon))? as u32
+        + 1;
+    let civil = CivilTime::from_parts(
+        i64::from(digits(7..11)?),
+        month,
+        digits(0..2)?,
+        digits(12..14)?,
+        digits(15..17)?,
+        digits(18..20)?,
+        0,
+    )?;
+    let off = crate::time::parse_offset(std::str::from_utf8(b.get(21..)?).ok()?)?;
+    Some(Timestamp(civil.0 - off * MICROS_PER_SEC))
+}
+
+const MONTHS: [&str; 12] = [
+    "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+];
+
+fn slow_clf_time(b: &[u8]) -> Option<Timestamp> {
     let s = std::str::from_utf8(b).ok()?;
     let (dt, off) = s.split_once(' ')?;
     let mut it = dt.splitn(3, '/');
@@ -308,9 +391,6 @@ fn parse_clf_time(b: &[u8]) -> Option<Timestamp> {
         hms.next()?.parse().ok()?,
         hms.next()?.parse().ok()?,
     );
-    const MONTHS: [&str; 12] = [
-        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
-    ];
     let month = MONTHS.iter().position(|x| x.eq_ignore_ascii_case(mon))? as u32 + 1;
     let civil = CivilTime::from_parts(year.parse().ok()?, month, day, h, m, sec, 0)?;
     let off = crate::time::parse_offset(off)?;
@@ -517,6 +597,28 @@ mod tests {
         assert_eq!(e.query.as_deref(), Some("SELECT * FROM t"));
         assert_eq!(e.credentials, Credentials::Header);
         assert!(parse_json_line(b"{\"time\":1", &fields, loc()).is_err());
+    }
+
+    #[test]
+    fn ok_fast_clf_time_agrees_with_the_general_reader() {
+        for t in [
+            "25/Nov/2026:22:23:53 +0000",
+            "01/jan/2025:00:00:00 -0130",
+            "29/Feb/2024:23:59:59 +1400",
+            "29/Feb/2025:23:59:59 +0000",
+            "31/Dec/9999:23:59:60 +0000",
+            "25/Xyz/2026:22:23:53 +0000",
+            "25/Nov/2026:22:23:53 +00:0",
+            "2a/Nov/2026:22:23:53 +0000",
+        ] {
+            let fast = fast_clf_time(t.as_bytes());
+            assert!(fast.is_none() || fast == slow_clf_time(t.as_bytes()), "{t}");
+            assert_eq!(
+                parse_clf_time(t.as_bytes()),
+                slow_clf_time(t.as_bytes()),
+                "{t}"
+            );
+        }
     }
 
     #[test]

@@ -393,14 +393,19 @@ pub(crate) fn parse_text_array(b: &[u8]) -> Vec<Cow<'_, [u8]>> {
 /// Decodes URL percent-encoding (`%XX`); with `plus_as_space`, `+` is a space as in a query
 /// string. A malformed escape is kept literally. Borrows when there is nothing to decode.
 pub(crate) fn percent_decode(raw: &[u8], plus_as_space: bool) -> Cow<'_, [u8]> {
-    if !raw
-        .iter()
-        .any(|c| *c == b'%' || (plus_as_space && *c == b'+'))
-    {
+    let special = |r: &[u8]| {
+        if plus_as_space {
+            memchr::memchr2(b'%', b'+', r)
+        } else {
+            memchr(b'%', r)
+        }
+    };
+    let Some(first) = special(raw) else {
         return Cow::Borrowed(raw);
-    }
+    };
     let mut out = Vec::with_capacity(raw.len());
-    let mut i = 0;
+    out.extend_from_slice(raw.get(..first).unwrap_or_default());
+    let mut i = first;
     while let Some(&b) = raw.get(i) {
         match b {
             b'%' => match raw.get(i + 1..i + 3).and_then(hex2) {
@@ -418,8 +423,15 @@ pub(crate) fn percent_decode(raw: &[u8], plus_as_space: bool) -> Cow<'_, [u8]> {
                 i += 1;
             }
             _ => {
-                out.push(b);
-                i += 1;
+                // A plain stretch, copied in one piece up to the next `%` or `+`.
+                let rest = raw.get(i..).unwrap_or_default();
+                let plain = rest
+                    .iter()
+                    .position(|c| *c == b'%' || *c == b'+')
+                    .unwrap_or(rest.len())
+                    .max(1);
+                out.extend_from_slice(rest.get(..plain).unwrap_or_default());
+                i += plain;
             }
         }
     }
@@ -451,6 +463,14 @@ pub(crate) fn mask_url_secrets(target: &str) -> Cow<'_, str> {
         return Cow::Borrowed(target);
     };
     let (head, qs) = target.split_at(q + 1);
+    let secret = |p: &str| {
+        p.split_once('=')
+            .is_some_and(|(k, v)| !v.is_empty() && KEYS.iter().any(|s| k.eq_ignore_ascii_case(s)))
+    };
+    // Most targets carry no password: answer them without building anything.
+    if !qs.split('&').any(secret) {
+        return Cow::Borrowed(target);
+    }
     let mut changed = false;
     let parts: Vec<Cow<'_, str>> = qs
         .split('&')
@@ -542,6 +562,24 @@ mod tests {
         assert_eq!(parse_address(b"[::1]:9000"), Some("::1".parse().unwrap()));
         assert_eq!(parse_address(b""), None);
         assert_eq!(parse_address(b"garbage"), None);
+    }
+
+    #[test]
+    fn ok_percent_decode() {
+        assert_eq!(&*percent_decode(b"a%20b+c%2B%zz%4", true), b"a b c+%zz%4");
+        assert_eq!(&*percent_decode(b"a+b%41", false), b"a+bA");
+        assert!(matches!(percent_decode(b"a+b", false), Cow::Borrowed(_)));
+        assert_eq!(&*percent_decode(b"%", true), b"%");
+        assert_eq!(&*percent_decode(b"+%e2%82%ac", true), " €".as_bytes());
+        assert_eq!(&*percent_decode(b"SELECT%20a+b%2", false), b"SELECT a+b%2");
+        assert_eq!(
+            &*mask_url_secrets("/?a=1&Password=x&pwd="),
+            "/?a=1&Password=[REDACTED]&pwd="
+        );
+        assert!(matches!(
+            mask_url_secrets("/?a=1&pwd=&user=u"),
+            Cow::Borrowed(_)
+        ));
     }
 
     #[test]
