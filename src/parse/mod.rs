@@ -68,9 +68,6 @@ impl Default for ParseOptions {
     }
 }
 
-/// Bytes to collect before sniffing when the first lines are very long.
-const SNIFF_BYTES: usize = 64 << 10;
-
 /// A push parser for one input file; see the module docs.
 #[derive(Debug)]
 pub struct FileParser {
@@ -191,7 +188,7 @@ impl FileParser {
         match &mut self.state {
             State::Sniffing(buf) => {
                 buf.extend_from_slice(chunk);
-                if memchr::memchr_iter(b'\n', buf).nth(1).is_some() || buf.len() >= SNIFF_BYTES {
+                if sniff::window(buf).is_some() {
                     let head = std::mem::take(buf);
                     self.start(&head, sink);
                 }
@@ -233,7 +230,7 @@ impl FileParser {
 
     fn start(&mut self, head: &[u8], sink: &mut dyn Sink) {
         let fields = &self.options.access_log_fields;
-        let sniffed = sniff::sniff(head, fields);
+        let sniffed = sniff::sniff_start(head, fields);
         let format = self.options.format.or(sniffed.map(|s| s.0));
         let mut log_table = sniffed.map_or(LogTable::QueryLog, |s| s.1);
         if format == Some(InputFormat::TabSeparated) {

@@ -1,0 +1,78 @@
+//! Inputs the fuzz targets (`fuzz/fuzz_targets/`) found to break an invariant, each kept as a
+//! regression test through the public API, with the target that found it.
+
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)] // test code
+
+use chaudit::event::SourceId;
+use chaudit::parse::LogTable;
+use chaudit::{Event, FileParser, InputFormat, ParseError, ParseOptions, Sink};
+
+#[derive(Default, Debug, PartialEq)]
+struct Collect {
+    events: Vec<String>,
+    rejected: Vec<ParseError>,
+}
+
+impl Sink for Collect {
+    fn event(&mut self, event: Event<'_>) {
+        self.events.push(format!("{event:?}"));
+    }
+    fn reject(&mut self, error: ParseError) {
+        self.rejected.push(error);
+    }
+}
+
+/// Parses `data` in `chunk`-byte pieces: what it read, and as what.
+fn parse(
+    data: &[u8],
+    chunk: usize,
+    options: &ParseOptions,
+) -> (Collect, Option<InputFormat>, Option<LogTable>) {
+    let mut p = FileParser::new(SourceId(0), options.clone());
+    let mut c = Collect::default();
+    for ch in data.chunks(chunk) {
+        p.feed(ch, &mut c);
+    }
+    p.finish(&mut c);
+    (c, p.format(), p.table())
+}
+
+/// Asserts that every chunking gives what the whole input gives, and returns that.
+fn same_in_any_chunks(data: &[u8]) -> (Collect, Option<InputFormat>, Option<LogTable>) {
+    let options = ParseOptions::default();
+    let whole = parse(data, data.len().max(1), &options);
+    for chunk in [1, 2, 3, 5, 8, 13, 64] {
+        assert_eq!(parse(data, chunk, &options), whole, "chunks of {chunk}");
+    }
+    whole
+}
+
+/// `sniff`: blank lines before the header were sniffed on their own when the input came in
+/// small pieces (two newlines were "enough"), so the file was rejected as of no known format.
+#[test]
+fn ok_blank_lines_before_the_header_in_any_chunking() {
+    let (c, format, _) =
+        same_in_any_chunks(b"\n\n\ntype\tevent_time\tquery\n2\t2026-11-25 19:32:28\tSELECT 1\n");
+    assert_eq!(format, Some(InputFormat::TsvWithNames));
+    assert_eq!(c.events.len(), 1, "{:?}", c.rejected);
+}
+
+/// `sniff`: a Vertical session_log export is told from query_log by an `auth_type:` line
+/// among its first 40; streamed in small pieces, only the first two lines were looked at and
+/// the logins were read as (rejected) queries.
+#[test]
+fn ok_vertical_session_log_in_any_chunking() {
+    let input = "Row 1:\n──────\ntype:         LoginSuccess\nevent_time:   2026-11-25 19:32:28\nuser:         default\nauth_type:    NO_PASSWORD\nclient_address: ::ffff:198.51.100.7\n\n";
+    let (c, format, table) = same_in_any_chunks(input.as_bytes());
+    assert_eq!(
+        (format, table),
+        (Some(InputFormat::Vertical), Some(LogTable::SessionLog))
+    );
+    assert!(c.rejected.is_empty(), "{:?}", c.rejected);
+    assert_eq!(c.events.len(), 1);
+}
