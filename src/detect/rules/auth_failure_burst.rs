@@ -107,7 +107,7 @@ impl State {
         &mut self,
         h: &HttpEvent<'_>,
         class: NetClass,
-        _s: &Settings,
+        s: &Settings,
     ) {
         let user = h.user.as_deref().unwrap_or("default").to_owned();
         let attempt = Attempt {
@@ -118,7 +118,11 @@ impl State {
                     "HTTP {} for {} {}",
                     h.status.unwrap_or(0),
                     h.method,
-                    h.target
+                    if s.redact {
+                        crate::redact::redact_url(&h.target)
+                    } else {
+                        std::borrow::Cow::Borrowed(h.target.as_ref())
+                    }
                 ),
                 weight: 1,
             },

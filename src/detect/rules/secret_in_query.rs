@@ -27,7 +27,7 @@ use crate::detect::finding::{Group, RawEvidence};
 use crate::detect::{human_count, RuleId, Severity};
 use crate::event::{Credentials, HttpEvent};
 use crate::net::NetClass;
-use crate::redact::{redact, secret_kinds};
+use crate::redact::{redact_url, secret_kinds};
 
 const URL_PASSWORD: &str = "password in an HTTP request URL";
 
@@ -90,7 +90,7 @@ pub(crate) fn observe_http(
             evidence: RawEvidence {
                 location: h.location,
                 // The target had its password masked when parsed; redact the rest too.
-                excerpt: redact(&format!("{} {}", h.method, h.target)).into_owned(),
+                excerpt: redact_url(&format!("{} {}", h.method, h.target)).into_owned(),
                 weight: 1,
             },
         },
