@@ -11,8 +11,12 @@ use ruzstd::decoding::FrameDecoder;
 pub(crate) const MAGIC_BYTES: usize = 4;
 /// Largest zstd frame header; fewer buffered bytes may just mean "wait for more".
 const ZSTD_MAX_HEADER: usize = 18;
-/// Output is drained in pieces of this size.
+/// Output is handed on in pieces of at most about this size, so memory stays bounded
+/// whatever the compression ratio (a 1 MiB chunk of zstd can expand to gigabytes).
 const OUT_CHUNK: usize = 64 << 10;
+/// Compressed bytes given to the gzip decoder at a time: deflate expands at most ~1032:1, so
+/// each step yields at most ~4 MiB.
+const GZIP_STEP: usize = 4 << 10;
 
 /// Why decompression stopped.
 #[derive(Debug)]
@@ -57,13 +61,20 @@ impl Decoder {
         None
     }
 
-    /// Decompresses `chunk`, appending what it yields to `out`.
-    pub(crate) fn push(&mut self, chunk: &[u8], out: &mut Vec<u8>) -> Result<(), DecodeError> {
+    /// Decompresses `chunk`, handing what it yields to `out` piece by piece.
+    pub(crate) fn push(
+        &mut self,
+        chunk: &[u8],
+        out: &mut dyn FnMut(&[u8]),
+    ) -> Result<(), DecodeError> {
         match self {
             Self::Gzip(d) => {
-                d.write_all(chunk)
-                    .map_err(|_| DecodeError("valid gzip data"))?;
-                out.append(d.get_mut());
+                for step in chunk.chunks(GZIP_STEP) {
+                    let r = d.write_all(step);
+                    let plain = std::mem::take(d.get_mut());
+                    out(&plain);
+                    r.map_err(|_| DecodeError("valid gzip data"))?;
+                }
                 Ok(())
             }
             Self::Zstd { frames, buf } => {
@@ -75,11 +86,12 @@ impl Decoder {
     }
 
     /// Ends the input: flushes what is left and reports a truncated stream.
-    pub(crate) fn finish(&mut self, out: &mut Vec<u8>) -> Result<(), DecodeError> {
+    pub(crate) fn finish(&mut self, out: &mut dyn FnMut(&[u8])) -> Result<(), DecodeError> {
         match self {
             Self::Gzip(d) => {
                 let r = d.try_finish();
-                out.append(d.get_mut());
+                let plain = std::mem::take(d.get_mut());
+                out(&plain);
                 r.map_err(|_| DecodeError("a complete gzip stream (it is truncated)"))
             }
             Self::Zstd { frames, buf } => zstd_drain(frames, buf, out, true),
@@ -91,7 +103,7 @@ impl Decoder {
 fn zstd_drain(
     frames: &mut FrameDecoder,
     buf: &mut Vec<u8>,
-    out: &mut Vec<u8>,
+    out: &mut dyn FnMut(&[u8]),
     eof: bool,
 ) -> Result<(), DecodeError> {
     let mut tmp = vec![0u8; OUT_CHUNK];
@@ -121,7 +133,7 @@ fn zstd_drain(
             .decode_from_to(buf, &mut tmp)
             .map_err(|_| DecodeError("valid zstd data"))?;
         buf.drain(..read.min(buf.len()));
-        out.extend_from_slice(tmp.get(..written).unwrap_or_default());
+        out(tmp.get(..written).unwrap_or_default());
         if read == 0 && written == 0 {
             if eof && !buf.is_empty() {
                 return Err(DecodeError("a complete zstd stream (it is truncated)"));
@@ -142,10 +154,44 @@ mod tests {
         let mut d = Decoder::detect(data).unwrap();
         let mut out = Vec::new();
         for c in data.chunks(chunk) {
-            d.push(c, &mut out)?;
+            d.push(c, &mut |p| out.extend_from_slice(p))?;
         }
-        d.finish(&mut out)?;
+        d.finish(&mut |p| out.extend_from_slice(p))?;
         Ok(out)
+    }
+
+    /// The largest piece handed on for one pushed chunk, and the total.
+    fn largest_piece(data: &[u8], chunk: usize) -> (usize, usize) {
+        let mut d = Decoder::detect(data).unwrap();
+        let (mut max, mut total) = (0, 0);
+        let mut on = |p: &[u8]| {
+            max = max.max(p.len());
+            total += p.len();
+        };
+        for c in data.chunks(chunk) {
+            d.push(c, &mut on).unwrap();
+        }
+        d.finish(&mut on).unwrap();
+        (max, total)
+    }
+
+    #[test]
+    fn ok_bombs_come_out_in_bounded_pieces() {
+        // 64 MiB of zeros: little compressed, fed in 1 MiB chunks as the CLI does.
+        let zeros = vec![0u8; 64 << 20];
+        let z = ruzstd::encoding::compress_to_vec(
+            zeros.as_slice(),
+            ruzstd::encoding::CompressionLevel::Fastest,
+        );
+        let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+        enc.write_all(&zeros).unwrap();
+        let gz = enc.finish().unwrap();
+        drop(zeros);
+        for stream in [z, gz] {
+            let (max, total) = largest_piece(&stream, 1 << 20);
+            assert_eq!(total, 64 << 20);
+            assert!(max <= 8 << 20, "a piece of {max} bytes");
+        }
     }
 
     fn text() -> Vec<u8> {

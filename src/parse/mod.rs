@@ -142,9 +142,10 @@ impl FileParser {
     pub fn feed(&mut self, chunk: &[u8], sink: &mut dyn Sink) {
         match &mut self.decoder {
             Some(Some(d)) => {
-                let mut plain = Vec::new();
-                let result = d.push(chunk, &mut plain);
-                self.feed_plain(&plain, sink);
+                // Decompressed pieces go on to the framer as they come: never all at once.
+                let mut d = std::mem::replace(d, Decoder::Failed);
+                let result = d.push(chunk, &mut |plain| self.feed_plain(plain, sink));
+                self.decoder = Some(Some(d));
                 if let Err(e) = result {
                     self.decode_error(e, sink);
                 }
@@ -205,9 +206,9 @@ impl FileParser {
             self.feed(&head, sink);
         }
         if let Some(Some(d)) = &mut self.decoder {
-            let mut plain = Vec::new();
-            let result = d.finish(&mut plain);
-            self.feed_plain(&plain, sink);
+            let mut d = std::mem::replace(d, Decoder::Failed);
+            let result = d.finish(&mut |plain| self.feed_plain(plain, sink));
+            self.decoder = Some(Some(d));
             if let Err(e) = result {
                 self.decode_error(e, sink);
             }
