@@ -40,6 +40,28 @@ pub enum Event<'a> {
     Http(HttpEvent<'a>),
 }
 
+impl Event<'_> {
+    /// Where the event was read.
+    pub fn location_mut(&mut self) -> &mut Location {
+        match self {
+            Event::Query(q) | Event::ServerLogQuery(q) => &mut q.location,
+            Event::Login(l) => &mut l.location,
+            Event::Http(h) => &mut h.location,
+        }
+    }
+
+    /// The same event, owning its text.
+    #[must_use]
+    pub fn into_owned(self) -> Event<'static> {
+        match self {
+            Event::Query(q) => Event::Query(q.into_owned()),
+            Event::ServerLogQuery(q) => Event::ServerLogQuery(q.into_owned()),
+            Event::Login(l) => Event::Login(l.into_owned()),
+            Event::Http(h) => Event::Http(h.into_owned()),
+        }
+    }
+}
+
 /// How a query execution ended.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -243,6 +265,23 @@ pub struct LoginEvent<'a> {
     pub location: Location,
 }
 
+impl LoginEvent<'_> {
+    /// The same event, owning its text.
+    #[must_use]
+    pub fn into_owned(self) -> LoginEvent<'static> {
+        LoginEvent {
+            time: self.time,
+            user: Cow::Owned(self.user.into_owned()),
+            client: self.client,
+            outcome: self.outcome,
+            interface: self.interface,
+            auth_type: self.auth_type.map(|t| Cow::Owned(t.into_owned())),
+            reason: self.reason.map(|r| Cow::Owned(r.into_owned())),
+            location: self.location,
+        }
+    }
+}
+
 /// How an HTTP request carried credentials. Passwords themselves are never kept.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -303,4 +342,27 @@ pub struct HttpEvent<'a> {
     pub origin: HttpOrigin,
     /// Where the record was read.
     pub location: Location,
+}
+
+impl HttpEvent<'_> {
+    /// The same event, owning its text.
+    #[must_use]
+    pub fn into_owned(self) -> HttpEvent<'static> {
+        let own = |c: Cow<'_, str>| Cow::Owned(c.into_owned());
+        HttpEvent {
+            time: self.time,
+            client: self.client,
+            user: self.user.map(own),
+            credentials: self.credentials,
+            method: own(self.method),
+            path: own(self.path),
+            target: own(self.target),
+            query: self.query.map(own),
+            status: self.status,
+            bytes_sent: self.bytes_sent,
+            user_agent: self.user_agent.map(own),
+            origin: self.origin,
+            location: self.location,
+        }
+    }
 }

@@ -178,11 +178,22 @@ pub struct Analyzer {
     rejected: Vec<Rejected>,
     rejected_total: u64,
     line_offset: u64,
+    /// Per source: whether it is a later part of the file before it (see [`Analyzer::merge`]).
+    continues: Vec<bool>,
+    /// Per source read in parts: queries whose start or end may lie in another part.
+    carries: BTreeMap<u32, parse::Carry>,
+    /// The current input is a part: ending it keeps what may pair with another part.
+    in_part: bool,
+    /// A [`PartAnalyzer`]'s events, kept for the analyzer it is merged into; `None` for an
+    /// analyzer that judges events as they come.
+    deferred: Option<Vec<Event<'static>>>,
 }
 
 /// The sink between one file's parser and the detector.
 struct Collector<'s> {
     detector: &'s mut Detector,
+    /// Where a deferring analyzer keeps events instead of judging them.
+    deferred: Option<&'s mut Vec<Event<'static>>>,
     source: &'s mut SourceSummary,
     rejected: &'s mut Vec<Rejected>,
     rejected_total: &'s mut u64,
@@ -193,13 +204,13 @@ struct Collector<'s> {
 
 impl Sink for Collector<'_> {
     fn event(&mut self, mut event: Event<'_>) {
-        // Other event kinds (access, session logs) carry locations too; add them here.
-        #[allow(irrefutable_let_patterns)]
-        if let Event::Query(q) = &mut event {
-            q.location.line = q.location.line.saturating_add(self.line_offset);
-        }
+        let location = event.location_mut();
+        location.line = location.line.saturating_add(self.line_offset);
         self.source.events += 1;
-        self.detector.observe(&event);
+        match &mut self.deferred {
+            Some(kept) => kept.push(event.into_owned()),
+            None => self.detector.observe(&event),
+        }
     }
 
     fn reject(&mut self, error: ParseError) {
@@ -255,6 +266,10 @@ impl Analyzer {
             rejected: Vec::new(),
             rejected_total: 0,
             line_offset: 0,
+            continues: Vec::new(),
+            carries: BTreeMap::new(),
+            in_part: false,
+            deferred: None,
         })
     }
 
@@ -289,6 +304,12 @@ impl Analyzer {
     pub fn begin_file(&mut self, name: &str) {
         // A strict caller checks end_file itself; here a forgotten end must not lose records.
         let _ = self.end_file();
+        let id = self.push_source(name, false);
+        self.current = Some(FileParser::new(event::SourceId(id), self.options.clone()));
+        self.line_offset = 0;
+    }
+
+    fn push_source(&mut self, name: &str, continues: bool) -> u32 {
         let id = u32::try_from(self.sources.len()).unwrap_or(u32::MAX);
         self.sources.push(SourceSummary {
             path: name.to_owned(),
@@ -297,8 +318,32 @@ impl Analyzer {
             events: 0,
             rejected: 0,
         });
-        self.current = Some(FileParser::new(event::SourceId(id), self.options.clone()));
+        self.continues.push(continues);
+        id
+    }
+
+    /// How many bytes at the start of a file beginning with `head` are header lines, if the
+    /// file can be read in parts (see [`PartAnalyzer::begin_part`]); `None` if it cannot (CSV,
+    /// Vertical, unknown format) or `head` is too short to tell.
+    #[must_use]
+    pub fn split_head(&self, head: &[u8]) -> Option<usize> {
+        FileParser::split_head(&self.options, head)
+    }
+
+    fn begin_part(&mut self, name: &str, part: usize, head: &[u8], first_line: u64) {
+        let _ = self.end_file();
         self.line_offset = 0;
+        let id = self.push_source(name, part > 0);
+        let source = event::SourceId(id);
+        self.current = Some(if part == 0 {
+            FileParser::new(source, self.options.clone())
+        } else {
+            FileParser::resume(source, self.options.clone(), head, first_line)
+        });
+        if let (Some(p), Some(s)) = (&self.current, self.sources.last_mut()) {
+            s.format = p.format();
+        }
+        self.in_part = true;
     }
 
     /// Feeds the next chunk of the current input (an unnamed one is started if needed).
@@ -317,9 +362,105 @@ impl Analyzer {
     /// # Errors
     /// In strict mode, the first rejected record.
     pub fn end_file(&mut self) -> Result<(), Rejected> {
-        let result = self.with_parser(|p, sink| p.finish(sink), 0);
+        let result = if std::mem::take(&mut self.in_part) {
+            let mut carry = None;
+            let result = self.with_parser(|p, sink| carry = Some(p.finish_part(sink)), 0);
+            if let Some(carry) = carry {
+                let id = u32::try_from(self.sources.len().saturating_sub(1)).unwrap_or(u32::MAX);
+                self.carries.entry(id).or_default().merge(carry);
+            }
+            result
+        } else {
+            self.with_parser(|p, sink| p.finish(sink), 0)
+        };
         self.current = None;
         result
+    }
+
+    /// Folds in a [`PartAnalyzer`] that read the inputs after this one's (both with no input
+    /// open): a later part of this analyzer's last file if `other` began with
+    /// [`PartAnalyzer::begin_part`] with `part` > 0, else further files. Its
+    /// events are judged here, in the order it read them; query starts and ends that parts
+    /// left unpaired are paired once the file is complete. Merging the analyzers of
+    /// consecutive parts and files in order gives the analysis one analyzer reading
+    /// everything in that order would give. Both must have the same parse configuration.
+    pub fn merge(&mut self, other: PartAnalyzer) {
+        let mut other = other.0;
+        let _ = self.end_file();
+        let _ = other.end_file();
+        let joins = other.continues.first() == Some(&true) && !self.sources.is_empty();
+        let offset = u32::try_from(self.sources.len() - usize::from(joins)).unwrap_or(u32::MAX);
+        // Files before `offset` are complete: what their parts left unpaired is final.
+        self.flush_carries(offset);
+        let mut sources = other.sources.into_iter();
+        let mut continues = other.continues.into_iter();
+        if joins {
+            if let (Some(mine), Some(theirs)) = (self.sources.last_mut(), sources.next()) {
+                mine.bytes += theirs.bytes;
+                mine.events += theirs.events;
+                mine.rejected += theirs.rejected;
+                mine.format = mine.format.or(theirs.format);
+            }
+            continues.next();
+        }
+        self.sources.extend(sources);
+        self.continues.extend(continues);
+        for r in other.rejected {
+            if self.rejected.len() < self.max_rejected {
+                self.rejected.push(r);
+            }
+        }
+        self.rejected_total += other.rejected_total;
+        for mut e in other.deferred.take().unwrap_or_default() {
+            let location = e.location_mut();
+            location.source.0 = location.source.0.saturating_add(offset);
+            self.judge(e);
+        }
+        for (id, mut carry) in other.carries {
+            let id = id.saturating_add(offset);
+            carry.set_source(event::SourceId(id));
+            self.carries.entry(id).or_default().merge(carry);
+        }
+    }
+
+    /// Observes an event here, or keeps it in a part analyzer.
+    fn judge(&mut self, e: Event<'_>) {
+        match &mut self.deferred {
+            Some(kept) => kept.push(e.into_owned()),
+            None => self.detector.observe(&e),
+        }
+    }
+
+    /// Pairs what parts of the files before source `upto` left open and emits the starts
+    /// that never ended.
+    fn flush_carries(&mut self, upto: u32) {
+        let rest = self.carries.split_off(&upto);
+        for (id, carry) in std::mem::replace(&mut self.carries, rest) {
+            let mut events = Vec::new();
+            let errors = carry.flush(&mut |e| events.push(e.into_owned()));
+            let Some(source) = self.sources.get_mut(id as usize) else {
+                continue;
+            };
+            source.events += events.len() as u64;
+            let path = source.path.clone();
+            for (line, kind) in errors {
+                if let Some(source) = self.sources.get_mut(id as usize) {
+                    source.rejected += 1;
+                }
+                self.rejected_total += 1;
+                if self.rejected.len() < self.max_rejected {
+                    self.rejected.push(Rejected {
+                        path: path.clone(),
+                        line,
+                        column: 1,
+                        reason: kind.to_string(),
+                    });
+                }
+            }
+            for e in events {
+                self.judge(e);
+            }
+        }
     }
 
     fn with_parser(
@@ -333,6 +474,7 @@ impl Analyzer {
         source.bytes += bytes as u64;
         let mut sink = Collector {
             detector: &mut self.detector,
+            deferred: self.deferred.as_mut(),
             source,
             rejected: &mut self.rejected,
             rejected_total: &mut self.rejected_total,
@@ -361,6 +503,7 @@ impl Analyzer {
     #[must_use]
     pub fn finish(mut self) -> Analysis {
         let _ = self.end_file();
+        self.flush_carries(u32::MAX);
         let paths: Vec<String> = self.sources.iter().map(|s| s.path.clone()).collect();
         let detection = self.detector.finish(&paths);
         let mut by_severity: BTreeMap<Severity, u64> =
@@ -396,6 +539,57 @@ impl Analyzer {
             volumes: detection.volumes,
             baseline: detection.baseline,
         }
+    }
+}
+
+/// Parses a file, or a part of one, for an [`Analyzer`] to judge: how one scan runs on
+/// several threads. Part analyzers parse files or parts of files in parallel, keeping their
+/// events unjudged; one analyzer then [merges](Analyzer::merge) them in input order and
+/// judges every event, so every rule, the baseline and the caps see exactly the events one
+/// thread would have shown them. A part analyzer holds every event of what it read: give
+/// it bounded stretches of input.
+#[derive(Debug)]
+pub struct PartAnalyzer(Analyzer);
+
+impl PartAnalyzer {
+    /// A part analyzer for one configuration (the same as the merging analyzer's).
+    ///
+    /// # Errors
+    /// As [`Analyzer::new`].
+    pub fn new(config: Config) -> Result<Self, ConfigError> {
+        let mut a = Analyzer::new(config)?;
+        a.deferred = Some(Vec::new());
+        Ok(Self(a))
+    }
+
+    /// Starts a whole input (as [`Analyzer::begin_file`]).
+    pub fn begin_file(&mut self, name: &str) {
+        self.0.begin_file(name);
+    }
+
+    /// Starts a part of a file: `part` > 0 parts begin at a record boundary past the header
+    /// (see [`Analyzer::split_head`]), on 1-based line `first_line`; `head` is the beginning
+    /// of the file (the format and header are read from it). Part 0 is the file's beginning
+    /// (`head` is then ignored). The parts of a file are merged in file order, and
+    /// [`Analyzer::merge`] pairs query starts and ends across them.
+    pub fn begin_part(&mut self, name: &str, part: usize, head: &[u8], first_line: u64) {
+        self.0.begin_part(name, part, head, first_line);
+    }
+
+    /// Feeds the next chunk (as [`Analyzer::feed`]).
+    ///
+    /// # Errors
+    /// In strict mode, the first rejected record.
+    pub fn feed(&mut self, chunk: &[u8]) -> Result<(), Rejected> {
+        self.0.feed(chunk)
+    }
+
+    /// Ends the current input or part.
+    ///
+    /// # Errors
+    /// In strict mode, the first rejected record.
+    pub fn end(&mut self) -> Result<(), Rejected> {
+        self.0.end_file()
     }
 }
 

@@ -266,30 +266,12 @@ impl Group {
             *m = (*m).max(*v);
         }
         for t in hit.tables {
-            if self.tables.len() < MAX_NAMES {
-                self.tables.insert(t.clone());
-            }
+            insert_capped(&mut self.tables, t);
         }
         for t in hit.targets {
-            if self.targets.len() < MAX_NAMES {
-                self.targets.insert(t.clone());
-            }
+            insert_capped(&mut self.targets, t);
         }
-        // Keep the heaviest pieces; on ties the earliest stays, so the first query is shown.
-        if self.evidence.len() < MAX_EVIDENCE {
-            self.evidence.push(hit.evidence);
-        } else if let Some((i, min)) = self
-            .evidence
-            .iter()
-            .enumerate()
-            .min_by_key(|(_, e)| (e.weight, std::cmp::Reverse(e.location)))
-        {
-            if hit.evidence.weight > min.weight {
-                if let Some(slot) = self.evidence.get_mut(i) {
-                    *slot = hit.evidence;
-                }
-            }
-        }
+        keep_evidence(&mut self.evidence, hit.evidence);
     }
 
     pub(crate) fn sum(&self, k: &str) -> u64 {
@@ -298,6 +280,34 @@ impl Group {
 
     pub(crate) fn max(&self, k: &str) -> u64 {
         self.maxes.get(k).copied().unwrap_or(0)
+    }
+}
+
+/// Keeps the [`MAX_NAMES`] smallest names: the same set whatever order names arrive in.
+fn insert_capped(set: &mut BTreeSet<String>, name: &str) {
+    if set.len() >= MAX_NAMES && set.last().is_some_and(|last| name >= last.as_str()) {
+        return;
+    }
+    if !set.contains(name) {
+        set.insert(name.to_owned());
+        if set.len() > MAX_NAMES {
+            set.pop_last();
+        }
+    }
+}
+
+/// Keeps the [`MAX_EVIDENCE`] heaviest pieces, the earliest on ties: a total order, so the
+/// same pieces are kept whatever order events arrive in.
+fn keep_evidence(kept: &mut Vec<RawEvidence>, e: RawEvidence) {
+    let rank = |e: &RawEvidence| (e.weight, std::cmp::Reverse(e.location));
+    if kept.len() < MAX_EVIDENCE {
+        kept.push(e);
+    } else if let Some((i, min)) = kept.iter().enumerate().min_by_key(|(_, k)| rank(k)) {
+        if rank(&e) > rank(min) {
+            if let Some(slot) = kept.get_mut(i) {
+                *slot = e;
+            }
+        }
     }
 }
 

@@ -267,7 +267,10 @@ pub struct Detector {
     settings: Settings,
     groups: Groups,
     stats: EventStats,
-    clients: BTreeMap<(String, Option<IpAddr>), ClientSummary>,
+    /// Per user, per address: looked up by `&str`, so a known client costs no allocation.
+    clients: BTreeMap<String, BTreeMap<Option<IpAddr>, ClientSummary>>,
+    /// Clients itemized in `clients`.
+    tracked: usize,
     /// query_log executions by (query_id, user, client) hash: their start and location.
     seen: HashMap<u64, Vec<(Timestamp, Location)>>,
     seen_count: usize,
@@ -299,6 +302,7 @@ impl Detector {
             groups,
             stats: EventStats::default(),
             clients: BTreeMap::new(),
+            tracked: 0,
             seen: HashMap::new(),
             seen_count: 0,
             held: Vec::new(),
@@ -567,15 +571,23 @@ impl Detector {
     }
 
     fn track_client(&mut self, q: &QueryEvent<'_>, client_class: NetClass) {
-        let key = (q.user.to_string(), q.client);
-        if !self.clients.contains_key(&key) {
+        let known = self
+            .clients
+            .get(q.user.as_ref())
+            .is_some_and(|by_ip| by_ip.contains_key(&q.client));
+        if !known {
             self.stats.clients += 1;
-            if self.clients.len() >= self.settings.max_clients {
+            if self.tracked >= self.settings.max_clients {
                 self.stats.clients_untracked += 1;
                 return;
             }
+            self.tracked += 1;
         }
-        let c = self.clients.entry(key).or_insert_with(|| ClientSummary {
+        let by_ip = match self.clients.get_mut(q.user.as_ref()) {
+            Some(m) => m,
+            None => self.clients.entry(q.user.to_string()).or_default(),
+        };
+        let c = by_ip.entry(q.client).or_insert_with(|| ClientSummary {
             user: q.user.to_string(),
             client_ip: q.client,
             client_class,
@@ -733,7 +745,11 @@ impl Detector {
                 .then(a.user.cmp(&b.user))
                 .then(a.client_ip.cmp(&b.client_ip))
         });
-        let mut clients: Vec<ClientSummary> = self.clients.into_values().collect();
+        let mut clients: Vec<ClientSummary> = self
+            .clients
+            .into_values()
+            .flat_map(BTreeMap::into_values)
+            .collect();
         clients.sort_by(|a, b| {
             b.result_bytes
                 .cmp(&a.result_bytes)

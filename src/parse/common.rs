@@ -145,7 +145,11 @@ fn hex4(h: &[u8]) -> Option<u16> {
 /// Bytes as text, replacing invalid UTF-8 with U+FFFD; borrows when the bytes are valid.
 pub(crate) fn lossy(bytes: Cow<'_, [u8]>) -> Cow<'_, str> {
     match bytes {
-        Cow::Borrowed(b) => String::from_utf8_lossy(b),
+        // `from_utf8` validates much faster than the lossy decoder walks; most text is valid.
+        Cow::Borrowed(b) => match std::str::from_utf8(b) {
+            Ok(s) => Cow::Borrowed(s),
+            Err(_) => String::from_utf8_lossy(b),
+        },
         Cow::Owned(v) => match String::from_utf8(v) {
             Ok(s) => Cow::Owned(s),
             Err(e) => Cow::Owned(String::from_utf8_lossy(e.as_bytes()).into_owned()),
@@ -246,6 +250,9 @@ fn civil<'a>(
 /// form with `T` and optional `Z`/offset (`date_time_output_format=iso`), or Unix seconds
 /// (`unix_timestamp`). Trailing input is an error.
 pub(crate) fn parse_datetime(b: &[u8]) -> Option<LogTime> {
+    if let Some(t) = fast_datetime(b) {
+        return Some(LogTime::Civil(t));
+    }
     let b = b.trim_ascii();
     if !b.is_empty() && b.iter().all(|c| c.is_ascii_digit() || *c == b'.') {
         let (whole, frac) = match memchr(b'.', b) {
@@ -268,6 +275,38 @@ pub(crate) fn parse_datetime(b: &[u8]) -> Option<LogTime> {
     Some(LogTime::Utc(Timestamp(t.0 - off * MICROS_PER_SEC)))
 }
 
+/// The exact shapes ClickHouse writes by default, `YYYY-MM-DD hh:mm:ss` and
+/// `YYYY-MM-DD hh:mm:ss.ffffff`, read without the general parser; `None` for anything else.
+fn fast_datetime(b: &[u8]) -> Option<CivilTime> {
+    let digits = |r: std::ops::Range<usize>| -> Option<u32> {
+        b.get(r)?.iter().try_fold(0u32, |acc, c| {
+            c.is_ascii_digit().then(|| acc * 10 + u32::from(c - b'0'))
+        })
+    };
+    let micros = match b.len() {
+        19 => 0,
+        26 if b.get(19) == Some(&b'.') => digits(20..26)?,
+        _ => return None,
+    };
+    if b.get(4) != Some(&b'-')
+        || b.get(7) != Some(&b'-')
+        || b.get(10) != Some(&b' ')
+        || b.get(13) != Some(&b':')
+        || b.get(16) != Some(&b':')
+    {
+        return None;
+    }
+    CivilTime::from_parts(
+        i64::from(digits(0..4)?),
+        digits(5..7)?,
+        digits(8..10)?,
+        digits(11..13)?,
+        digits(14..16)?,
+        digits(17..19)?,
+        micros,
+    )
+}
+
 /// Parses the prefix `YYYY.MM.DD hh:mm:ss.ffffff` of a server text-log line.
 pub(crate) fn text_log_time(i: &[u8]) -> IResult<&[u8], CivilTime> {
     civil(b'.', b" ")(i)
@@ -285,6 +324,15 @@ pub(crate) fn parse_address(b: &[u8]) -> Option<IpAddr> {
         let mut octets = [0u8; 16];
         octets.copy_from_slice(b);
         return Some(normalize(IpAddr::V6(Ipv6Addr::from(octets))));
+    }
+    // The common shape by far: an IPv4-mapped address as query_log writes it.
+    if let Some(v4) = b.strip_prefix(b"::ffff:") {
+        if let Some(ip) = std::str::from_utf8(v4)
+            .ok()
+            .and_then(|s| s.parse::<std::net::Ipv4Addr>().ok())
+        {
+            return Some(IpAddr::V4(ip));
+        }
     }
     let s = std::str::from_utf8(b.trim_ascii()).ok()?;
     if s.is_empty() {

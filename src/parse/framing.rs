@@ -50,6 +50,11 @@ impl Framer {
         }
     }
 
+    /// How records are delimited.
+    pub(crate) fn framing(&self) -> Framing {
+        self.framing
+    }
+
     /// Consumes one chunk, calling `on` for every record completed by it.
     pub(crate) fn feed(&mut self, chunk: &[u8], on: &mut dyn FnMut(Piece<'_>)) {
         let mut pos = 0;

@@ -26,6 +26,7 @@ use crate::event::{Event, Location, SourceId};
 use crate::time::Zone;
 use decompress::Decoder;
 use framing::{Framer, Framing, Piece};
+pub(crate) use query_log::Carry;
 use query_log::{check_header, Pairer};
 use table::{
     csv_fields, fill_csv, fill_json, fill_tsv, fill_vertical, trim_eol, tsv_fields, FieldError,
@@ -101,6 +102,8 @@ struct TableReader {
     header: Option<Header>,
     skip_types_line: bool,
     pairer: Pairer,
+    /// Records may span lines (CSV and Vertical framing).
+    multiline: bool,
     /// Line number of the next record's first line (1-based).
     line: u64,
 }
@@ -187,9 +190,13 @@ impl FileParser {
             return;
         }
         match &mut self.state {
+            State::Sniffing(buf) if buf.is_empty() && enough_to_sniff(chunk) => {
+                // The whole head is in this chunk: no copy.
+                self.start(chunk, sink);
+            }
             State::Sniffing(buf) => {
                 buf.extend_from_slice(chunk);
-                if sniff::window(buf).is_some() {
+                if enough_to_sniff(buf) {
                     let head = std::mem::take(buf);
                     self.start(&head, sink);
                 }
@@ -226,10 +233,83 @@ impl FileParser {
             if let Some(text) = &mut table.text {
                 text.finish(&mut |e| sink.event(e));
             }
+            table.report_late_errors(sink);
         }
     }
 
-    fn start(&mut self, head: &[u8], sink: &mut dyn Sink) {
+    /// A parser for a part of a file that begins at a record boundary on 1-based line
+    /// `first_line`, after the header. `head` is the beginning of the same file (its first
+    /// lines at least): the format and the header are read from it, no event is.
+    #[must_use]
+    pub fn resume(source: SourceId, options: ParseOptions, head: &[u8], first_line: u64) -> Self {
+        let mut p = Self::new(source, options);
+        p.decoder = Some(None);
+        let (format, log_table) = p.identify(head);
+        let (mut framer, mut table) = p.reader(format, log_table);
+        let head = sniff::strip_bom(head);
+        let header_lines = header_lines(format);
+        let mut seen = 0;
+        framer.feed(head, &mut |piece| {
+            if seen < header_lines {
+                seen += 1;
+                table.piece(piece, &mut NullSink);
+            }
+        });
+        table.skip_types_line = false;
+        table.line = first_line;
+        // What the head held past the header belongs to another part.
+        framer = Framer::new(framer.framing(), p.options.max_record_bytes);
+        p.state = State::Reading { framer, table };
+        p
+    }
+
+    /// How many bytes at the start of `head` are header (to be read by every part), if a
+    /// file that starts with `head` can be read in parts at all: only uncompressed
+    /// query_log exports in line-framed formats can — a newline inside a CSV quote or a
+    /// Vertical block is no record boundary, a compressed stream has none we can see, and
+    /// text, access and session logs carry state (multi-line messages, logins) from line
+    /// to line. `None` too when `head` does not hold the whole header.
+    #[must_use]
+    pub fn split_head(options: &ParseOptions, head: &[u8]) -> Option<usize> {
+        if Decoder::detect(head).is_some() {
+            return None;
+        }
+        let probe = Self::new(SourceId(0), options.clone());
+        let (format, table) = probe.identify(head);
+        let format = format?;
+        if table != LogTable::QueryLog
+            || !matches!(
+                format,
+                InputFormat::TabSeparated
+                    | InputFormat::TsvWithNames
+                    | InputFormat::TsvWithNamesAndTypes
+                    | InputFormat::JsonEachRow
+            )
+        {
+            return None;
+        }
+        let mut end = 0;
+        for _ in 0..header_lines(Some(format)) {
+            end += memchr::memchr(b'\n', head.get(end..)?)? + 1;
+        }
+        Some(end)
+    }
+
+    /// Ends a part of a file (see [`FileParser::resume`]): flushes the last record, and
+    /// returns the queries whose start or end may be in another part instead of emitting them.
+    pub(crate) fn finish_part(&mut self, sink: &mut dyn Sink) -> Carry {
+        if let State::Reading { framer, table } = &mut self.state {
+            framer.finish(&mut |p| table.piece(p, sink));
+            let carry = table.pairer.finish_part();
+            table.report_late_errors(sink);
+            return carry;
+        }
+        self.finish(sink);
+        Carry::default()
+    }
+
+    /// The format and table of an input beginning with `head`.
+    fn identify(&self, head: &[u8]) -> (Option<InputFormat>, LogTable) {
         let fields = &self.options.access_log_fields;
         let sniffed = sniff::sniff_start(head, fields);
         let format = self.options.format.or(sniffed.map(|s| s.0));
@@ -246,6 +326,14 @@ impl FileParser {
                 }
             }
         }
+        (format, log_table)
+    }
+
+    fn reader(
+        &self,
+        format: Option<InputFormat>,
+        log_table: LogTable,
+    ) -> (Framer, Box<TableReader>) {
         let framing = match format {
             Some(InputFormat::CsvWithNames) => Framing::Csv,
             Some(InputFormat::Vertical) => Framing::Vertical,
@@ -280,7 +368,7 @@ impl FileParser {
             )),
             _ => None,
         };
-        let mut table = Box::new(TableReader {
+        let table = Box::new(TableReader {
             format,
             table: log_table,
             text,
@@ -291,16 +379,60 @@ impl FileParser {
             header,
             skip_types_line: format == Some(InputFormat::TsvWithNamesAndTypes),
             pairer: Pairer::default(),
+            multiline: framing != Framing::Lines,
             line: 1,
         });
-        let mut framer = Framer::new(framing, self.options.max_record_bytes);
+        (Framer::new(framing, self.options.max_record_bytes), table)
+    }
+
+    fn start(&mut self, head: &[u8], sink: &mut dyn Sink) {
+        let (format, log_table) = self.identify(head);
+        let (mut framer, mut table) = self.reader(format, log_table);
         let head = sniff::strip_bom(head);
         framer.feed(head, &mut |p| table.piece(p, sink));
         self.state = State::Reading { framer, table };
     }
 }
 
+/// Whether the sniffer has what it needs in one chunk.
+fn enough_to_sniff(chunk: &[u8]) -> bool {
+    sniff::window(chunk).is_some()
+}
+
+/// Header lines every part of a file in this format starts with.
+fn header_lines(format: Option<InputFormat>) -> usize {
+    match format {
+        Some(InputFormat::TsvWithNames | InputFormat::CsvWithNames) => 1,
+        Some(InputFormat::TsvWithNamesAndTypes) => 2,
+        _ => 0,
+    }
+}
+
+/// Drops what it is given (the header pass of [`FileParser::resume`]).
+struct NullSink;
+
+impl Sink for NullSink {
+    fn event(&mut self, _event: Event<'_>) {}
+    fn reject(&mut self, _error: ParseError) {}
+}
+
 impl TableReader {
+    /// Whether a record may span lines (CSV quotes, Vertical blocks).
+    fn multiline(&self) -> bool {
+        self.multiline
+    }
+
+    /// Rejects start rows that turned out unfinished and could not be parsed.
+    fn report_late_errors(&mut self, sink: &mut dyn Sink) {
+        for (line, kind) in self.pairer.take_late_errors() {
+            sink.reject(ParseError {
+                line,
+                column: 1,
+                kind,
+            });
+        }
+    }
+
     fn piece(&mut self, piece: Piece<'_>, sink: &mut dyn Sink) {
         match piece {
             Piece::TooLong { lines } => {
@@ -313,7 +445,12 @@ impl TableReader {
             }
             Piece::Record(rec) => {
                 let first_line = self.line;
-                let newlines = memchr::memchr_iter(b'\n', rec).count() as u64;
+                // A line-framed record holds at most its terminating newline.
+                let newlines = if self.multiline() {
+                    memchr::memchr_iter(b'\n', rec).count() as u64
+                } else {
+                    u64::from(rec.last() == Some(&b'\n'))
+                };
                 self.line += newlines + u64::from(rec.last() != Some(&b'\n'));
                 if rec.iter().all(u8::is_ascii_whitespace) {
                     return;
@@ -321,6 +458,7 @@ impl TableReader {
                 if let Err((offset, kind)) = self.record(rec, first_line, sink) {
                     sink.reject(position(rec, offset, first_line, kind));
                 }
+                self.report_late_errors(sink);
             }
         }
     }
@@ -398,7 +536,7 @@ impl TableReader {
             return Ok(());
         }
         self.pairer
-            .row(&row, &self.zone, location, &mut |e| sink.event(e))
+            .record_row(&row, rec, &self.zone, location, &mut |e| sink.event(e))
             .map_err(|kind| (0, kind))
     }
 }

@@ -15,7 +15,7 @@ use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::LazyLock;
 
 use super::common::{parse_address, parse_datetime, LogTime};
-use super::table::{Raw, Row, Schema};
+use super::table::{OwnedRow, Raw, Row, Schema};
 use crate::error::ParseErrorKind;
 use crate::event::{Event, Interface, Location, QueryEvent, QueryOutcome, Volume};
 use crate::time::{Timestamp, Zone};
@@ -198,6 +198,11 @@ enum RowType {
 }
 
 fn row_type(raw: &Raw<'_>) -> Option<RowType> {
+    match raw.verbatim() {
+        Some(b"QueryStart" | b"1") => return Some(RowType::Start),
+        Some(b"QueryFinish" | b"2") => return Some(RowType::Finish),
+        _ => {}
+    }
     if let Some(n) = raw.u64() {
         return match n {
             1 => Some(RowType::Start),
@@ -229,41 +234,73 @@ fn bad(column: &'static str, expected: &'static str) -> ParseErrorKind {
     ParseErrorKind::BadValue { column, expected }
 }
 
+/// What kind of row this is.
+fn kind_of(row: &Row<'_>) -> Result<RowType, ParseErrorKind> {
+    match row.get(TYPE) {
+        Some(raw) => row_type(raw).ok_or(bad(
+            "type",
+            "QueryStart, QueryFinish, ExceptionBeforeStart, ExceptionWhileProcessing or 1-4",
+        )),
+        // An export filtered to finished queries may leave `type` out: each row is then one execution.
+        None => Ok(RowType::Finish),
+    }
+}
+
+/// The time in one column, if present.
+fn time_at(
+    row: &Row<'_>,
+    zone: &Zone,
+    slot: usize,
+    name: &'static str,
+) -> Result<Option<Timestamp>, ParseErrorKind> {
+    match row.get(slot).and_then(Raw::bytes) {
+        None => Ok(None),
+        Some(b) => match parse_datetime(&b) {
+            Some(LogTime::Civil(c)) => Ok(Some(zone.to_utc(c))),
+            Some(LogTime::Utc(t)) => Ok(Some(t)),
+            None => Err(bad(name, "a date-time such as 2025-01-29 10:11:12")),
+        },
+    }
+}
+
+fn event_time(row: &Row<'_>, zone: &Zone) -> Result<Option<Timestamp>, ParseErrorKind> {
+    match time_at(row, zone, EVENT_TIME_US, "event_time_microseconds")? {
+        Some(t) => Ok(Some(t)),
+        None => time_at(row, zone, EVENT_TIME, "event_time"),
+    }
+}
+
+/// The start of the execution; falls back to the event time.
+fn start_time(
+    row: &Row<'_>,
+    zone: &Zone,
+    event_time: impl FnOnce() -> Result<Option<Timestamp>, ParseErrorKind>,
+) -> Result<Timestamp, ParseErrorKind> {
+    let start = match time_at(row, zone, START_TIME_US, "query_start_time_microseconds")? {
+        Some(t) => Some(t),
+        None => time_at(row, zone, START_TIME, "query_start_time")?,
+    };
+    match start {
+        Some(t) => Ok(t),
+        None => event_time()?.ok_or(ParseErrorKind::MissingColumn("event_time")),
+    }
+}
+
+/// (event time, start time) of a row; the start falls back to the event time.
+fn times(row: &Row<'_>, zone: &Zone) -> Result<(Option<Timestamp>, Timestamp), ParseErrorKind> {
+    let event = event_time(row, zone)?;
+    let start = start_time(row, zone, || Ok(event))?;
+    Ok((event, start))
+}
+
 /// Converts one row into an event and tells what kind of row it was.
 fn row_event<'a>(
     row: &Row<'a>,
     zone: &Zone,
     location: Location,
 ) -> Result<(RowType, QueryEvent<'a>), ParseErrorKind> {
-    let kind = match row.get(TYPE) {
-        Some(raw) => row_type(raw).ok_or(bad(
-            "type",
-            "QueryStart, QueryFinish, ExceptionBeforeStart, ExceptionWhileProcessing or 1-4",
-        ))?,
-        // An export filtered to finished queries may leave `type` out: each row is then one execution.
-        None => RowType::Finish,
-    };
-    let time = |slot: usize, name: &'static str| -> Result<Option<Timestamp>, ParseErrorKind> {
-        match row.get(slot).and_then(Raw::bytes) {
-            None => Ok(None),
-            Some(b) => match parse_datetime(&b) {
-                Some(LogTime::Civil(c)) => Ok(Some(zone.to_utc(c))),
-                Some(LogTime::Utc(t)) => Ok(Some(t)),
-                None => Err(bad(name, "a date-time such as 2025-01-29 10:11:12")),
-            },
-        }
-    };
-    let event_time = match time(EVENT_TIME_US, "event_time_microseconds")? {
-        Some(t) => Some(t),
-        None => time(EVENT_TIME, "event_time")?,
-    };
-    let start_time = match time(START_TIME_US, "query_start_time_microseconds")? {
-        Some(t) => Some(t),
-        None => time(START_TIME, "query_start_time")?,
-    };
-    let start = start_time
-        .or(event_time)
-        .ok_or(ParseErrorKind::MissingColumn("event_time"))?;
+    let kind = kind_of(row)?;
+    let (event_time, start) = times(row, zone)?;
     let num = |slot: usize, name: &'static str| -> Result<u64, ParseErrorKind> {
         match row.get(slot) {
             None => Ok(0),
@@ -364,29 +401,135 @@ fn fnv(parts: &[&[u8]]) -> u64 {
 }
 
 fn pair_key(e: &QueryEvent<'_>) -> u64 {
+    key_of(&e.query_id, e.start, &e.user)
+}
+
+fn key_of(query_id: &str, start: Timestamp, user: &str) -> u64 {
     fnv(&[
-        e.query_id.as_bytes(),
-        &e.start.secs().to_le_bytes(),
-        e.user.as_bytes(),
+        query_id.as_bytes(),
+        &start.secs().to_le_bytes(),
+        user.as_bytes(),
     ])
+}
+
+/// The pairing key of a row, computed from the few fields it needs (as [`pair_key`] would
+/// on the row's event), so a QueryStart row need not be turned into an event at all.
+fn row_key(row: &Row<'_>, zone: &Zone) -> Result<(Timestamp, u64), ParseErrorKind> {
+    let start = start_time(row, zone, || event_time(row, zone))?;
+    let text = |slot: usize| row.get(slot).and_then(Raw::text);
+    let user = text(USER).filter(|u| !u.is_empty());
+    let query_id = text(QUERY_ID).unwrap_or_default();
+    Ok((
+        start,
+        key_of(&query_id, start, user.as_deref().unwrap_or("default")),
+    ))
+}
+
+/// Pairing keys are FNV hashes already: a multiply spreads them over the table, no SipHash.
+#[derive(Debug, Default, Clone, Copy)]
+struct KeyHasher(u64);
+
+impl std::hash::Hasher for KeyHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for b in bytes {
+            self.0 = (self.0 ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3);
+        }
+    }
+    fn write_u64(&mut self, n: u64) {
+        self.0 = (n ^ (n >> 29)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    }
+}
+
+type KeyMap<V> = HashMap<u64, V, std::hash::BuildHasherDefault<KeyHasher>>;
+type KeySet = HashSet<u64, std::hash::BuildHasherDefault<KeyHasher>>;
+
+/// A QueryStart row waiting for its end: its fields, copied, and parsed only if no end comes.
+#[derive(Debug)]
+struct Pending {
+    start: Timestamp,
+    row: OwnedRow,
+    location: Location,
 }
 
 /// Start rows waiting for their end row, bounded.
 #[derive(Debug, Default)]
 pub(crate) struct Pairer {
-    pending: HashMap<u64, QueryEvent<'static>>,
+    pending: KeyMap<Pending>,
     order: VecDeque<u64>,
     /// Keys of executions already emitted from an end row, so a start row that follows its
     /// end (an export sorted by type, say) is not reported a second time as unfinished.
-    done: HashSet<u64>,
+    done: KeySet,
     done_order: VecDeque<u64>,
+    /// The zone of the rows, for start rows parsed late.
+    zone: Option<Zone>,
+    /// Start rows that failed to parse when they were found unfinished: (line, why).
+    late_errors: Vec<(u64, ParseErrorKind)>,
+    /// Buffers of paired start rows, reused so pairing does not allocate per row.
+    spare: Vec<OwnedRow>,
+    /// Keys of the first end rows that found no start row in this input: when a file is read
+    /// in parts, their start may sit in the previous part (see [`Carry`]).
+    orphans: Vec<u64>,
 }
+
+/// What a part of a file leaves for its neighbours: start rows without an end, and the keys
+/// of end rows without a start. Carries of all parts of one file are merged and then
+/// flushed, which pairs across part boundaries exactly as one pass over the file would.
+#[derive(Debug, Default)]
+pub(crate) struct Carry {
+    pending: Vec<(u64, Pending)>,
+    orphans: KeySet,
+    zone: Option<Zone>,
+}
+
+impl Carry {
+    /// Adds the carry of another part of the same file.
+    pub(crate) fn merge(&mut self, other: Carry) {
+        self.pending.extend(other.pending);
+        self.orphans.extend(other.orphans);
+        if self.zone.is_none() {
+            self.zone = other.zone;
+        }
+    }
+
+    /// Moves every location to another source (after analyses are merged).
+    pub(crate) fn set_source(&mut self, source: crate::event::SourceId) {
+        for (_, p) in &mut self.pending {
+            p.location.source = source;
+        }
+    }
+
+    /// Emits the start rows no part saw the end of, as unfinished events, in line order.
+    /// Returns the rows that failed to parse.
+    pub(crate) fn flush(mut self, out: &mut dyn FnMut(Event<'_>)) -> Vec<(u64, ParseErrorKind)> {
+        let zone = self.zone.unwrap_or_else(Zone::utc);
+        self.pending.sort_by_key(|(_, p)| p.location);
+        let mut errors = Vec::new();
+        for (key, p) in &self.pending {
+            if self.orphans.contains(key) {
+                continue;
+            }
+            let row = p.row.row();
+            match row_event(&row, &zone, p.location) {
+                Ok((_, e)) => out(Event::Query(e)),
+                Err(kind) => errors.push((p.location.line, kind)),
+            }
+        }
+        errors
+    }
+}
+
+/// Spare row buffers kept.
+const MAX_SPARE: usize = 64;
 
 const MAX_PENDING: usize = 100_000;
 const MAX_DONE: usize = 65_536;
 
 impl Pairer {
     /// Feeds one row; emits zero, one or two events.
+    #[cfg(test)]
     pub(crate) fn row<'a>(
         &mut self,
         row: &Row<'a>,
@@ -394,30 +537,67 @@ impl Pairer {
         location: Location,
         out: &mut dyn FnMut(Event<'_>),
     ) -> Result<(), ParseErrorKind> {
-        let (kind, mut event) = row_event(row, zone, location)?;
-        let key = pair_key(&event);
-        match kind {
-            RowType::Start => {
-                if self.done.contains(&key) {
-                    return Ok(());
-                }
-                if let Some(older) = self.pending.insert(key, event.into_owned()) {
-                    // The same id started twice with no end in between: the first never ended.
-                    out(Event::Query(older));
-                } else {
-                    self.order.push_back(key);
-                }
-                while self.pending.len() > MAX_PENDING {
-                    self.evict_oldest(out);
-                }
+        self.record_row(row, &[], zone, location, out)
+    }
+
+    /// Feeds one row read from the record `rec` (whose bytes a waiting start row may copy
+    /// in one piece); emits zero, one or two events.
+    pub(crate) fn record_row<'a>(
+        &mut self,
+        row: &Row<'a>,
+        rec: &'a [u8],
+        zone: &Zone,
+        location: Location,
+        out: &mut dyn FnMut(Event<'_>),
+    ) -> Result<(), ParseErrorKind> {
+        if self.zone.is_none() {
+            self.zone = Some(zone.clone());
+        }
+        let kind = kind_of(row)?;
+        if kind == RowType::Start {
+            let (start, key) = row_key(row, zone)?;
+            if self.done.contains(&key) {
+                return Ok(());
             }
+            let owned = match self.spare.pop() {
+                Some(mut o) => {
+                    o.fill(row, rec);
+                    o
+                }
+                None => OwnedRow::new(row, rec),
+            };
+            let pending = Pending {
+                start,
+                row: owned,
+                location,
+            };
+            if let Some(older) = self.pending.insert(key, pending) {
+                // The same id started twice with no end in between: the first never ended.
+                self.emit(&older, out);
+            } else {
+                self.order.push_back(key);
+            }
+            while self.pending.len() > MAX_PENDING {
+                self.evict_oldest(out);
+            }
+            return Ok(());
+        }
+        let (kind, mut event) = row_event(row, zone, location)?;
+        match kind {
             RowType::BeforeStart => out(Event::Query(event)),
-            RowType::Finish | RowType::WhileProcessing => {
+            _ => {
+                let key = pair_key(&event);
                 if let Some(start) = self.pending.remove(&key) {
                     // The start row knows the start to the microsecond even on servers whose
                     // end row has only `query_start_time`.
                     event.start = start.start;
+                    if self.spare.len() < MAX_SPARE {
+                        self.spare.push(start.row);
+                    }
                 } else {
+                    if self.orphans.len() < MAX_DONE {
+                        self.orphans.push(key);
+                    }
                     self.done.insert(key);
                     self.done_order.push_back(key);
                     if self.done_order.len() > MAX_DONE {
@@ -432,13 +612,46 @@ impl Pairer {
         Ok(())
     }
 
+    /// Parses a start row that never saw its end and emits it as an unfinished event.
+    fn emit(&mut self, p: &Pending, out: &mut dyn FnMut(Event<'_>)) {
+        let zone = self.zone.clone().unwrap_or_else(Zone::utc);
+        let row = p.row.row();
+        match row_event(&row, &zone, p.location) {
+            Ok((_, e)) => out(Event::Query(e)),
+            Err(kind) => self.late_errors.push((p.location.line, kind)),
+        }
+    }
+
     fn evict_oldest(&mut self, out: &mut dyn FnMut(Event<'_>)) {
         while let Some(key) = self.order.pop_front() {
-            if let Some(e) = self.pending.remove(&key) {
-                out(Event::Query(e));
+            if let Some(p) = self.pending.remove(&key) {
+                self.emit(&p, out);
                 return;
             }
         }
+    }
+
+    /// Start rows found unfinished whose fields did not parse, since the last call.
+    pub(crate) fn take_late_errors(&mut self) -> Vec<(u64, ParseErrorKind)> {
+        std::mem::take(&mut self.late_errors)
+    }
+
+    /// Ends a part of a file: instead of emitting the starts that saw no end, hands them
+    /// over (with the ends that saw no start) to be paired with the other parts.
+    pub(crate) fn finish_part(&mut self) -> Carry {
+        let mut pending: Vec<(u64, Pending)> = Vec::with_capacity(self.pending.len());
+        while let Some(key) = self.order.pop_front() {
+            if let Some(p) = self.pending.remove(&key) {
+                pending.push((key, p));
+            }
+        }
+        let carry = Carry {
+            pending,
+            orphans: self.orphans.drain(..).collect(),
+            zone: self.zone.clone(),
+        };
+        self.finish(&mut |_| {});
+        carry
     }
 
     /// Emits every start that never saw its end, in the order they started.
@@ -449,6 +662,7 @@ impl Pairer {
         self.order.clear();
         self.done.clear();
         self.done_order.clear();
+        self.orphans.clear();
     }
 }
 

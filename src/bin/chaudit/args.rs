@@ -193,6 +193,11 @@ pub(crate) struct ScanArgs {
     #[arg(long)]
     pub(crate) no_redact: bool,
 
+    /// Threads to scan with (default: all cores). Files are read in parallel and large
+    /// line-framed files are split at record boundaries; the report is the same as with 1.
+    #[arg(long, short = 'j', value_name = "N")]
+    pub(crate) threads: Option<usize>,
+
     /// Colour the text report.
     #[arg(long, value_enum, default_value = "auto")]
     pub(crate) color: ColorChoice,

@@ -8,11 +8,12 @@
 
 mod args;
 mod config_file;
+mod input;
 mod pull;
 mod state;
 
 use std::fs::File;
-use std::io::{self, BufWriter, IsTerminal, Read, Write};
+use std::io::{self, BufWriter, IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -26,9 +27,6 @@ use chaudit::report::{
 };
 use chaudit::{Analysis, Analyzer, BaselineMode, BaselineState, Timestamp};
 use indicatif::{ProgressBar, ProgressStyle};
-
-/// Bytes read per chunk.
-const CHUNK: usize = 1 << 20;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -119,7 +117,7 @@ fn learn(args: &LearnArgs) -> Result<ExitCode> {
                     }
                 })?;
             }
-            Input::Stdin => feed(&mut analyzer, input, &|_| {})?,
+            Input::Stdin => input::feed(&mut analyzer, input, &|_| {})?,
         }
     }
     if let Some(b) = bar {
@@ -155,7 +153,7 @@ fn is_broken_pipe(e: &anyhow::Error) -> bool {
 
 fn scan(args: &ScanArgs) -> Result<ExitCode> {
     let config = args.to_config(config_file::load(args.config.as_deref())?);
-    let mut analyzer = Analyzer::new(config).context("invalid configuration")?;
+    let mut analyzer = Analyzer::new(config.clone()).context("invalid configuration")?;
     let (since, until) = time_range(args.since.as_deref(), args.until.as_deref())?;
     analyzer.set_range(since, until);
     // The lock is taken before the state is read: read, update and write are one step.
@@ -183,31 +181,30 @@ fn scan(args: &ScanArgs) -> Result<ExitCode> {
             b.inc(n);
         }
     };
-    let mut unreadable = Vec::new();
-    for input in &inputs {
-        let fed = match (input, marks.as_mut()) {
-            (Input::File(p), Some(m)) => {
-                state::feed_incremental(&mut analyzer, m, p, tick).map(|(resume, _)| {
-                    if let state::Resume::Restarted { reason } = resume {
-                        if !args.quiet {
-                            eprintln!(
-                                "chaudit: {} {reason}; reading it from the start",
-                                p.display()
-                            );
-                        }
-                    }
-                })
-            }
-            _ => feed(&mut analyzer, input, &tick),
-        };
-        if let Err(e) = fed {
-            if args.strict {
-                return Err(e);
-            }
-            eprintln!("chaudit: {e:#}");
-            unreadable.push(input.clone());
+    let threads = args
+        .threads
+        .filter(|n| *n > 0)
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, usize::from));
+    let unreadable = match marks.as_mut() {
+        // Incremental runs read each file from its high-water mark, one after another.
+        Some(m) => scan_incremental(&mut analyzer, args, &inputs, m, &tick)?,
+        None if threads > 1 && !args.strict => {
+            input::scan_parallel(&mut analyzer, &config, &inputs, threads, &tick)?
         }
-    }
+        None => {
+            let mut unreadable = Vec::new();
+            for input in &inputs {
+                if let Err(e) = input::feed(&mut analyzer, input, &tick) {
+                    if args.strict {
+                        return Err(e);
+                    }
+                    eprintln!("chaudit: {e:#}");
+                    unreadable.push(input.clone());
+                }
+            }
+            unreadable
+        }
+    };
     if let Some(b) = &bar {
         b.finish_and_clear();
     }
@@ -240,9 +237,46 @@ fn scan(args: &ScanArgs) -> Result<ExitCode> {
     })
 }
 
+/// Reads each file from its high-water mark in `marks` (stdin whole); returns the unreadable
+/// inputs.
+fn scan_incremental(
+    analyzer: &mut Analyzer,
+    args: &ScanArgs,
+    inputs: &[Input],
+    marks: &mut std::collections::BTreeMap<String, chaudit::detect::baseline::SourceMark>,
+    tick: &dyn Fn(u64),
+) -> Result<Vec<Input>> {
+    let mut unreadable = Vec::new();
+    for input in inputs {
+        let fed = match input {
+            Input::File(p) => {
+                state::feed_incremental(analyzer, marks, p, tick).map(|(resume, _)| {
+                    if let state::Resume::Restarted { reason } = resume {
+                        if !args.quiet {
+                            eprintln!(
+                                "chaudit: {} {reason}; reading it from the start",
+                                p.display()
+                            );
+                        }
+                    }
+                })
+            }
+            Input::Stdin => input::feed(analyzer, input, tick),
+        };
+        if let Err(e) = fed {
+            if args.strict {
+                return Err(e);
+            }
+            eprintln!("chaudit: {e:#}");
+            unreadable.push(input.clone());
+        }
+    }
+    Ok(unreadable)
+}
+
 /// One input to read: a file or stdin.
 #[derive(Debug, Clone)]
-enum Input {
+pub(crate) enum Input {
     Stdin,
     File(PathBuf),
 }
@@ -283,50 +317,6 @@ fn walk(dir: &Path, out: &mut Vec<Input>) -> io::Result<()> {
         }
     }
     Ok(())
-}
-
-fn feed(analyzer: &mut Analyzer, input: &Input, tick: &dyn Fn(u64)) -> Result<()> {
-    let (name, mut reader): (String, Box<dyn Read>) = match input {
-        Input::Stdin => ("-".to_owned(), Box::new(io::stdin().lock())),
-        Input::File(p) => {
-            let f = File::open(p).with_context(|| format!("cannot open {}", p.display()))?;
-            // A device such as /dev/zero never ends; pipes (FIFOs) are fine.
-            let kind = f
-                .metadata()
-                .with_context(|| format!("cannot stat {}", p.display()))?
-                .file_type();
-            if !kind.is_file() && !is_fifo(&kind) && p.as_path() != Path::new("/dev/null") {
-                anyhow::bail!("{} is not a regular file or a pipe", p.display());
-            }
-            (p.display().to_string(), Box::new(f))
-        }
-    };
-    analyzer.begin_file(&name);
-    let mut buf = vec![0u8; CHUNK];
-    loop {
-        let n = match reader.read(&mut buf) {
-            Ok(0) => break,
-            Ok(n) => n,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(e).with_context(|| format!("reading {name}")),
-        };
-        analyzer
-            .feed(buf.get(..n).unwrap_or_default())
-            .context("rejected record (--strict)")?;
-        tick(n as u64);
-    }
-    analyzer.end_file().context("rejected record (--strict)")?;
-    Ok(())
-}
-
-#[cfg(unix)]
-fn is_fifo(kind: &std::fs::FileType) -> bool {
-    std::os::unix::fs::FileTypeExt::is_fifo(kind)
-}
-
-#[cfg(not(unix))]
-fn is_fifo(_: &std::fs::FileType) -> bool {
-    false
 }
 
 fn write_report(args: &ScanArgs, analysis: &Analysis) -> Result<()> {

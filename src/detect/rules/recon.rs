@@ -4,8 +4,9 @@
 //! Reconnaissance: `SHOW TABLES/DATABASES`, `DESCRIBE`, `EXISTS`, `SELECT version()` (and
 //! `currentUser()`, `hostName()` …) without a table, reads that touch only `system.*` or
 //! `information_schema.*`, and HTTP probes of the server's fixed endpoints (`/play`, `/ping`,
-//! `/dashboard`, `/replicas_status`, a bare `GET /`) from external clients. Low for internal
-//! password users; medium when the client is external or passwordless; high when both.
+//! `/dashboard`, `/replicas_status`, a bare `GET /`) from external clients. Info for internal
+//! password users (every SQL client and dashboard lists tables: worth knowing, never an
+//! alarm); medium when the client is external or passwordless; high when both.
 //!
 //! ## Why it matters
 //! Every exposure starts by looking around: the DeepSeek attacker ran `SHOW TABLES` before
@@ -58,7 +59,7 @@ fn severity(external: bool, passwordless: bool) -> Severity {
     match (external, passwordless) {
         (true, true) => Severity::High,
         (true, false) | (false, true) => Severity::Medium,
-        (false, false) => Severity::Low,
+        (false, false) => Severity::Info,
     }
 }
 
@@ -207,11 +208,11 @@ mod tests {
         );
         assert_eq!(
             recon("alice", "10.0.0.1", "SELECT name FROM system.tables"),
-            Some(Severity::Low)
+            Some(Severity::Info)
         );
         assert_eq!(
             recon("alice", "10.0.0.1", "DESCRIBE TABLE t"),
-            Some(Severity::Low)
+            Some(Severity::Info)
         );
     }
 

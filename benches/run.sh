@@ -1,0 +1,107 @@
+#!/usr/bin/env bash
+# One command, one table: on the same generated TSVWithNames query_log export (1 GiB by
+# default), time chaudit on one thread and on all cores, the physical limit (`wc -l`,
+# `cat > /dev/null`) and clickhouse-local (the ClickHouse 26.9 engine from PyPI chdb-core)
+# doing the equivalent aggregation; print seconds, MB/s, lines/s and peak RSS for each.
+#
+#   benches/run.sh                 # 1 GiB, best of 3 runs each
+#   SIZE=5G CLIENTS=10000 benches/run.sh
+#   SIZE=100M REPEAT=1 benches/run.sh
+#
+# Needs cargo and python3; installs `time` (apt) and chdb-core (a venv under $BENCH_DIR) if
+# missing. Generated data lives in $BENCH_DIR (default /tmp/chaudit-bench), never in git.
+set -euo pipefail
+
+SIZE=${SIZE:-1G}
+SEED=${SEED:-7}
+CLIENTS=${CLIENTS:-300}
+DAYS=${DAYS:-3}
+REPEAT=${REPEAT:-3}
+BENCH_DIR=${BENCH_DIR:-/tmp/chaudit-bench}
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+mkdir -p "$BENCH_DIR"
+
+if [ ! -x /usr/bin/time ]; then
+    echo "installing GNU time (apt)…" >&2
+    (apt-get install -y time >/dev/null 2>&1 || { apt-get update >/dev/null && apt-get install -y time >/dev/null; })
+fi
+
+VENV=$BENCH_DIR/venv
+if ! "$VENV/bin/python" -c 'import chdb' 2>/dev/null; then
+    echo "installing chdb-core into $VENV…" >&2
+    python3 -m venv "$VENV"
+    "$VENV/bin/pip" install -q chdb-core
+fi
+
+echo "building…" >&2
+(cd "$ROOT" && cargo build --release -q --bin chaudit --example generate)
+CHAUDIT=$ROOT/target/release/chaudit
+GENERATE=$ROOT/target/release/examples/generate
+
+FILE=$BENCH_DIR/query_log-$SIZE-c$CLIENTS-d$DAYS-s$SEED.tsv
+if [ ! -s "$FILE" ]; then
+    echo "generating $FILE…" >&2
+    "$GENERATE" --kind query_log --format tsv --size "$SIZE" --clients "$CLIENTS" \
+        --days "$DAYS" --seed "$SEED" --incident --out "$FILE.part"
+    mv "$FILE.part" "$FILE"
+fi
+
+ACCESS=$BENCH_DIR/access_log-$SIZE-c$CLIENTS-d$DAYS-s$SEED.log
+if [ ! -s "$ACCESS" ]; then
+    echo "generating $ACCESS…" >&2
+    "$GENERATE" --kind access_log --size "$SIZE" --clients "$CLIENTS" \
+        --days "$DAYS" --seed "$SEED" --incident --out "$ACCESS.part"
+    mv "$ACCESS.part" "$ACCESS"
+fi
+
+BYTES=$(stat -L -c %s "$FILE")
+LINES=$(wc -l < "$FILE")
+cat "$FILE" > /dev/null # warm the page cache: every tool reads from memory
+
+# run NAME CMD…: best elapsed of $REPEAT runs, and the peak RSS of that run.
+run() {
+    local name=$1 best="" rss="" out
+    shift
+    out=$(mktemp)
+    for _ in $(seq "$REPEAT"); do
+        /usr/bin/time -f "%e %M" -o "$out" "$@" > /dev/null 2>&1 || true
+        read -r secs kb < <(tail -n 1 "$out")
+        if [ -z "$best" ] || awk -v a="$secs" -v b="$best" 'BEGIN{exit !(a<b)}'; then
+            best=$secs rss=$kb
+        fi
+    done
+    rm -f "$out"
+    awk -v n="$name" -v s="$best" -v kb="$rss" -v bytes="$BYTES" -v lines="$LINES" 'BEGIN {
+        if (s <= 0) s = 0.005
+        printf "| %-38s | %8.2f | %9.0f | %12.0f | %9.1f |\n", n, s, bytes / 1e6 / s, lines / s, kb / 1024
+    }'
+}
+
+echo
+echo "input: $FILE ($(awk -v b="$BYTES" 'BEGIN{printf "%.0f MB", b/1e6}'), $LINES lines)"
+echo "machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo); load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "best of $REPEAT runs each, page cache warm"
+echo
+echo "| tool                                   |        s |      MB/s |      lines/s |  peak MiB |"
+echo "|----------------------------------------|---------:|----------:|-------------:|----------:|"
+run "cat > /dev/null" cat "$FILE"
+run "wc -l" wc -l "$FILE"
+run "chaudit scan (1 thread)" "$CHAUDIT" scan --threads 1 "$FILE"
+run "chaudit scan (all cores)" "$CHAUDIT" scan "$FILE"
+run "clickhouse-local 26.9 (chdb, default)" "$VENV/bin/python" "$ROOT/benches/clickhouse_local.py" "$FILE"
+run "clickhouse-local 26.9 (max_threads=1)" "$VENV/bin/python" "$ROOT/benches/clickhouse_local.py" "$FILE" 1
+run "(python + import chdb, no query)" "$VENV/bin/python" -c "import chdb"
+
+echo
+echo "nginx access log in front of :8123: $ACCESS"
+BYTES=$(stat -L -c %s "$ACCESS")
+LINES=$(wc -l < "$ACCESS")
+cat "$ACCESS" > /dev/null
+echo "($(awk -v b="$BYTES" 'BEGIN{printf "%.0f MB", b/1e6}'), $LINES lines)"
+echo
+echo "| tool                                   |        s |      MB/s |      lines/s |  peak MiB |"
+echo "|----------------------------------------|---------:|----------:|-------------:|----------:|"
+run "wc -l" wc -l "$ACCESS"
+run "chaudit scan (1 thread)" "$CHAUDIT" scan --threads 1 "$ACCESS"
+echo
+echo "load average after: $(cut -d' ' -f1-3 /proc/loadavg)"

@@ -1,0 +1,414 @@
+//! Reading inputs into the library: memory-mapped files (read() for stdin and anything that
+//! cannot be mapped), on one thread or on many.
+//!
+//! On many threads, files are parsed in parallel and a large uncompressed query_log export in
+//! a line-framed format is cut into parts of at most [`MAX_PART`] bytes at record
+//! boundaries; every part is parsed by its own deferring [`Analyzer`], and the main thread
+//! merges them in input order — judging their events as one thread would, which the library
+//! guarantees gives the same report. At most two parts per thread are parsed ahead of the
+//! merge, so memory stays bounded. Mapped pages are released once parsed, so the resident
+//! set does not grow with the input.
+
+use std::collections::BTreeMap;
+use std::fs::File;
+use std::io::{self, Read};
+use std::ops::Range;
+use std::path::Path;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{mpsc, Condvar, Mutex};
+
+use anyhow::{anyhow, Context, Result};
+use memmap2::{Advice, Mmap, UncheckedAdvice};
+
+use crate::Input;
+use chaudit::{Analyzer, Config, PartAnalyzer};
+
+/// Bytes handed to the library per call when reading a stream.
+const READ_CHUNK: usize = 1 << 20;
+/// Bytes of a mapped file parsed before its pages are released.
+const MAP_CHUNK: usize = 8 << 20;
+/// Page size assumed for releasing mapped pages (a multiple of the real one is fine).
+const PAGE: usize = 4096;
+/// Files smaller than this are not split.
+const MIN_SPLIT: usize = 16 << 20;
+/// Parts of a split file are at most this long: a deferring analyzer holds its part's events.
+const MAX_PART: usize = 32 << 20;
+/// Units parsed ahead of the merge, per thread.
+const AHEAD_PER_THREAD: usize = 2;
+/// Bytes of a file's head read to tell its format and header.
+const HEAD: usize = 64 << 10;
+
+/// A file mapped into memory, or why not.
+enum Opened {
+    Map(Mmap),
+    Empty,
+    Stream,
+}
+
+fn open(input: &Input) -> Result<(String, Opened)> {
+    let Input::File(p) = input else {
+        return Ok(("-".to_owned(), Opened::Stream));
+    };
+    let name = p.display().to_string();
+    let file = File::open(p).with_context(|| format!("cannot open {name}"))?;
+    let meta = file
+        .metadata()
+        .with_context(|| format!("cannot stat {name}"))?;
+    // A device such as /dev/zero never ends; pipes (FIFOs) and /dev/null are fine.
+    if !meta.is_file() && !is_fifo(&meta.file_type()) && p.as_path() != Path::new("/dev/null") {
+        anyhow::bail!("{name} is not a regular file or a pipe");
+    }
+    let len = meta.len();
+    if len == 0 {
+        // Empty, or a pipe or device whose length says nothing: read it.
+        let is_file = file.metadata().is_ok_and(|m| m.is_file());
+        return Ok((
+            name,
+            if is_file {
+                Opened::Empty
+            } else {
+                Opened::Stream
+            },
+        ));
+    }
+    // SAFETY: the map is read-only; a file truncated or rewritten while we read it can make
+    // the program fault or read changed bytes — as with any tool that maps its input (ripgrep
+    // does the same) — but never makes us write through the map.
+    #[allow(unsafe_code)]
+    let map = unsafe { Mmap::map(&file) };
+    match map {
+        Ok(m) => {
+            let _ = m.advise(Advice::Sequential);
+            Ok((name, Opened::Map(m)))
+        }
+        Err(_) => Ok((name, Opened::Stream)),
+    }
+}
+
+#[cfg(unix)]
+fn is_fifo(kind: &std::fs::FileType) -> bool {
+    std::os::unix::fs::FileTypeExt::is_fifo(kind)
+}
+
+#[cfg(not(unix))]
+fn is_fifo(_: &std::fs::FileType) -> bool {
+    false
+}
+
+/// Feeds one whole input to `analyzer` (one thread); `tick` counts the bytes read.
+pub(crate) fn feed(analyzer: &mut Analyzer, input: &Input, tick: &dyn Fn(u64)) -> Result<()> {
+    let (name, opened) = open(input)?;
+    analyzer.begin_file(&name);
+    match opened {
+        Opened::Map(map) => feed_map(analyzer, &map, 0..map.len(), tick)?,
+        Opened::Empty => {}
+        Opened::Stream => feed_stream(analyzer, input, &name, tick)?,
+    }
+    analyzer.end_file().context("rejected record (--strict)")
+}
+
+fn feed_stream(
+    analyzer: &mut impl Feed,
+    input: &Input,
+    name: &str,
+    tick: &dyn Fn(u64),
+) -> Result<()> {
+    let mut reader: Box<dyn Read> = match input {
+        Input::Stdin => Box::new(io::stdin().lock()),
+        Input::File(p) => Box::new(File::open(p).with_context(|| format!("cannot open {name}"))?),
+    };
+    let mut buf = vec![0u8; READ_CHUNK];
+    loop {
+        let n = match reader.read(&mut buf) {
+            Ok(0) => return Ok(()),
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e).with_context(|| format!("reading {name}")),
+        };
+        analyzer
+            .feed(buf.get(..n).unwrap_or_default())
+            .context("rejected record (--strict)")?;
+        tick(n as u64);
+    }
+}
+
+/// Feeds `range` of a mapped file, releasing each stretch of pages once it is parsed (the
+/// parser copies the few bytes of a record cut by a chunk boundary).
+fn feed_map(
+    analyzer: &mut impl Feed,
+    map: &Mmap,
+    range: Range<usize>,
+    tick: &dyn Fn(u64),
+) -> Result<()> {
+    let mut released = range.start / PAGE * PAGE;
+    let mut at = range.start;
+    while at < range.end {
+        let end = (at + MAP_CHUNK).min(range.end);
+        analyzer
+            .feed(map.get(at..end).unwrap_or_default())
+            .context("rejected record (--strict)")?;
+        tick((end - at) as u64);
+        let upto = end / PAGE * PAGE;
+        if upto > released {
+            release(map, released..upto);
+            released = upto;
+        }
+        at = end;
+    }
+    Ok(())
+}
+
+/// Drops the pages of `range` (page-aligned) from the resident set.
+fn release(map: &Mmap, range: Range<usize>) {
+    // SAFETY: the map is read-only and shared: dropped pages are read back from the page
+    // cache if touched again, so no byte we read can change.
+    #[allow(unsafe_code)]
+    let _ = unsafe {
+        map.unchecked_advise_range(
+            UncheckedAdvice::DontNeed,
+            range.start,
+            range.end - range.start,
+        )
+    };
+}
+
+/// What reads chunks: an [`Analyzer`] or a [`PartAnalyzer`].
+pub(crate) trait Feed {
+    fn feed(&mut self, chunk: &[u8]) -> Result<(), chaudit::Rejected>;
+}
+
+impl Feed for Analyzer {
+    fn feed(&mut self, chunk: &[u8]) -> Result<(), chaudit::Rejected> {
+        Analyzer::feed(self, chunk)
+    }
+}
+
+impl Feed for PartAnalyzer {
+    fn feed(&mut self, chunk: &[u8]) -> Result<(), chaudit::Rejected> {
+        PartAnalyzer::feed(self, chunk)
+    }
+}
+
+/// One piece of work: a whole input or a part of a mapped file.
+struct Unit {
+    input: usize,
+    /// 0 for a whole input or the first part.
+    part: usize,
+    range: Range<usize>,
+    first_line: u64,
+}
+
+/// Scans every input on `threads` threads into `analyzer`; returns the unreadable inputs.
+/// `config` is the analyzer's configuration (the parsing threads read with it).
+pub(crate) fn scan_parallel(
+    analyzer: &mut Analyzer,
+    config: &Config,
+    inputs: &[Input],
+    threads: usize,
+    tick: &(dyn Fn(u64) + Sync),
+) -> Result<Vec<Input>> {
+    let mut unreadable = Vec::new();
+    let mut opened: Vec<(String, Opened, Input)> = Vec::with_capacity(inputs.len());
+    let mut units = Vec::new();
+    for (i, input) in inputs.iter().enumerate() {
+        match open(input) {
+            Ok((name, o)) => {
+                let idx = opened.len();
+                if let Opened::Map(map) = &o {
+                    units.extend(split(analyzer, map, idx, threads));
+                } else {
+                    units.push(Unit {
+                        input: idx,
+                        part: 0,
+                        range: 0..0,
+                        first_line: 1,
+                    });
+                }
+                opened.push((name, o, input.clone()));
+            }
+            Err(e) => {
+                eprintln!("chaudit: {e:#}");
+                unreadable.push(inputs.get(i).cloned().unwrap_or(Input::Stdin));
+            }
+        }
+    }
+    number_lines(&opened, &mut units, threads);
+    let next = AtomicUsize::new(0);
+    // How many units the merge has taken: parsing runs at most `ahead` units past it.
+    let merged = (Mutex::new(0usize), Condvar::new());
+    let ahead = threads * AHEAD_PER_THREAD;
+    let (tx, rx) = mpsc::channel::<(usize, Result<PartAnalyzer>)>();
+    std::thread::scope(|scope| -> Result<()> {
+        for _ in 0..threads.min(units.len()) {
+            let tx = tx.clone();
+            let (next, units, opened, merged) = (&next, &units, &opened, &merged);
+            scope.spawn(move || loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                let Some(unit) = units.get(i) else { break };
+                {
+                    let (lock, cvar) = merged;
+                    let mut done = lock
+                        .lock()
+                        .unwrap_or_else(std::sync::PoisonError::into_inner);
+                    while i >= *done + ahead {
+                        done = cvar
+                            .wait(done)
+                            .unwrap_or_else(std::sync::PoisonError::into_inner);
+                    }
+                }
+                let result = run_unit(config, unit, opened, tick);
+                if tx.send((i, result)).is_err() {
+                    break;
+                }
+            });
+        }
+        drop(tx);
+        // Merge in input order as results arrive; only out-of-order ones wait here.
+        let mut waiting = BTreeMap::new();
+        let mut want = 0;
+        for (i, result) in rx {
+            waiting.insert(i, result);
+            while let Some(result) = waiting.remove(&want) {
+                match result {
+                    Ok(a) => analyzer.merge(a),
+                    Err(e) => {
+                        eprintln!("chaudit: {e:#}");
+                        if let Some((_, _, input)) =
+                            units.get(want).and_then(|u| opened.get(u.input))
+                        {
+                            unreadable.push(input.clone());
+                        }
+                    }
+                }
+                want += 1;
+                let (lock, cvar) = &merged;
+                *lock
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner) = want;
+                cvar.notify_all();
+            }
+        }
+        Ok(())
+    })?;
+    Ok(unreadable)
+}
+
+/// Cuts a mapped file into one part per thread at line starts past the header, if its
+/// format allows; else one unit.
+fn split(analyzer: &Analyzer, map: &Mmap, input: usize, threads: usize) -> Vec<Unit> {
+    let whole = vec![Unit {
+        input,
+        part: 0,
+        range: 0..map.len(),
+        first_line: 1,
+    }];
+    if map.len() < MIN_SPLIT || threads < 2 {
+        return whole;
+    }
+    let head = map.get(..HEAD.min(map.len())).unwrap_or_default();
+    let Some(header) = analyzer.split_head(head) else {
+        return whole;
+    };
+    let parts = threads.max(map.len().div_ceil(MAX_PART));
+    let mut cuts = vec![0];
+    for t in 1..parts {
+        let target = (map.len() / parts * t).max(header);
+        let rest = map.get(target..).unwrap_or_default();
+        let Some(nl) = memchr::memchr(b'\n', rest) else {
+            break;
+        };
+        let cut = target + nl + 1;
+        if cut < map.len() && cut > cuts.last().copied().unwrap_or(0) {
+            cuts.push(cut);
+        }
+    }
+    cuts.push(map.len());
+    cuts.windows(2)
+        .enumerate()
+        .filter_map(|(part, w)| match w {
+            [a, b] => Some(Unit {
+                input,
+                part,
+                range: *a..*b,
+                first_line: 1,
+            }),
+            _ => None,
+        })
+        .collect()
+}
+
+/// Sets each part's first line number: newlines are counted in every part in parallel.
+fn number_lines(opened: &[(String, Opened, Input)], units: &mut [Unit], threads: usize) {
+    let counts: Vec<u64> = {
+        let next = AtomicUsize::new(0);
+        let slots: Vec<AtomicUsize> = units.iter().map(|_| AtomicUsize::new(0)).collect();
+        std::thread::scope(|scope| {
+            for _ in 0..threads {
+                let (next, slots) = (&next, &slots);
+                let units = &*units;
+                scope.spawn(move || loop {
+                    let i = next.fetch_add(1, Ordering::Relaxed);
+                    let Some(u) = units.get(i) else { break };
+                    // Only parts after the first of a file need the count of what precedes.
+                    let next_is_part = units.get(i + 1).is_some_and(|n| n.part > 0);
+                    if !next_is_part {
+                        continue;
+                    }
+                    if let Some((_, Opened::Map(map), _)) = opened.get(u.input) {
+                        let mut n = 0;
+                        let mut at = u.range.start;
+                        while at < u.range.end {
+                            let end = (at + MAP_CHUNK).min(u.range.end);
+                            n += memchr::memchr_iter(b'\n', map.get(at..end).unwrap_or_default())
+                                .count();
+                            release(map, at / PAGE * PAGE..end / PAGE * PAGE);
+                            at = end;
+                        }
+                        if let Some(s) = slots.get(i) {
+                            s.store(n, Ordering::Relaxed);
+                        }
+                    }
+                });
+            }
+        });
+        slots.into_iter().map(|s| s.into_inner() as u64).collect()
+    };
+    let mut line = 1;
+    for (u, n) in units.iter_mut().zip(counts) {
+        if u.part == 0 {
+            line = 1;
+        }
+        u.first_line = line;
+        line += n;
+    }
+}
+
+fn run_unit(
+    config: &Config,
+    unit: &Unit,
+    opened: &[(String, Opened, Input)],
+    tick: &dyn Fn(u64),
+) -> Result<PartAnalyzer> {
+    let mut a = PartAnalyzer::new(config.clone()).context("invalid configuration")?;
+    let (name, o, input) = opened
+        .get(unit.input)
+        .ok_or_else(|| anyhow!("internal: no input {}", unit.input))?;
+    match o {
+        Opened::Map(map) => {
+            let head = map.get(..HEAD.min(map.len())).unwrap_or_default();
+            a.begin_part(name, unit.part, head, unit.first_line);
+            feed_map(&mut a, map, unit.range.clone(), tick)?;
+            a.end().context("rejected record (--strict)")?;
+        }
+        Opened::Empty => {
+            a.begin_file(name);
+            a.end().context("rejected record (--strict)")?;
+        }
+        Opened::Stream => {
+            a.begin_file(name);
+            feed_stream(&mut a, input, name, tick)?;
+            a.end().context("rejected record (--strict)")?;
+        }
+    }
+    Ok(a)
+}
