@@ -298,6 +298,15 @@ impl FileParser {
     /// Ends a part of a file (see [`FileParser::resume`]): flushes the last record, and
     /// returns the queries whose start or end may be in another part instead of emitting them.
     pub(crate) fn finish_part(&mut self, sink: &mut dyn Sink) -> Carry {
+        // Compressed input and text logs are never split, so their one part is the whole
+        // file: it must end as a file does (flush the decoder and report a truncated stream;
+        // emit the text log's queries still waiting for their last line).
+        let whole = matches!(self.decoder, Some(Some(_)))
+            || matches!(&self.state, State::Reading { table, .. } if table.text.is_some());
+        if whole {
+            self.finish(sink);
+            return Carry::default();
+        }
         if let State::Reading { framer, table } = &mut self.state {
             framer.finish(&mut |p| table.piece(p, sink));
             let carry = table.pairer.finish_part();
