@@ -308,7 +308,8 @@ mod tests {
 
     #[test]
     fn ok_redact_url_sees_through_percent_encoding() {
-        let target = "/?user=default&query=SELECT%20%27sk-PlantedKey0123456789abcdef%27%20AS%20k&x=1";
+        let target =
+            "/?user=default&query=SELECT%20%27sk-PlantedKey0123456789abcdef%27%20AS%20k&x=1";
         assert_eq!(
             redact_url(target),
             "/?user=default&query=SELECT%20'[REDACTED]'%20AS%20k&x=1"

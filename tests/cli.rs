@@ -350,6 +350,14 @@ fn err_truncated_gzip_file_is_reported() {
     enc.write_all(&plain).unwrap();
     let gz = enc.finish().unwrap();
     let v = file_and_stdin("cut.tsv.gz", &gz[..gz.len() - 100]);
-    assert!(v["summary"]["rejected"].as_u64().unwrap() >= 1, "{}", v["summary"]);
-    assert!(v["rejected"].to_string().contains("compressed input"), "{}", v["rejected"]);
+    assert!(
+        v["summary"]["rejected"].as_u64().unwrap() >= 1,
+        "{}",
+        v["summary"]
+    );
+    assert!(
+        v["rejected"].to_string().contains("compressed input"),
+        "{}",
+        v["rejected"]
+    );
 }

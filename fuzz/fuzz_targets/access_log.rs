@@ -11,8 +11,11 @@ use chaudit::parse::AccessLogFields;
 use chaudit::InputFormat;
 use libfuzzer_sys::fuzz_target;
 
-const FORMATS: [Option<InputFormat>; 3] =
-    [None, Some(InputFormat::AccessLog), Some(InputFormat::AccessLogJson)];
+const FORMATS: [Option<InputFormat>; 3] = [
+    None,
+    Some(InputFormat::AccessLog),
+    Some(InputFormat::AccessLogJson),
+];
 
 const PLANTED: &str = "FuzzPlantedPw77";
 
@@ -48,20 +51,34 @@ fn planted(data: &[u8], json: bool) {
         })
         .to_string()
     } else {
-        let user = if user.is_empty() { "-".to_owned() } else { user };
+        let user = if user.is_empty() {
+            "-".to_owned()
+        } else {
+            user
+        };
         format!(
             "198.51.100.7 - {user} [25/Nov/2026:22:26:07 +0000] \"GET {target} HTTP/1.1\" 200 12 \"-\" \"ua\""
         )
     };
     let out = common::run(line.as_bytes(), &common::options(None), line.len());
-    assert_eq!(out.collected.events.len(), 1, "{line}: {:?}", out.collected.rejected);
+    assert_eq!(
+        out.collected.events.len(),
+        1,
+        "{line}: {:?}",
+        out.collected.rejected
+    );
     for e in &out.collected.events {
-        assert!(!e.contains(PLANTED), "planted password stored: {line} → {e}");
+        assert!(
+            !e.contains(PLANTED),
+            "planted password stored: {line} → {e}"
+        );
     }
 }
 
 fuzz_target!(|input: &[u8]| {
-    let Some((&selector, data)) = input.split_first() else { return };
+    let Some((&selector, data)) = input.split_first() else {
+        return;
+    };
     if selector >= 0xf0 {
         planted(data, selector & 1 == 1);
         return;

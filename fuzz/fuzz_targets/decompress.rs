@@ -25,18 +25,30 @@ fn zstd(plain: &[u8]) -> Vec<u8> {
 }
 
 fn is_decode_error(e: &chaudit::ParseError) -> bool {
-    matches!(e.kind, ParseErrorKind::BadValue { column: "compressed input", .. })
+    matches!(
+        e.kind,
+        ParseErrorKind::BadValue {
+            column: "compressed input",
+            ..
+        }
+    )
 }
 
 fuzz_target!(|input: &[u8]| {
-    let Some((&selector, data)) = input.split_first() else { return };
+    let Some((&selector, data)) = input.split_first() else {
+        return;
+    };
     let options = common::options(None);
     let chunk = 1 + usize::from(selector >> 3) * 37;
     let mode = selector & 0b11;
     let zst = selector & 0b100 != 0;
     if mode == 3 {
         // Raw bytes behind a magic: the fuzzer mutates the compressed stream itself.
-        let magic: &[u8] = if zst { &[0x28, 0xb5, 0x2f, 0xfd] } else { &[0x1f, 0x8b] };
+        let magic: &[u8] = if zst {
+            &[0x28, 0xb5, 0x2f, 0xfd]
+        } else {
+            &[0x1f, 0x8b]
+        };
         let mut stream = magic.to_vec();
         stream.extend_from_slice(data);
         common::run(&stream, &options, chunk);
@@ -54,7 +66,11 @@ fuzz_target!(|input: &[u8]| {
             // Cut anywhere after the magic and before the end.
             let magic = if zst { 4 } else { 2 };
             let span = stream.len() - magic;
-            let cut = magic + usize::from(u16::from_le_bytes([selector, data.first().copied().unwrap_or(0)])) % span;
+            let cut = magic
+                + usize::from(u16::from_le_bytes([
+                    selector,
+                    data.first().copied().unwrap_or(0),
+                ])) % span;
             let out = common::run(&stream[..cut], &options, chunk);
             assert!(
                 out.collected.rejected.iter().any(is_decode_error),

@@ -30,7 +30,9 @@ const COLUMNS: &[&str] = &[
 ];
 
 fuzz_target!(|input: &[u8]| {
-    let Some((&selector, data)) = input.split_first() else { return };
+    let Some((&selector, data)) = input.split_first() else {
+        return;
+    };
     let format = FORMATS[usize::from(selector) % FORMATS.len()];
     let mut options = common::options(format);
     if format == Some(InputFormat::TabSeparated) {

@@ -7,7 +7,9 @@ mod common;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|input: &[u8]| {
-    let Some((&selector, data)) = input.split_first() else { return };
+    let Some((&selector, data)) = input.split_first() else {
+        return;
+    };
     let options = common::options(None);
     let whole = common::run(data, &options, data.len());
     let chunked = common::run(data, &options, 1 + usize::from(selector));

@@ -73,17 +73,17 @@ fn mask_userinfo(target: &str) -> Cow<'_, str> {
     };
     let start = scheme_end + 3;
     let rest = target.get(start..).unwrap_or_default();
-    let authority = rest.find(['/', '?', '#']).map_or(rest, |e| rest.get(..e).unwrap_or(rest));
+    let authority = rest
+        .find(['/', '?', '#'])
+        .map_or(rest, |e| rest.get(..e).unwrap_or(rest));
     let Some(at) = authority.rfind('@') else {
         return Cow::Borrowed(target);
     };
     let Some(colon) = authority.get(..at).and_then(|u| u.find(':')) else {
         return Cow::Borrowed(target);
     };
-    let (Some(before), Some(after)) = (
-        target.get(..start + colon + 1),
-        target.get(start + at..),
-    ) else {
+    let (Some(before), Some(after)) = (target.get(..start + colon + 1), target.get(start + at..))
+    else {
         return Cow::Borrowed(target);
     };
     Cow::Owned(format!("{before}{}{after}", crate::redact::MASK))
