@@ -76,3 +76,31 @@ fn ok_vertical_session_log_in_any_chunking() {
     assert!(c.rejected.is_empty(), "{:?}", c.rejected);
     assert_eq!(c.events.len(), 1);
 }
+
+/// `access_log`: a zstd stream of valid RLE blocks (575,000 newlines) then a bad block. Fed
+/// whole, the decoder decoded every block and failed on the last, dropping all the output;
+/// fed in small pieces, the good blocks came out first. Now both hand on the decoded blocks.
+#[test]
+fn ok_zstd_error_after_good_blocks_in_any_chunking() {
+    let mut input = vec![0x28, 0xb5, 0x2f, 0xfd, 0x00, 0x00];
+    input.extend([0x0a; 29]);
+    input.extend([
+        0x04, 0x9e, 0x2c, 0x81, 0x20, 0x22, 0x90, 0x32, 0x30, 0x32, 0x36, 0x2d, 0x31, 0x31, 0x2d,
+        0x32, 0x20, 0x32, 0x32, 0x37, 0x36, 0x20, 0x22, 0x2d,
+    ]);
+    let options = ParseOptions {
+        format: Some(InputFormat::AccessLog),
+        ..ParseOptions::default()
+    };
+    let whole = parse(&input, input.len(), &options);
+    for chunk in [1, 2, 7] {
+        assert_eq!(parse(&input, chunk, &options), whole, "chunks of {chunk}");
+    }
+    assert_eq!(
+        whole.1,
+        Some(InputFormat::AccessLog),
+        "{:?}",
+        whole.0.rejected
+    );
+    assert_eq!(whole.0.rejected.len(), 1);
+}

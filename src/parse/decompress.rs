@@ -129,9 +129,18 @@ fn zstd_drain(
         if buf.len() < 4 && !eof && frames.can_collect() == 0 {
             return Ok(());
         }
-        let (read, written) = frames
-            .decode_from_to(buf, &mut tmp)
-            .map_err(|_| DecodeError("valid zstd data"))?;
+        let (read, written) = match frames.decode_from_to(buf, &mut tmp) {
+            Ok(r) => r,
+            Err(_) => {
+                // The blocks decoded before the bad one are handed on first, as they would
+                // have been had the bytes come in smaller chunks: the result must not depend
+                // on chunking.
+                if let Some(decoded) = frames.collect() {
+                    out(&decoded);
+                }
+                return Err(DecodeError("valid zstd data"));
+            }
+        };
         buf.drain(..read.min(buf.len()));
         out(tmp.get(..written).unwrap_or_default());
         if read == 0 && written == 0 {
