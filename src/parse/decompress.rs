@@ -129,7 +129,16 @@ fn zstd_drain(
         if buf.len() < 4 && !eof && frames.can_collect() == 0 {
             return Ok(());
         }
-        let (read, written) = match frames.decode_from_to(buf, &mut tmp) {
+        // One block at a time, and none while a piece's worth is waiting: ruzstd decodes
+        // every complete block it is given before handing anything back, and a 4-byte RLE
+        // block expands to 128 KiB, so a whole chunk of them would fill memory.
+        let source = if frames.can_collect() >= OUT_CHUNK {
+            &[][..]
+        } else {
+            let len = next_block_len(buf).max(4).min(buf.len());
+            buf.get(..len).unwrap_or_default()
+        };
+        let (read, written) = match frames.decode_from_to(source, &mut tmp) {
             Ok(r) => r,
             Err(_) => {
                 // The blocks decoded before the bad one are handed on first, as they would
@@ -152,6 +161,21 @@ fn zstd_drain(
             }
             return Ok(());
         }
+    }
+}
+
+/// The bytes of the zstd block starting `buf` (its 3-byte header and content), or 3 when
+/// the header is not all there or names no valid type (ruzstd then waits or reports it).
+fn next_block_len(buf: &[u8]) -> usize {
+    let [a, b, c, ..] = buf else {
+        return 3;
+    };
+    let header = u32::from(*a) | u32::from(*b) << 8 | u32::from(*c) << 16;
+    let size = usize::try_from(header >> 3).unwrap_or(usize::MAX);
+    3 + match (header >> 1) & 3 {
+        0 | 2 => size, // raw, compressed
+        1 => 1,        // RLE: one byte, repeated `size` times
+        _ => 0,
     }
 }
 
