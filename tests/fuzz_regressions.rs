@@ -104,3 +104,16 @@ fn ok_zstd_error_after_good_blocks_in_any_chunking() {
     );
     assert_eq!(whole.0.rejected.len(), 1);
 }
+
+/// `access_log`: a year of eleven digits in `$time_local` overflowed the microsecond
+/// arithmetic (a panic in debug builds, a wrapped time in release). Such a line is rejected.
+#[test]
+fn err_access_log_year_out_of_range_is_rejected() {
+    let line = b"198.51.100.7 - - [25/Nov/99999999999:22:26:07 +0000] \"GET / HTTP/1.1\" 200 4 \"-\" \"x\"\n\
+198.51.100.7 - - [25/Nov/2026:22:26:07 +0000] \"GET / HTTP/1.1\" 200 4 \"-\" \"x\"\n";
+    let (c, format, _) = same_in_any_chunks(line);
+    assert_eq!(format, Some(InputFormat::AccessLog));
+    assert_eq!(c.rejected.len(), 1, "{:?}", c.rejected);
+    assert_eq!(c.rejected[0].line, 1);
+    assert_eq!(c.events.len(), 1);
+}
