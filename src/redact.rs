@@ -35,36 +35,95 @@ pub fn redact(text: &str) -> Cow<'_, str> {
     Cow::Owned(out)
 }
 
-/// A request target (`/?query=…`) made fit to quote: percent-escapes and `+` decoded, so a
-/// secret spelled `IDENTIFIED%20BY%20'…'` is recognised, control characters turned into
-/// spaces, then [`redact`]ed. Always redacted: a URL is quoted to say where, not what.
+/// Rounds of percent-decoding tried on a URL parameter (`%2527` is `'` encoded twice).
+const MAX_DECODES: usize = 3;
+
+/// [`redact`] for a request target or URL (`/?user=u&query=SELECT%20…`): also masks secrets
+/// that only show once a parameter value is percent-decoded — a query sent over HTTP carries
+/// its `IDENTIFIED BY '…'` or API key encoded. Such a value is shown decoded, redacted, with
+/// only `%`, `&`, `#`, `+`, blanks and control bytes encoded again. Borrows when nothing is
+/// hidden.
 #[must_use]
-pub fn redact_url(target: &str) -> String {
-    let raw = target.as_bytes();
-    let mut bytes = Vec::with_capacity(raw.len());
+pub fn redact_url(target: &str) -> Cow<'_, str> {
+    let plain = redact(target);
+    let Some(q) = plain.find('?') else {
+        return plain;
+    };
+    let (head, qs) = plain.split_at(q + 1);
+    let mut changed = false;
+    let parts: Vec<Cow<'_, str>> = qs
+        .split('&')
+        .map(|p| {
+            let Some((k, v)) = p.split_once('=') else {
+                return Cow::Borrowed(p);
+            };
+            let mut decoded = Cow::Borrowed(v);
+            for _ in 0..MAX_DECODES {
+                match percent_decode(&decoded) {
+                    Some(d) => decoded = Cow::Owned(d),
+                    None => break,
+                }
+            }
+            if decoded == v || !has_secret(&decoded) {
+                return Cow::Borrowed(p);
+            }
+            changed = true;
+            Cow::Owned(format!("{k}={}", reencode(&redact(&decoded))))
+        })
+        .collect();
+    if !changed {
+        return plain;
+    }
+    Cow::Owned(format!("{head}{}", parts.join("&")))
+}
+
+/// One round of `%XX` (and `+` as space) decoding, lossy; `None` when nothing changes.
+fn percent_decode(v: &str) -> Option<String> {
+    let b = v.as_bytes();
+    if !b.iter().any(|c| *c == b'%' || *c == b'+') {
+        return None;
+    }
+    let hex = |c: u8| char::from(c).to_digit(16);
+    let mut out = Vec::with_capacity(b.len());
     let mut i = 0;
-    while let Some(&b) = raw.get(i) {
-        let hex = |j: usize| raw.get(j).and_then(|c| char::from(*c).to_digit(16));
-        match (b, hex(i + 1), hex(i + 2)) {
-            (b'%', Some(hi), Some(lo)) => {
-                bytes.push(u8::try_from(hi * 16 + lo).unwrap_or(b'?'));
+    while let Some(&c) = b.get(i) {
+        let escaped = match (c, b.get(i + 1), b.get(i + 2)) {
+            (b'%', Some(&h), Some(&l)) => hex(h).zip(hex(l)).map(|(h, l)| h * 16 + l),
+            _ => None,
+        };
+        match (c, escaped.and_then(|x| u8::try_from(x).ok())) {
+            (_, Some(x)) => {
+                out.push(x);
                 i += 3;
             }
-            (b'+', _, _) => {
-                bytes.push(b' ');
+            (b'+', None) => {
+                out.push(b' ');
                 i += 1;
             }
-            _ => {
-                bytes.push(b);
+            (_, None) => {
+                out.push(c);
                 i += 1;
             }
         }
     }
-    let text: String = String::from_utf8_lossy(&bytes)
-        .chars()
-        .map(|c| if c.is_control() { ' ' } else { c })
-        .collect();
-    redact(&text).into_owned()
+    let s = String::from_utf8_lossy(&out).into_owned();
+    (s != v).then_some(s)
+}
+
+/// Encodes what would end or confuse a URL parameter value again.
+fn reencode(v: &str) -> String {
+    let mut out = String::with_capacity(v.len());
+    for c in v.chars() {
+        if matches!(c, '%' | '&' | '#' | '+') || c.is_whitespace() || c.is_control() {
+            let mut buf = [0u8; 4];
+            for byte in c.encode_utf8(&mut buf).bytes() {
+                out.push_str(&format!("%{byte:02X}"));
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out
 }
 
 /// Whether `text` holds anything [`redact`] would hide.
@@ -328,6 +387,28 @@ mod tests {
     use super::*;
 
     #[test]
+    fn ok_redact_url_sees_through_percent_encoding() {
+        let target =
+            "/?user=default&query=SELECT%20%27sk-PlantedKey0123456789abcdef%27%20AS%20k&x=1";
+        assert_eq!(
+            redact_url(target),
+            "/?user=default&query=SELECT%20'[REDACTED]'%20AS%20k&x=1"
+        );
+        // Encoded twice, and `+` for spaces.
+        let twice = "/?query=CREATE+USER+u+IDENTIFIED+BY+%2527pw-secret-1%2527";
+        let out = redact_url(twice);
+        assert!(!out.contains("pw-secret-1"), "{out}");
+        assert!(out.contains(MASK), "{out}");
+        // Userinfo and plain parameters as redact does; nothing to hide borrows.
+        assert_eq!(
+            redact_url("http://a:pw@h/?password=x"),
+            "http://a:[REDACTED]@h/?password=[REDACTED]"
+        );
+        assert!(matches!(redact_url("/?query=SELECT%201"), Cow::Borrowed(_)));
+        assert_eq!(redact_url("/?query=%zz%"), "/?query=%zz%");
+    }
+
+    #[test]
     fn ok_redacts_each_shape() {
         let cases = [
             (
@@ -398,11 +479,12 @@ mod tests {
         );
         assert_eq!(
             got,
-            "/?query=CREATE USER bob IDENTIFIED BY '[REDACTED]'&x=[REDACTED]"
+            "/?query=CREATE%20USER%20bob%20IDENTIFIED%20BY%20'[REDACTED]'&x=[REDACTED]"
         );
         // Malformed escapes and control bytes survive as text, never as a panic.
         assert_eq!(redact_url("/%zz%4"), "/%zz%4");
-        assert_eq!(redact_url("/a%0Ab+c"), "/a b c");
+        assert_eq!(redact_url("/a%0Ab+c"), "/a%0Ab+c");
+        assert_eq!(redact_url("/?q=a%0Ab+c"), "/?q=a%0Ab+c");
     }
 
     /// The straightforward implementation the one-pass scanner replaced.

@@ -68,6 +68,9 @@ impl Serialize for Timestamp {
     }
 }
 
+/// Years past this (either side of year 0) are rejected: their microseconds would overflow.
+const MAX_YEAR: i64 = 100_000;
+
 /// A wall-clock time with no zone: microseconds since 1970-01-01 00:00:00 *local*.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub struct CivilTime(pub i64);
@@ -84,6 +87,10 @@ impl CivilTime {
         sec: u32,
         micros: u32,
     ) -> Option<Self> {
+        // Far enough for any log, near enough that microseconds since 1970 fit in an i64.
+        if !(-MAX_YEAR..=MAX_YEAR).contains(&year) {
+            return None;
+        }
         let days_in_month = match month {
             1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
             4 | 6 | 9 | 11 => 30,

@@ -7,7 +7,9 @@ use chaudit::{analyze, Config, Severity};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
-    let Ok(a) = analyze(Config::default(), &[("fuzz", data)]) else { return };
+    let Ok(a) = analyze(Config::default(), &[("fuzz", data)]) else {
+        return;
+    };
     let mut out = Vec::new();
     render_json(&a, Severity::Info, &mut out).unwrap();
     serde_json::from_slice::<serde_json::Value>(&out).unwrap();

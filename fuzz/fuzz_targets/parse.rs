@@ -14,7 +14,8 @@ struct Collect {
 impl Sink for Collect {
     fn event(&mut self, event: Event<'_>) {
         if let Event::Query(q) = event {
-            self.events.push((q.user.into_owned(), q.query.into_owned(), q.location.line));
+            self.events
+                .push((q.user.into_owned(), q.query.into_owned(), q.location.line));
         }
     }
     fn reject(&mut self, error: ParseError) {
@@ -33,7 +34,11 @@ const FORMATS: [Option<InputFormat>; 7] = [
 ];
 
 fn run(data: &[u8], format: Option<InputFormat>, chunk: usize) -> Collect {
-    let options = ParseOptions { format, max_record_bytes: 1 << 16, ..ParseOptions::default() };
+    let options = ParseOptions {
+        format,
+        max_record_bytes: 1 << 16,
+        ..ParseOptions::default()
+    };
     let mut p = FileParser::new(chaudit::event::SourceId(0), options);
     let mut c = Collect::default();
     for ch in data.chunks(chunk.max(1)) {
@@ -44,7 +49,9 @@ fn run(data: &[u8], format: Option<InputFormat>, chunk: usize) -> Collect {
 }
 
 fuzz_target!(|input: &[u8]| {
-    let Some((&selector, data)) = input.split_first() else { return };
+    let Some((&selector, data)) = input.split_first() else {
+        return;
+    };
     let format = FORMATS[usize::from(selector) % FORMATS.len()];
     let chunk = 1 + usize::from(selector / 7) % 61;
     let whole = run(data, format, data.len());

@@ -64,6 +64,31 @@ struct Request<'a> {
     user_agent: Option<Cow<'a, str>>,
 }
 
+/// An absolute-form target (`http://user:password@host/…`, as a forward proxy logs it) with
+/// the userinfo password replaced by `[REDACTED]`: like a `password=` value, it is never
+/// stored, whatever the redaction setting.
+fn mask_userinfo(target: &str) -> Cow<'_, str> {
+    let Some(scheme_end) = target.find("://") else {
+        return Cow::Borrowed(target);
+    };
+    let start = scheme_end + 3;
+    let rest = target.get(start..).unwrap_or_default();
+    let authority = rest
+        .find(['/', '?', '#'])
+        .map_or(rest, |e| rest.get(..e).unwrap_or(rest));
+    let Some(at) = authority.rfind('@') else {
+        return Cow::Borrowed(target);
+    };
+    let Some(colon) = authority.get(..at).and_then(|u| u.find(':')) else {
+        return Cow::Borrowed(target);
+    };
+    let (Some(before), Some(after)) = (target.get(..start + colon + 1), target.get(start + at..))
+    else {
+        return Cow::Borrowed(target);
+    };
+    Cow::Owned(format!("{before}{}{after}", crate::redact::MASK))
+}
+
 /// Turns a request target into the event's user, credentials, path and decoded query.
 pub(crate) fn http_event<'a>(
     time: Timestamp,
@@ -80,6 +105,21 @@ pub(crate) fn http_event<'a>(
 /// [`http_event`] borrowing from `target`: path, target and an undecoded query are slices
 /// of it, so a request costs no allocation unless something needs decoding or masking.
 fn borrowed_http_event<'a>(
+    time: Timestamp,
+    client: Option<IpAddr>,
+    method: Cow<'a, str>,
+    target: &'a str,
+    origin: HttpOrigin,
+    location: Location,
+) -> HttpEvent<'a> {
+    match mask_userinfo(target) {
+        Cow::Borrowed(t) => target_event(time, client, method, t, origin, location),
+        Cow::Owned(t) => target_event(time, client, method, &t, origin, location).into_owned(),
+    }
+}
+
+/// The event of a target whose userinfo password is already masked.
+fn target_event<'a>(
     time: Timestamp,
     client: Option<IpAddr>,
     method: Cow<'a, str>,
@@ -525,6 +565,19 @@ mod tests {
             source: SourceId(0),
             line: 1,
         }
+    }
+
+    #[test]
+    fn ok_userinfo_password_is_masked() {
+        let line = br#"198.51.100.7 - - [25/Nov/2026:22:26:07 +0000] "GET http://admin:pw:x@203.0.113.5:8123/play?q=1 HTTP/1.1" 200 12 "-" "-""#;
+        let e = parse_text_line(line, Location::default()).unwrap();
+        assert_eq!(
+            e.target,
+            "http://admin:[REDACTED]@203.0.113.5:8123/play?q=1"
+        );
+        assert_eq!(e.path, "http://admin:[REDACTED]@203.0.113.5:8123/play");
+        assert_eq!(mask_userinfo("http://h/a@b:c"), "http://h/a@b:c");
+        assert_eq!(mask_userinfo("http://user@h/"), "http://user@h/");
     }
 
     #[test]

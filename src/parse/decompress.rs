@@ -11,8 +11,12 @@ use ruzstd::decoding::FrameDecoder;
 pub(crate) const MAGIC_BYTES: usize = 4;
 /// Largest zstd frame header; fewer buffered bytes may just mean "wait for more".
 const ZSTD_MAX_HEADER: usize = 18;
-/// Output is drained in pieces of this size.
+/// Output is handed on in pieces of at most about this size, so memory stays bounded
+/// whatever the compression ratio (a 1 MiB chunk of zstd can expand to gigabytes).
 const OUT_CHUNK: usize = 64 << 10;
+/// Compressed bytes given to the gzip decoder at a time: deflate expands at most ~1032:1, so
+/// each step yields at most ~4 MiB.
+const GZIP_STEP: usize = 4 << 10;
 
 /// Why decompression stopped.
 #[derive(Debug)]
@@ -57,13 +61,20 @@ impl Decoder {
         None
     }
 
-    /// Decompresses `chunk`, appending what it yields to `out`.
-    pub(crate) fn push(&mut self, chunk: &[u8], out: &mut Vec<u8>) -> Result<(), DecodeError> {
+    /// Decompresses `chunk`, handing what it yields to `out` piece by piece.
+    pub(crate) fn push(
+        &mut self,
+        chunk: &[u8],
+        out: &mut dyn FnMut(&[u8]),
+    ) -> Result<(), DecodeError> {
         match self {
             Self::Gzip(d) => {
-                d.write_all(chunk)
-                    .map_err(|_| DecodeError("valid gzip data"))?;
-                out.append(d.get_mut());
+                for step in chunk.chunks(GZIP_STEP) {
+                    let r = d.write_all(step);
+                    let plain = std::mem::take(d.get_mut());
+                    out(&plain);
+                    r.map_err(|_| DecodeError("valid gzip data"))?;
+                }
                 Ok(())
             }
             Self::Zstd { frames, buf } => {
@@ -75,11 +86,12 @@ impl Decoder {
     }
 
     /// Ends the input: flushes what is left and reports a truncated stream.
-    pub(crate) fn finish(&mut self, out: &mut Vec<u8>) -> Result<(), DecodeError> {
+    pub(crate) fn finish(&mut self, out: &mut dyn FnMut(&[u8])) -> Result<(), DecodeError> {
         match self {
             Self::Gzip(d) => {
                 let r = d.try_finish();
-                out.append(d.get_mut());
+                let plain = std::mem::take(d.get_mut());
+                out(&plain);
                 r.map_err(|_| DecodeError("a complete gzip stream (it is truncated)"))
             }
             Self::Zstd { frames, buf } => zstd_drain(frames, buf, out, true),
@@ -91,7 +103,7 @@ impl Decoder {
 fn zstd_drain(
     frames: &mut FrameDecoder,
     buf: &mut Vec<u8>,
-    out: &mut Vec<u8>,
+    out: &mut dyn FnMut(&[u8]),
     eof: bool,
 ) -> Result<(), DecodeError> {
     let mut tmp = vec![0u8; OUT_CHUNK];
@@ -117,11 +129,29 @@ fn zstd_drain(
         if buf.len() < 4 && !eof && frames.can_collect() == 0 {
             return Ok(());
         }
-        let (read, written) = frames
-            .decode_from_to(buf, &mut tmp)
-            .map_err(|_| DecodeError("valid zstd data"))?;
+        // One block at a time, and none while a piece's worth is waiting: ruzstd decodes
+        // every complete block it is given before handing anything back, and a 4-byte RLE
+        // block expands to 128 KiB, so a whole chunk of them would fill memory.
+        let source = if frames.can_collect() >= OUT_CHUNK {
+            &[][..]
+        } else {
+            let len = next_block_len(buf).max(4).min(buf.len());
+            buf.get(..len).unwrap_or_default()
+        };
+        let (read, written) = match frames.decode_from_to(source, &mut tmp) {
+            Ok(r) => r,
+            Err(_) => {
+                // The blocks decoded before the bad one are handed on first, as they would
+                // have been had the bytes come in smaller chunks: the result must not depend
+                // on chunking.
+                if let Some(decoded) = frames.collect() {
+                    out(&decoded);
+                }
+                return Err(DecodeError("valid zstd data"));
+            }
+        };
         buf.drain(..read.min(buf.len()));
-        out.extend_from_slice(tmp.get(..written).unwrap_or_default());
+        out(tmp.get(..written).unwrap_or_default());
         if read == 0 && written == 0 {
             if eof && !buf.is_empty() {
                 return Err(DecodeError("a complete zstd stream (it is truncated)"));
@@ -134,6 +164,21 @@ fn zstd_drain(
     }
 }
 
+/// The bytes of the zstd block starting `buf` (its 3-byte header and content), or 3 when
+/// the header is not all there or names no valid type (ruzstd then waits or reports it).
+fn next_block_len(buf: &[u8]) -> usize {
+    let [a, b, c, ..] = buf else {
+        return 3;
+    };
+    let header = u32::from(*a) | u32::from(*b) << 8 | u32::from(*c) << 16;
+    let size = usize::try_from(header >> 3).unwrap_or(usize::MAX);
+    3 + match (header >> 1) & 3 {
+        0 | 2 => size, // raw, compressed
+        1 => 1,        // RLE: one byte, repeated `size` times
+        _ => 0,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -142,10 +187,44 @@ mod tests {
         let mut d = Decoder::detect(data).unwrap();
         let mut out = Vec::new();
         for c in data.chunks(chunk) {
-            d.push(c, &mut out)?;
+            d.push(c, &mut |p| out.extend_from_slice(p))?;
         }
-        d.finish(&mut out)?;
+        d.finish(&mut |p| out.extend_from_slice(p))?;
         Ok(out)
+    }
+
+    /// The largest piece handed on for one pushed chunk, and the total.
+    fn largest_piece(data: &[u8], chunk: usize) -> (usize, usize) {
+        let mut d = Decoder::detect(data).unwrap();
+        let (mut max, mut total) = (0, 0);
+        let mut on = |p: &[u8]| {
+            max = max.max(p.len());
+            total += p.len();
+        };
+        for c in data.chunks(chunk) {
+            d.push(c, &mut on).unwrap();
+        }
+        d.finish(&mut on).unwrap();
+        (max, total)
+    }
+
+    #[test]
+    fn ok_bombs_come_out_in_bounded_pieces() {
+        // 64 MiB of zeros: little compressed, fed in 1 MiB chunks as the CLI does.
+        let zeros = vec![0u8; 64 << 20];
+        let z = ruzstd::encoding::compress_to_vec(
+            zeros.as_slice(),
+            ruzstd::encoding::CompressionLevel::Fastest,
+        );
+        let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+        enc.write_all(&zeros).unwrap();
+        let gz = enc.finish().unwrap();
+        drop(zeros);
+        for stream in [z, gz] {
+            let (max, total) = largest_piece(&stream, 1 << 20);
+            assert_eq!(total, 64 << 20);
+            assert!(max <= 8 << 20, "a piece of {max} bytes");
+        }
     }
 
     fn text() -> Vec<u8> {

@@ -81,9 +81,6 @@ impl Default for ParseOptions {
     }
 }
 
-/// Bytes to collect before sniffing when the first lines are very long.
-const SNIFF_BYTES: usize = 64 << 10;
-
 /// A push parser for one input file; see the module docs.
 #[derive(Debug)]
 pub struct FileParser {
@@ -160,9 +157,10 @@ impl FileParser {
     pub fn feed(&mut self, chunk: &[u8], sink: &mut dyn Sink) {
         match &mut self.decoder {
             Some(Some(d)) => {
-                let mut plain = Vec::new();
-                let result = d.push(chunk, &mut plain);
-                self.feed_plain(&plain, sink);
+                // Decompressed pieces go on to the framer as they come: never all at once.
+                let mut d = std::mem::replace(d, Decoder::Failed);
+                let result = d.push(chunk, &mut |plain| self.feed_plain(plain, sink));
+                self.decoder = Some(Some(d));
                 if let Err(e) = result {
                     self.decode_error(e, sink);
                 }
@@ -227,9 +225,9 @@ impl FileParser {
             self.feed(&head, sink);
         }
         if let Some(Some(d)) = &mut self.decoder {
-            let mut plain = Vec::new();
-            let result = d.finish(&mut plain);
-            self.feed_plain(&plain, sink);
+            let mut d = std::mem::replace(d, Decoder::Failed);
+            let result = d.finish(&mut |plain| self.feed_plain(plain, sink));
+            self.decoder = Some(Some(d));
             if let Err(e) = result {
                 self.decode_error(e, sink);
             }
@@ -332,6 +330,15 @@ impl FileParser {
     /// Ends a part of a file (see [`FileParser::resume`]): flushes the last record, and
     /// returns the queries whose start or end may be in another part instead of emitting them.
     pub(crate) fn finish_part(&mut self, sink: &mut dyn Sink) -> Carry {
+        // Compressed input and text logs are never split, so their one part is the whole
+        // file: it must end as a file does (flush the decoder and report a truncated stream;
+        // emit the text log's queries still waiting for their last line).
+        let whole = matches!(self.decoder, Some(Some(_)))
+            || matches!(&self.state, State::Reading { table, .. } if table.text.is_some());
+        if whole {
+            self.finish(sink);
+            return Carry::default();
+        }
         if let State::Reading { framer, table } = &mut self.state {
             framer.finish(&mut |p| table.piece(p, sink));
             let carry = table.pairer.finish_part();
@@ -345,7 +352,7 @@ impl FileParser {
     /// The format and table of an input beginning with `head`.
     fn identify(&self, head: &[u8]) -> (Option<InputFormat>, LogTable) {
         let fields = &self.options.access_log_fields;
-        let sniffed = sniff::sniff(head, fields);
+        let sniffed = sniff::sniff_start(head, fields);
         let format = self.options.format.or(sniffed.map(|s| s.0));
         let mut log_table = sniffed.map_or(LogTable::QueryLog, |s| s.1);
         if format == Some(InputFormat::TabSeparated) {
@@ -430,7 +437,7 @@ impl FileParser {
 
 /// Whether the sniffer has what it needs in one chunk.
 fn enough_to_sniff(chunk: &[u8]) -> bool {
-    memchr::memchr_iter(b'\n', chunk).nth(1).is_some() || chunk.len() >= SNIFF_BYTES
+    sniff::window(chunk).is_some()
 }
 
 /// Header lines every part of a file in this format starts with.

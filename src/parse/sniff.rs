@@ -121,6 +121,58 @@ pub(crate) fn strip_bom(b: &[u8]) -> &[u8] {
     b.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(b)
 }
 
+/// Bytes to collect before sniffing when the first lines are very long: the sniffer never
+/// looks further.
+pub(crate) const SNIFF_BYTES: usize = 64 << 10;
+/// Lines a Vertical export is searched for a session_log column.
+const VERTICAL_LINES: usize = 40;
+
+/// How much of a file's start the sniffer judges, once `buf` holds all of it: through the
+/// line after the first non-blank one (a types line may follow a header), through line 40
+/// when the first non-blank line opens a Vertical record, and never past [`SNIFF_BYTES`].
+/// `None` while more bytes could still change the verdict.
+///
+/// The window depends only on the bytes, not on how they were chunked, so a file read in
+/// one piece and the same file streamed in tiny pieces are sniffed alike.
+pub(crate) fn window(buf: &[u8]) -> Option<usize> {
+    let bom = buf.len() - strip_bom(buf).len();
+    let capped = buf.get(..SNIFF_BYTES).unwrap_or(buf);
+    let mut first: Option<bool> = None; // Some(is_vertical) once the first non-blank line ended
+    let mut start = bom;
+    let mut after_first = 0;
+    for (n, nl) in memchr::memchr_iter(b'\n', capped).enumerate() {
+        if nl < bom {
+            continue;
+        }
+        let line = capped.get(start..=nl).unwrap_or_default();
+        start = nl + 1;
+        match first {
+            None if line.trim_ascii().is_empty() => {}
+            None => first = Some(is_vertical_row_start(line)),
+            Some(_) => after_first += 1,
+        }
+        let done = match first {
+            Some(true) => n + 1 >= VERTICAL_LINES,
+            Some(false) => after_first >= 1,
+            None => false,
+        };
+        if done {
+            return Some(nl + 1);
+        }
+    }
+    (buf.len() >= SNIFF_BYTES).then_some(SNIFF_BYTES)
+}
+
+/// Guesses the format and table of a file from its start, judging the same bytes whatever
+/// else `head` holds (see [`window`]).
+pub(crate) fn sniff_start(
+    head: &[u8],
+    fields: &AccessLogFields,
+) -> Option<(InputFormat, LogTable)> {
+    let end = window(head).unwrap_or(head.len());
+    sniff(head.get(..end).unwrap_or(head), fields)
+}
+
 /// Guesses the format and table of a file from its first bytes (at least its first line,
 /// ideally two).
 pub(crate) fn sniff(head: &[u8], fields: &AccessLogFields) -> Option<(InputFormat, LogTable)> {
@@ -141,7 +193,7 @@ pub(crate) fn sniff(head: &[u8], fields: &AccessLogFields) -> Option<(InputForma
     if is_vertical_row_start(first) {
         let session = head
             .split(|b| *b == b'\n')
-            .take(40)
+            .take(VERTICAL_LINES)
             .any(|l| l.trim_ascii_start().starts_with(b"auth_type:"));
         let table = if session {
             LogTable::SessionLog

@@ -125,7 +125,11 @@ impl State {
                     "HTTP {} for {} {}",
                     h.status.unwrap_or(0),
                     h.method,
-                    crate::redact::redact_url(&h.target)
+                    if s.redact {
+                        crate::redact::redact_url(&h.target)
+                    } else {
+                        std::borrow::Cow::Borrowed(h.target.as_ref())
+                    }
                 ),
                 weight: 1,
             },

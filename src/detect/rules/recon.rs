@@ -136,7 +136,11 @@ pub(crate) fn observe_http(
                 excerpt: format!(
                     "{} {} → {}",
                     if h.method.is_empty() { "?" } else { &h.method },
-                    crate::redact::redact_url(&h.target),
+                    if settings.redact {
+                        crate::redact::redact_url(&h.target)
+                    } else {
+                        std::borrow::Cow::Borrowed(h.target.as_ref())
+                    },
                     h.status.map_or("-".to_owned(), |s| s.to_string())
                 ),
                 weight: 1,
