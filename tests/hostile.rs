@@ -231,3 +231,44 @@ fn err_special_files_and_directories() {
         "an empty directory is an empty scan"
     );
 }
+
+#[test]
+fn ok_a_file_that_shrinks_or_grows_while_read() {
+    // logrotate's copytruncate empties a log under its reader; a writer appends to it. A
+    // memory-mapped reader dies of SIGBUS on the first case: the scan must just end (exit 0
+    // or 1, a valid report) in both, on one thread and on several.
+    let dir = tempfile::tempdir().unwrap();
+    let row = "QueryFinish\t2025-01-29 10:11:12\talice\t10.0.0.1\tSELECT 1\t10\t[]\n";
+    let body = row.repeat((64 << 20) / row.len());
+    for (threads, shrink) in [("1", true), ("2", true), ("2", false)] {
+        let path = dir.path().join(format!("rotating-{threads}-{shrink}.tsv"));
+        std::fs::write(&path, format!("{HEADER}{body}")).unwrap();
+        let child = std::process::Command::new(env!("CARGO_BIN_EXE_chaudit"))
+            .args(["scan", "--format", "json", "--threads", threads])
+            .arg(&path)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(Duration::from_millis(150));
+        let f = std::fs::OpenOptions::new()
+            .append(true)
+            .open(&path)
+            .unwrap();
+        if shrink {
+            f.set_len(100).unwrap();
+        } else {
+            use std::io::Write as _;
+            (&f).write_all(body.as_bytes()).unwrap();
+        }
+        let out = child.wait_with_output().unwrap();
+        let code = out.status.code().expect("killed by a signal");
+        assert!(
+            code == 0 || code == 1,
+            "exit {code}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert!(v["summary"]["sources"].is_array());
+    }
+}

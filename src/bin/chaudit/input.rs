@@ -1,13 +1,13 @@
-//! Reading inputs into the library: memory-mapped files (read() for stdin and anything that
-//! cannot be mapped), on one thread or on many.
+//! Reading inputs into the library: regular files by positional reads (plain reads for stdin
+//! and pipes), on one thread or on many. Files are not memory-mapped: a log truncated under
+//! us (logrotate's `copytruncate`) would fault a mapping; a read just comes back short.
 //!
 //! On many threads, files are parsed in parallel and a large uncompressed query_log export in
 //! a line-framed format is cut into parts of at most [`MAX_PART`] bytes at record
-//! boundaries; every part is parsed by its own deferring [`Analyzer`], and the main thread
+//! boundaries; every part is parsed by its own [`PartAnalyzer`], and the main thread
 //! merges them in input order — judging their events as one thread would, which the library
 //! guarantees gives the same report. At most two parts per thread are parsed ahead of the
-//! merge, so memory stays bounded. Mapped pages are released once parsed, so the resident
-//! set does not grow with the input.
+//! merge, so memory stays bounded and does not grow with the input.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs::File;
@@ -18,17 +18,14 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{mpsc, Condvar, Mutex};
 
 use anyhow::{anyhow, Context, Result};
-use memmap2::{Advice, Mmap, UncheckedAdvice};
 
 use crate::Input;
 use chaudit::{Analyzer, Config, PartAnalyzer};
 
 /// Bytes handed to the library per call when reading a stream.
 const READ_CHUNK: usize = 1 << 20;
-/// Bytes of a mapped file parsed before its pages are released.
+/// Bytes of a file read and handed to the parser at once.
 const MAP_CHUNK: usize = 8 << 20;
-/// Page size assumed for releasing mapped pages (a multiple of the real one is fine).
-const PAGE: usize = 4096;
 /// Files smaller than this are not split.
 const MIN_SPLIT: usize = 16 << 20;
 /// Parts of a split file are at most this long: a deferring analyzer holds its part's events.
@@ -38,11 +35,84 @@ const AHEAD_PER_THREAD: usize = 2;
 /// Bytes of a file's head read to tell its format and header.
 const HEAD: usize = 64 << 10;
 
-/// A file mapped into memory, or why not.
+/// A regular file read by position (parts of it on several threads), or why not.
 enum Opened {
-    Map(Mmap),
+    Map(Region),
     Empty,
     Stream,
+}
+
+/// A regular file of `len` bytes (its length when opened), read with positional reads.
+///
+/// Not memory-mapped: a log rotated with `copytruncate` shrinks under its reader, and a
+/// mapped page past the new end faults (SIGBUS) — a crash no input may cause. A read past
+/// the end returns short, and the scan ends there.
+struct Region {
+    file: File,
+    len: usize,
+}
+
+impl Region {
+    /// Calls `f` with the bytes of `range` in pieces of at most [`MAP_CHUNK`] bytes, until
+    /// the range or the file ends.
+    fn each_chunk(
+        &self,
+        range: Range<usize>,
+        mut f: impl FnMut(&[u8]) -> Result<()>,
+    ) -> Result<()> {
+        let mut buf = vec![0u8; MAP_CHUNK.min(range.len())];
+        let mut at = range.start;
+        while at < range.end {
+            let want = (range.end - at).min(buf.len());
+            let Some(slot) = buf.get_mut(..want) else {
+                break;
+            };
+            let n = read_at(&self.file, slot, at as u64)?;
+            if n == 0 {
+                break; // the file shrank
+            }
+            f(buf.get(..n).unwrap_or_default())?;
+            at += n;
+        }
+        Ok(())
+    }
+
+    /// The bytes of `range` (short if the file shrank).
+    fn bytes(&self, range: Range<usize>) -> Vec<u8> {
+        let mut out = Vec::with_capacity(range.len());
+        let _ = self.each_chunk(range, |c| {
+            out.extend_from_slice(c);
+            Ok(())
+        });
+        out
+    }
+}
+
+/// Reads at `offset` until `buf` is full or the file ends; returns the bytes read.
+fn read_at(file: &File, buf: &mut [u8], offset: u64) -> Result<usize> {
+    let mut done = 0;
+    while done < buf.len() {
+        let Some(rest) = buf.get_mut(done..) else {
+            break;
+        };
+        match pread(file, rest, offset + done as u64) {
+            Ok(0) => break,
+            Ok(n) => done += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Ok(done)
+}
+
+#[cfg(unix)]
+fn pread(file: &File, buf: &mut [u8], offset: u64) -> io::Result<usize> {
+    std::os::unix::fs::FileExt::read_at(file, buf, offset)
+}
+
+#[cfg(windows)]
+fn pread(file: &File, buf: &mut [u8], offset: u64) -> io::Result<usize> {
+    std::os::windows::fs::FileExt::seek_read(file, buf, offset)
 }
 
 fn open(input: &Input) -> Result<(String, Opened)> {
@@ -71,18 +141,8 @@ fn open(input: &Input) -> Result<(String, Opened)> {
             },
         ));
     }
-    // SAFETY: the map is read-only; a file truncated or rewritten while we read it can make
-    // the program fault or read changed bytes — as with any tool that maps its input (ripgrep
-    // does the same) — but never makes us write through the map.
-    #[allow(unsafe_code)]
-    let map = unsafe { Mmap::map(&file) };
-    match map {
-        Ok(m) => {
-            let _ = m.advise(Advice::Sequential);
-            Ok((name, Opened::Map(m)))
-        }
-        Err(_) => Ok((name, Opened::Stream)),
-    }
+    let len = usize::try_from(len).unwrap_or(usize::MAX);
+    Ok((name, Opened::Map(Region { file, len })))
 }
 
 /// Whether the inputs may tell of the same execution from different kinds of source
@@ -124,7 +184,7 @@ pub(crate) fn feed(analyzer: &mut Analyzer, input: &Input, tick: &dyn Fn(u64)) -
     let (name, opened) = open(input)?;
     analyzer.begin_file(&name);
     match opened {
-        Opened::Map(map) => feed_map(analyzer, &map, 0..map.len(), tick)?,
+        Opened::Map(map) => feed_map(analyzer, &map, 0..map.len, tick)?,
         Opened::Empty => {}
         Opened::Stream => feed_stream(analyzer, input, &name, tick)?,
     }
@@ -156,44 +216,18 @@ fn feed_stream(
     }
 }
 
-/// Feeds `range` of a mapped file, releasing each stretch of pages once it is parsed (the
-/// parser copies the few bytes of a record cut by a chunk boundary).
+/// Feeds `range` of a file.
 fn feed_map(
     analyzer: &mut impl Feed,
-    map: &Mmap,
+    map: &Region,
     range: Range<usize>,
     tick: &dyn Fn(u64),
 ) -> Result<()> {
-    let mut released = range.start / PAGE * PAGE;
-    let mut at = range.start;
-    while at < range.end {
-        let end = (at + MAP_CHUNK).min(range.end);
-        analyzer
-            .feed(map.get(at..end).unwrap_or_default())
-            .context("rejected record (--strict)")?;
-        tick((end - at) as u64);
-        let upto = end / PAGE * PAGE;
-        if upto > released {
-            release(map, released..upto);
-            released = upto;
-        }
-        at = end;
-    }
-    Ok(())
-}
-
-/// Drops the pages of `range` (page-aligned) from the resident set.
-fn release(map: &Mmap, range: Range<usize>) {
-    // SAFETY: the map is read-only and shared: dropped pages are read back from the page
-    // cache if touched again, so no byte we read can change.
-    #[allow(unsafe_code)]
-    let _ = unsafe {
-        map.unchecked_advise_range(
-            UncheckedAdvice::DontNeed,
-            range.start,
-            range.end - range.start,
-        )
-    };
+    map.each_chunk(range, |chunk| {
+        analyzer.feed(chunk).context("rejected record (--strict)")?;
+        tick(chunk.len() as u64);
+        Ok(())
+    })
 }
 
 /// What reads chunks: an [`Analyzer`] or a [`PartAnalyzer`].
@@ -319,34 +353,32 @@ pub(crate) fn scan_parallel(
 
 /// Cuts a mapped file into one part per thread at line starts past the header, if its
 /// format allows; else one unit.
-fn split(analyzer: &Analyzer, map: &Mmap, input: usize, threads: usize) -> Vec<Unit> {
+fn split(analyzer: &Analyzer, map: &Region, input: usize, threads: usize) -> Vec<Unit> {
     let whole = vec![Unit {
         input,
         part: 0,
-        range: 0..map.len(),
+        range: 0..map.len,
         first_line: 1,
     }];
-    if map.len() < MIN_SPLIT || threads < 2 {
+    if map.len < MIN_SPLIT || threads < 2 {
         return whole;
     }
-    let head = map.get(..HEAD.min(map.len())).unwrap_or_default();
-    let Some(header) = analyzer.split_head(head) else {
+    let head = map.bytes(0..HEAD.min(map.len));
+    let Some(header) = analyzer.split_head(&head) else {
         return whole;
     };
-    let parts = threads.max(map.len().div_ceil(MAX_PART));
+    let parts = threads.max(map.len.div_ceil(MAX_PART));
     let mut cuts = vec![0];
     for t in 1..parts {
-        let target = (map.len() / parts * t).max(header);
-        let rest = map.get(target..).unwrap_or_default();
-        let Some(nl) = memchr::memchr(b'\n', rest) else {
+        let target = (map.len / parts * t).max(header);
+        let Some(cut) = next_line_start(map, target) else {
             break;
         };
-        let cut = target + nl + 1;
-        if cut < map.len() && cut > cuts.last().copied().unwrap_or(0) {
+        if cut < map.len && cut > cuts.last().copied().unwrap_or(0) {
             cuts.push(cut);
         }
     }
-    cuts.push(map.len());
+    cuts.push(map.len);
     cuts.windows(2)
         .enumerate()
         .filter_map(|(part, w)| match w {
@@ -359,6 +391,22 @@ fn split(analyzer: &Analyzer, map: &Mmap, input: usize, threads: usize) -> Vec<U
             _ => None,
         })
         .collect()
+}
+
+/// The offset just past the first newline at or after `from`.
+fn next_line_start(map: &Region, from: usize) -> Option<usize> {
+    let mut at = from;
+    while at < map.len {
+        let window = map.bytes(at..(at + HEAD).min(map.len));
+        if window.is_empty() {
+            return None;
+        }
+        if let Some(nl) = memchr::memchr(b'\n', &window) {
+            return Some(at + nl + 1);
+        }
+        at += window.len();
+    }
+    None
 }
 
 /// Sets each part's first line number: newlines are counted in every part in parallel.
@@ -380,14 +428,10 @@ fn number_lines(opened: &[(String, Opened, Input)], units: &mut [Unit], threads:
                     }
                     if let Some((_, Opened::Map(map), _)) = opened.get(u.input) {
                         let mut n = 0;
-                        let mut at = u.range.start;
-                        while at < u.range.end {
-                            let end = (at + MAP_CHUNK).min(u.range.end);
-                            n += memchr::memchr_iter(b'\n', map.get(at..end).unwrap_or_default())
-                                .count();
-                            release(map, at / PAGE * PAGE..end / PAGE * PAGE);
-                            at = end;
-                        }
+                        let _ = map.each_chunk(u.range.clone(), |c| {
+                            n += memchr::memchr_iter(b'\n', c).count();
+                            Ok(())
+                        });
                         if let Some(s) = slots.get(i) {
                             s.store(n, Ordering::Relaxed);
                         }
@@ -419,8 +463,8 @@ fn run_unit(
         .ok_or_else(|| anyhow!("internal: no input {}", unit.input))?;
     match o {
         Opened::Map(map) => {
-            let head = map.get(..HEAD.min(map.len())).unwrap_or_default();
-            a.begin_part(name, unit.part, head, unit.first_line);
+            let head = map.bytes(0..HEAD.min(map.len));
+            a.begin_part(name, unit.part, &head, unit.first_line);
             feed_map(&mut a, map, unit.range.clone(), tick)?;
             a.end().context("rejected record (--strict)")?;
         }
