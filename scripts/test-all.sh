@@ -6,6 +6,9 @@
 #   scripts/test.d/*.sh   run one group of tests each; any failure fails the run
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# No step reads stdin. Cargo probes rustc with a program on stdin and caches the answer in
+# target/.rustc_info.json: an inherited stdin holding stray text poisons that cache.
+exec </dev/null
 export CARGO_TERM_COLOR=never
 start=$(date +%s)
 passed=0
