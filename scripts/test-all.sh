@@ -6,12 +6,8 @@
 #   scripts/test.d/*.sh   run one group of tests each; any failure fails the run
 set -euo pipefail
 cd "$(dirname "$0")/.."
-# No step reads stdin. Cargo probes rustc with a program on stdin and caches the answer in
-# target/.rustc_info.json: an inherited stdin holding stray text poisons that cache.
+# No step reads stdin.
 exec </dev/null
-# A clean-clone run here once cached a rustc probe that had failed on garbage input, after which
-# every cargo call failed; probing afresh each time costs a few rustc starts.
-export CARGO_CACHE_RUSTC_INFO=0
 export CARGO_TERM_COLOR=never
 start=$(date +%s)
 passed=0

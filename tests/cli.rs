@@ -361,3 +361,26 @@ fn err_truncated_gzip_file_is_reported() {
         v["rejected"]
     );
 }
+
+/// `-o /dev/null` writes into the device: the atomic temp-file-and-rename used for regular
+/// files would replace /dev/null itself with a regular file (as root, for every process).
+#[cfg(unix)]
+#[test]
+fn ok_output_to_dev_null_leaves_the_device_alone() {
+    use std::os::unix::fs::FileTypeExt;
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_chaudit"))
+        .args(["scan", "-f", "json", "-o", "/dev/null", "/dev/null"])
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let kind = std::fs::metadata("/dev/null").unwrap().file_type();
+    assert!(
+        kind.is_char_device(),
+        "/dev/null is no longer a device: {kind:?}"
+    );
+}

@@ -1,5 +1,5 @@
 //! Writing the report (scan and pull): one renderer switch, and `-o FILE` written whole or not
-//! at all (a temporary file beside FILE, renamed).
+//! at all (a temporary file beside FILE, renamed) — devices and pipes are written in place.
 
 use std::fs::File;
 use std::io::{self, BufWriter, IsTerminal, Write};
@@ -54,6 +54,16 @@ pub(crate) fn write_report(args: &ReportArgs, analysis: &Analysis) -> Result<()>
     };
     match &args.output {
         None => render(&mut BufWriter::new(io::stdout().lock())).context("writing the report"),
+        // A device or a pipe (`-o /dev/null`, `-o /dev/stdout`, a FIFO) is written in place:
+        // renaming over it would replace /dev/null with a regular file.
+        Some(path) if std::fs::metadata(path).is_ok_and(|m| !m.is_file()) => {
+            let f = std::fs::OpenOptions::new()
+                .write(true)
+                .open(path)
+                .with_context(|| format!("cannot write {}", path.display()))?;
+            render(&mut BufWriter::new(f))
+                .with_context(|| format!("cannot write {}", path.display()))
+        }
         Some(path) => {
             let tmp = temp_path(path);
             let result = File::create(&tmp)
