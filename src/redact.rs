@@ -356,6 +356,13 @@ fn value_after_key(b: &[u8], mut i: usize) -> Option<(usize, usize)> {
             (i, i + len)
         }
     };
+    // Already redacted: a second pass must change nothing (what follows the mask, such as a
+    // backslash before a quote, is not part of a value it has not seen).
+    if b.get(start..)
+        .is_some_and(|v| v.starts_with(MASK.as_bytes()))
+    {
+        return None;
+    }
     (end > start).then_some((start, end))
 }
 
@@ -470,6 +477,15 @@ mod tests {
             assert_eq!(secret_kinds(&t), scan_kinds(&t));
             assert_eq!(secret_kinds(&t), ["`key=value` credential parameter"]);
         }
+    }
+
+    #[test]
+    fn ok_redaction_is_idempotent_after_an_escaped_quote() {
+        // Found by the fuzz smoke: the mask followed by `\\'` was taken for a new value.
+        let text = r"WHERE has(v, \'OPENAI_API_KEY=sk-FAKE0123456789abcdefXYZ\')";
+        let once = redact(text);
+        assert!(!once.contains("sk-FAKE"), "{once}");
+        assert_eq!(redact(&once), once);
     }
 
     #[test]

@@ -117,3 +117,17 @@ fn err_access_log_year_out_of_range_is_rejected() {
     assert_eq!(c.rejected[0].line, 1);
     assert_eq!(c.events.len(), 1);
 }
+
+/// fuzz `redact` (CI smoke): the mask followed by a backslash-escaped quote was redacted
+/// again on a second pass, eating the backslash — redaction must be idempotent.
+#[test]
+fn ok_redaction_is_idempotent_on_the_fuzz_input() {
+    let data = std::fs::read(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/data/fuzz-redact-idempotent.tsv"
+    ))
+    .unwrap();
+    let text = String::from_utf8_lossy(&data);
+    let once = chaudit::redact::redact(&text);
+    assert_eq!(chaudit::redact::redact(&once), once);
+}
