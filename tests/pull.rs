@@ -1,7 +1,7 @@
-//! `chaudit sql` and `chaudit pull` without a server: the printed SQL, argument checks and
-//! connection errors. The tests against a real ClickHouse live in scripts/test.d/40-pull.sh,
-//! which also runs the `#[ignore]`d test here against the 18.16 server it started
-//! (`CHAUDIT_TEST_CH_HTTP` names its HTTP port).
+//! `chaudit sql` and `chaudit pull`: the printed SQL, argument checks and connection errors
+//! without a server, and incremental cron pulls against a real ClickHouse 18.16 that the test
+//! starts on 127.0.0.1 itself (the throw-away config of scripts/pull/ch18.sh). More tests
+//! against a real server live in scripts/test.d/40-pull.sh.
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -117,7 +117,7 @@ fn ok_sql_incremental_reads_end_rows_in_half_open_ranges() {
     assert!(err.contains("cannot be used with"), "{err}");
 }
 
-// ---- against the real server of scripts/test.d/40-pull.sh
+// ---- against a real server (see `Server`)
 
 const AUDITOR_PW: &str = "auditor-Pw-9f3k";
 
@@ -251,9 +251,9 @@ fn counts(reports: &[&serde_json::Value]) -> BTreeMap<String, u64> {
 /// pull, more traffic, a third; the third reads only what is new, and the two incremental
 /// pulls add up to one pull over both ranges — with rows sharing the boundary second.
 #[test]
-#[ignore = "needs the ClickHouse 18.16 of scripts/test.d/40-pull.sh (CHAUDIT_TEST_CH_HTTP)"]
 fn ok_incremental_pulls_against_a_real_server() {
-    let http = std::env::var("CHAUDIT_TEST_CH_HTTP").expect("CHAUDIT_TEST_CH_HTTP");
+    let server = Server::start();
+    let http = server.http.clone();
     let dir = tempfile::tempdir().unwrap();
     let (a, b) = (dir.path().join("a.json"), dir.path().join("b.json"));
     let etl = |sql: &str| ch(&http, "etl", "etl-L0ader-pw", "127.0.0.1", sql);
@@ -404,4 +404,72 @@ fn ok_incremental_pulls_against_a_real_server() {
         events(&whole),
         whole["findings"].as_array().unwrap().len()
     );
+}
+
+/// A throw-away ClickHouse 18.16 on 127.0.0.1 (config from scripts/pull/ch18.sh), killed on drop.
+struct Server {
+    child: std::process::Child,
+    http: String,
+    _dir: tempfile::TempDir,
+}
+
+impl Server {
+    fn start() -> Self {
+        let port = || {
+            std::net::TcpListener::bind("127.0.0.1:0")
+                .unwrap()
+                .local_addr()
+                .unwrap()
+                .port()
+        };
+        let (http, tcp) = (port().to_string(), port().to_string());
+        let dir = tempfile::tempdir().unwrap();
+        let root = env!("CARGO_MANIFEST_DIR");
+        let ok = std::process::Command::new("bash")
+            .args([
+                "-c",
+                "source scripts/pull/ch18.sh && ch18_write_config \"$1\"",
+                "-",
+            ])
+            .arg(dir.path())
+            .current_dir(root)
+            .env("CH_HTTP", &http)
+            .env("CH_TCP", &tcp)
+            .status()
+            .unwrap();
+        assert!(ok.success(), "writing the server config");
+        let child = std::process::Command::new("clickhouse-server")
+            .arg(format!(
+                "--config-file={}",
+                dir.path().join("config.xml").display()
+            ))
+            .current_dir(dir.path())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("clickhouse-server (Debian package; scripts/setup.d/40-clickhouse.sh)");
+        let server = Self {
+            child,
+            http,
+            _dir: dir,
+        };
+        for _ in 0..300 {
+            let up = std::process::Command::new("curl")
+                .args(["-sf", &format!("http://127.0.0.1:{}/ping", server.http)])
+                .output()
+                .is_ok_and(|o| o.status.success());
+            if up {
+                return server;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(200));
+        }
+        panic!("clickhouse-server did not start");
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
 }

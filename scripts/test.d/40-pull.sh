@@ -5,8 +5,6 @@
 # declare external with --external — running SHOW TABLES and a bulk SELECT. Then:
 #   pull finds the critical unauthenticated read, with and without --pushdown, also through
 #   --cluster (cluster() fallback on 18.16), and all modes agree on findings and summary;
-#   incremental cron pulls with a baseline state (the ignored test of tests/pull.rs) read
-#   only new rows and add up to one pull;
 #   connection refused, wrong password, a hung server and a server killed mid-answer each
 #   exit 2 with a clear message and leave no output file.
 set -euo pipefail
@@ -104,13 +102,6 @@ python3 -c "import json,sys; a=json.load(open(sys.argv[1])); assert a['summary']
 grep -q "hex(address) BETWEEN" "$WORK/sql.out" && grep -q "FROM cluster('chaudit_local', system.query_log)" "$WORK/sql.out" \
   && grep -q "ClickHouse 18.16" "$WORK/sql.out" || fail "sql output: $(head -c 600 "$WORK/sql.out")"
 ok "--since 10m; chaudit sql asks the server (18.16: hex ranges, cluster())"
-
-# ---- cron: incremental pulls with a baseline and a high-water mark (tests/pull.rs) ----------
-CHAUDIT_TEST_CH_HTTP=$CH_HTTP cargo test --locked --quiet --test pull -- --ignored --nocapture \
-  ok_incremental_pulls_against_a_real_server 2>&1 | tee "$WORK/cron.out" | grep -E "^incremental pulls:|test result" \
-  || fail "incremental pulls: $(tail -40 "$WORK/cron.out")"
-grep -q "test result: ok. 1 passed" "$WORK/cron.out" || fail "incremental pulls: $(tail -40 "$WORK/cron.out")"
-ok "pull --baseline --update-baseline: each cron pull reads only new end rows; two equal one"
 
 # ---- errors: exit 2, clear message, no output file -----------------------------------------
 expect_error() { # name pattern cmd...
