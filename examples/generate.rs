@@ -1189,7 +1189,7 @@ pub fn generate(o: &Opts, w: &mut dyn Write) -> io::Result<()> {
             })
         }
         Kind::TextLog => drive(o, w, b"", text_log),
-        Kind::AccessLog => drive(o, w, b"", |buf, e, rng, _| access_log(buf, e, rng)),
+        Kind::AccessLog => drive(o, w, b"", |buf, e, _, _| access_log(buf, e)),
     }
 }
 
@@ -1256,11 +1256,15 @@ const MONTHS: [&str; 12] = [
 ];
 
 /// One nginx `combined` line for an HTTP query (TCP clients appear as their HTTP twins).
-fn access_log(buf: &mut Vec<u8>, e: &Exec, rng: &mut Rng) {
+fn access_log(buf: &mut Vec<u8>, e: &Exec) {
     let (y, m, d, h, mi, s) = civil(e.start_us.div_euclid(1_000_000));
     let method = if e.kind == "Insert" { "POST" } else { "GET" };
     let status = if e.exception_code != 0 { 404 } else { 200 };
-    let remote_user = if rng.below(3) == 0 {
+    // Clients authenticate with HTTP Basic (clickhouse-go, Grafana, requests' `auth=`), which
+    // nginx logs as `$remote_user`. Header credentials (`X-ClickHouse-User`) would show as `-`
+    // in `combined`, indistinguishable from the passwordless `default` (see README), so only
+    // `default` itself appears without a user here.
+    let remote_user = if e.user == "default" {
         "-"
     } else {
         e.user.as_str()

@@ -87,6 +87,41 @@ fn ok_clean_log_has_no_findings() {
     assert!(a.summary.clients >= 100);
 }
 
+/// The nginx access log of the same workload: the proxy sees the attacker's requests (no
+/// credentials, so `default`) and every other client's HTTP Basic user.
+#[test]
+fn ok_access_log_shows_the_incident_and_no_false_alarm() {
+    for incident in [true, false] {
+        let o = Opts {
+            kind: Kind::AccessLog,
+            ..opts(Format::Tsv, incident)
+        };
+        let a = scan(&o);
+        assert_eq!(a.summary.rejected, 0, "{:?}", a.rejected);
+        assert_eq!(a.summary.http_requests, a.summary.events);
+        assert!(a.summary.events >= 3_000, "{}", a.summary.events);
+        assert_only_routine_recon_below_low(&a);
+        let mut alarms: Vec<(&str, &str)> = a
+            .findings
+            .iter()
+            .filter(|f| f.severity > Severity::Info)
+            .map(|f| (f.rule.name(), f.user.as_str()))
+            .collect();
+        alarms.sort_unstable();
+        let expected: &[(&str, &str)] = if incident {
+            &[
+                ("external-client-read", "default"),
+                ("recon", "default"),
+                ("table-function-egress", "default"),
+                ("unauthenticated-read", "default"),
+            ]
+        } else {
+            &[]
+        };
+        assert_eq!(alarms, expected, "{:#?}", a.findings);
+    }
+}
+
 #[test]
 fn ok_same_seed_same_bytes() {
     let mut a = Vec::new();
