@@ -299,12 +299,24 @@ const MEMO_ENTRIES: usize = 4096;
 /// Longer queries are classified every time (they are rare and would crowd the memo).
 const MEMO_MAX_QUERY: usize = 2048;
 
-type Memo = HashMap<Box<str>, QueryClass, BuildHasherDefault<DefaultHasher>>;
+type Map<K> = HashMap<Box<K>, QueryClass, BuildHasherDefault<DefaultHasher>>;
+
+/// Classifications remembered per thread, under two kinds of key.
+#[derive(Default)]
+struct Memo {
+    /// Number-blind text (see [`number_blind`]) → a classification none of whose strings can
+    /// hold one of the numbers that were blinded (see [`blind_safe`]).
+    shape: Map<[u8]>,
+    /// Exact text → any other classification.
+    exact: Map<str>,
+    /// The number-blind key being looked up (reused, so a lookup allocates nothing).
+    key: Vec<u8>,
+}
 
 thread_local! {
-    /// Exact query text → its classification: logs repeat the same statements (dashboards,
-    /// loaders), so most classifications are a lookup. Keyed by the whole text, so a hit is
-    /// the very answer classifying would give; bounded by [`MEMO_ENTRIES`].
+    /// Logs repeat the same statements (dashboards, loaders, services), usually with other
+    /// numbers in them (`WHERE id = 4283465`), so most classifications are a lookup. A hit is
+    /// the very answer classifying would give; bounded by [`MEMO_ENTRIES`] per map.
     static MEMO: RefCell<Memo> = RefCell::new(Memo::default());
 }
 
@@ -318,16 +330,128 @@ pub fn classify(query: &str) -> QueryClass {
         let Ok(mut memo) = memo.try_borrow_mut() else {
             return classify_text(query);
         };
-        if let Some(hit) = memo.get(query) {
+        let Memo { shape, exact, key } = &mut *memo;
+        let blind = number_blind(query, key);
+        if blind {
+            if let Some(hit) = shape.get(key.as_slice()) {
+                return hit.clone();
+            }
+        }
+        if let Some(hit) = exact.get(query) {
             return hit.clone();
         }
         let class = classify_text(query);
-        if memo.len() >= MEMO_ENTRIES {
-            memo.clear();
+        if blind && blind_safe(&class) {
+            remember(shape, key, &class);
+        } else {
+            remember(exact, query, &class);
         }
-        memo.insert(query.into(), class.clone());
         class
     })
+}
+
+fn remember<K: ?Sized + Eq + std::hash::Hash>(map: &mut Map<K>, key: &K, class: &QueryClass)
+where
+    Box<K>: for<'a> From<&'a K>,
+{
+    if map.len() >= MEMO_ENTRIES {
+        map.clear();
+    }
+    map.insert(key.into(), class.clone());
+}
+
+/// Writes into `out` the query with every unquoted number replaced by `0` (`id = 42` →
+/// `id = 0`), the key under which queries differing only in their numbers share one
+/// classification. A number here is an ASCII digit run that starts a word: the byte before it
+/// is not alphanumeric, `_`, `$`, `.` or part of a non-ASCII character (so `t1`, `s3`,
+/// `db.2024` and `é5` stay). The lexer makes such a run the start of a [`Tok::Word`], and
+/// [`classify_text`] only compares words with keywords (which never start with a digit) or
+/// copies them into the class, which [`blind_safe`] checks.
+///
+/// Returns false, leaving `out` unusable, when the query has a backslash or a comment opener
+/// (`--`, `#`, `/*`): there, where a quoted run ends is the lexer's business, not this loop's.
+fn number_blind(query: &str, out: &mut Vec<u8>) -> bool {
+    /// Bytes the loop must look at: everything else is copied as it is. A table, because
+    /// `matches!` over these ranges compiles to a chain of compares per byte.
+    #[allow(clippy::indexing_slicing)] // constant evaluation: every index is below 256
+    const SPECIAL: [bool; 256] = {
+        let mut t = [false; 256];
+        let mut b = 0;
+        while b < 256 {
+            t[b] = matches!(
+                b as u8,
+                b'0'..=b'9' | b'\\' | b'#' | b'-' | b'/' | b'\'' | b'"' | b'`'
+            );
+            b += 1;
+        }
+        t
+    };
+    let bytes = query.as_bytes();
+    let rest = |i: usize| bytes.get(i..).unwrap_or_default();
+    out.clear();
+    let mut copied = 0; // `bytes[..copied]` is in `out`, numbers blinded
+    let mut i = 0;
+    while let Some(skip) = rest(i)
+        .iter()
+        .position(|&b| SPECIAL.get(usize::from(b)) == Some(&true))
+    {
+        i += skip;
+        let b = bytes.get(i).copied().unwrap_or_default();
+        let next = bytes.get(i + 1).copied();
+        match b {
+            b'\\' | b'#' => return false,
+            b'-' if next == Some(b'-') => return false,
+            b'/' if next == Some(b'*') => return false,
+            b'\'' | b'"' | b'`' => match memchr::memchr2(b, b'\\', rest(i + 1)) {
+                Some(j) if bytes.get(i + 1 + j) == Some(&b) => {
+                    i += j + 2;
+                    continue;
+                }
+                Some(_) => return false,
+                // Unterminated: the lexer makes the rest one quoted run too.
+                None => break,
+            },
+            b'0'..=b'9' => {
+                let run = rest(i).iter().take_while(|c| c.is_ascii_digit()).count();
+                if !word_inside(bytes, i) {
+                    out.extend_from_slice(bytes.get(copied..i).unwrap_or_default());
+                    out.push(b'0');
+                    copied = i + run;
+                }
+                i += run;
+                continue;
+            }
+            _ => {}
+        }
+        i += 1;
+    }
+    out.extend_from_slice(rest(copied));
+    true
+}
+
+/// Whether the byte at `i` continues a word (or a dotted name, or a non-ASCII character).
+fn word_inside(bytes: &[u8], i: usize) -> bool {
+    i.checked_sub(1)
+        .and_then(|p| bytes.get(p))
+        .is_some_and(|&p| p.is_ascii_alphanumeric() || matches!(p, b'_' | b'$' | b'.') || p >= 0x80)
+}
+
+/// Whether a classification made from a number-blind key's query serves every query with
+/// that key: none of its strings may start a word with a digit (a table, function, host or
+/// format copied from a word [`number_blind`] rewrote would, at its start or after a `.`).
+fn blind_safe(class: &QueryClass) -> bool {
+    fn digit_word(s: &str) -> bool {
+        let b = s.as_bytes();
+        b.iter()
+            .enumerate()
+            .any(|(i, c)| c.is_ascii_digit() && (i == 0 || b.get(i - 1) == Some(&b'.')))
+    }
+    !class.tables.iter().any(|t| digit_word(t))
+        && !class
+            .table_functions
+            .iter()
+            .any(|f| digit_word(&f.name) || f.destination.as_deref().is_some_and(digit_word))
+        && !class.format.as_deref().is_some_and(digit_word)
 }
 
 fn classify_text(query: &str) -> QueryClass {
@@ -656,6 +780,121 @@ mod tests {
                 let want: Vec<Tok<'_>> = reference::reference_tokens(text).collect();
                 prop_assert_eq!(got, want, "{:?}", text);
             }
+        }
+    }
+
+    /// [`sqlish`] with numbers in every place a number can stand.
+    fn sqlish_numbers() -> impl Strategy<Value = String> {
+        let piece = proptest::sample::select(vec![
+            "SELECT",
+            " ",
+            "\u{a0}",
+            "0",
+            "42",
+            "7",
+            "1e5",
+            ".5",
+            "-",
+            "--",
+            "#",
+            "/*",
+            "*/",
+            "'",
+            "`",
+            "\"",
+            "\\",
+            "(",
+            ")",
+            ",",
+            ".",
+            "_",
+            "$",
+            "a",
+            "é",
+            "db",
+            "t",
+            "FROM",
+            "JOIN",
+            "WHERE",
+            "=",
+            "LIMIT",
+            "FORMAT",
+            "remote",
+            "s3",
+            "url",
+            "INSERT",
+            "INTO",
+            "FUNCTION",
+            "'1.2.3.4:9000'",
+            "'http://10.0.0.1/x'",
+            "FROM 42",
+            " FROM db . ",
+            "FORMAT 5",
+            "remote(7",
+            "(SELECT 3)",
+            "JOIN 8x ",
+        ]);
+        proptest::collection::vec(piece, 0..30).prop_map(|v| v.concat())
+    }
+
+    fn blinded(q: &str) -> Option<String> {
+        let mut key = Vec::new();
+        number_blind(q, &mut key).then(|| String::from_utf8(key).unwrap())
+    }
+
+    #[test]
+    fn ok_number_blind_keys() {
+        assert_eq!(
+            blinded("SELECT * FROM t1 WHERE id = 4283465 LIMIT 10").as_deref(),
+            Some("SELECT * FROM t1 WHERE id = 0 LIMIT 0")
+        );
+        assert_eq!(
+            blinded("SELECT '42', `7`, \"9\", db.2024, s3(x), é5, -3, 1e5").as_deref(),
+            Some("SELECT '42', `7`, \"9\", db.2024, s3(x), é5, -0, 0e5")
+        );
+        for q in [
+            "SELECT 1 -- 2",
+            "SELECT 1 # 2",
+            "SELECT /* 1 */ 2",
+            "SELECT 'a\\'1'",
+        ] {
+            assert_eq!(blinded(q), None, "{q}");
+        }
+    }
+
+    #[test]
+    fn ok_queries_differing_in_numbers_share_a_memo_entry() {
+        MEMO.with(|m| *m.borrow_mut() = Memo::default());
+        let a = classify("SELECT a FROM t WHERE id = 1 LIMIT 5");
+        let b = classify("SELECT a FROM t WHERE id = 99999 LIMIT 100");
+        assert_eq!(a, b);
+        MEMO.with(|m| {
+            let m = m.borrow();
+            assert_eq!((m.shape.len(), m.exact.len()), (1, 0));
+        });
+        // A table copied from a word that starts with a digit is never shared.
+        let c = classify("SELECT a FROM db . 5x");
+        assert_eq!(c.tables, ["db.5x"]);
+        assert_eq!(classify("SELECT a FROM db . 6x").tables, ["db.6x"]);
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 4000, ..ProptestConfig::default() })]
+        /// Whatever query filled the memo, a lookup answers what classifying would.
+        #[test]
+        fn ok_memo_answers_like_classifying(q in sqlish_numbers()) {
+            MEMO.with(|m| *m.borrow_mut() = Memo::default());
+            let other: String = q
+                .chars()
+                .map(|c| match c {
+                    '0'..='8' => char::from(c as u8 + 1),
+                    '9' => '0',
+                    c => c,
+                })
+                .collect();
+            prop_assert_eq!(classify(&q), classify_text(&q));
+            prop_assert_eq!(classify(&other), classify_text(&other), "after {:?}", q);
+            prop_assert_eq!(classify(&q), classify_text(&q), "after {:?}", other);
         }
     }
 
