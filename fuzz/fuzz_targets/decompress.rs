@@ -57,10 +57,14 @@ fuzz_target!(|input: &[u8]| {
     let stream = if zst { zstd(data) } else { gzip(data) };
     match mode {
         0 => {
-            let plain = common::run(data, &options, data.len());
             let unpacked = common::run(&stream, &options, chunk);
             assert!(!unpacked.collected.rejected.iter().any(is_decode_error));
-            assert_eq!(plain, unpacked, "decompressing changed the result");
+            // Plain bytes that start with a magic are themselves read as compressed, while
+            // their compressed form is unpacked once (one layer, as `zcat` does): no oracle.
+            if !data.starts_with(&[0x1f, 0x8b]) && !data.starts_with(&[0x28, 0xb5, 0x2f, 0xfd]) {
+                let plain = common::run(data, &options, data.len());
+                assert_eq!(plain, unpacked, "decompressing changed the result");
+            }
         }
         1 => {
             // Cut anywhere after the magic and before the end.
