@@ -214,6 +214,25 @@ pub struct ClientSummary {
     pub last_seen: Timestamp,
 }
 
+/// A client of the client table and its series in the timeline.
+#[derive(Debug)]
+struct TrackedClient {
+    summary: ClientSummary,
+    timeline: u32,
+}
+
+impl TrackedClient {
+    /// Adds one initial query that sent `sent` result bytes.
+    fn count(&mut self, q: &QueryEvent<'_>, sent: u64) {
+        let c = &mut self.summary;
+        c.queries += 1;
+        c.result_bytes = c.result_bytes.saturating_add(sent);
+        c.read_rows = c.read_rows.saturating_add(q.volume.read_rows);
+        c.first_seen = c.first_seen.min(q.start);
+        c.last_seen = c.last_seen.max(q.end.unwrap_or(q.start));
+    }
+}
+
 /// Counts over every event observed.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
 pub struct EventStats {
@@ -291,7 +310,7 @@ pub struct Detector {
     groups: Groups,
     stats: EventStats,
     /// Per user, per address: looked up by `&str`, so a known client costs no allocation.
-    clients: BTreeMap<String, BTreeMap<Option<IpAddr>, ClientSummary>>,
+    clients: HashMap<String, HashMap<Option<IpAddr>, TrackedClient>>,
     /// Clients itemized in `clients`.
     tracked: usize,
     /// Hashes of the clients beyond the cap, to count each once (at most
@@ -337,7 +356,7 @@ impl Detector {
             settings,
             groups,
             stats: EventStats::default(),
-            clients: BTreeMap::new(),
+            clients: HashMap::new(),
             tracked: 0,
             untracked: HashSet::new(),
             seen: HashMap::new(),
@@ -718,56 +737,59 @@ impl Detector {
     }
 
     fn track_client(&mut self, q: &QueryEvent<'_>, client_class: NetClass) {
-        let known = self
-            .clients
-            .get(q.user.as_ref())
-            .is_some_and(|by_ip| by_ip.contains_key(&q.client));
         // For INSERT the server counts the inserted data as the "result": it came in, not out.
         let sent = if q.volume.written_rows == 0 {
             q.volume.result_bytes
         } else {
             0
         };
-        if !known {
-            if self.tracked >= self.settings.max_clients {
-                // Counted once per distinct client, as long as the set of their hashes has room.
-                let ip = match q.client {
-                    Some(IpAddr::V4(a)) => a.to_ipv6_mapped().octets(),
-                    Some(IpAddr::V6(a)) => a.octets(),
-                    None => [0; 16],
-                };
-                let key = hash_parts(&[q.user.as_bytes(), &ip]);
-                if self.untracked.len() < MAX_UNTRACKED_COUNTED && self.untracked.insert(key) {
-                    self.stats.clients += 1;
-                    self.stats.clients_untracked += 1;
-                }
-                self.timeline.observe(None, q.start, sent);
-                return;
-            }
-            self.stats.clients += 1;
-            self.tracked += 1;
+        let known = self
+            .clients
+            .get_mut(q.user.as_ref())
+            .and_then(|by_ip| by_ip.get_mut(&q.client));
+        if let Some(c) = known {
+            c.count(q, sent);
+            let id = c.timeline;
+            self.timeline.observe(Some(id), q.start, sent);
+            return;
         }
-        self.timeline
-            .observe(Some((q.user.as_ref(), q.client)), q.start, sent);
-        let by_ip = match self.clients.get_mut(q.user.as_ref()) {
-            Some(m) => m,
-            None => self.clients.entry(q.user.to_string()).or_default(),
+        if self.tracked >= self.settings.max_clients {
+            // Counted once per distinct client, as long as the set of their hashes has room.
+            let ip = match q.client {
+                Some(IpAddr::V4(a)) => a.to_ipv6_mapped().octets(),
+                Some(IpAddr::V6(a)) => a.octets(),
+                None => [0; 16],
+            };
+            let key = hash_parts(&[q.user.as_bytes(), &ip]);
+            if self.untracked.len() < MAX_UNTRACKED_COUNTED && self.untracked.insert(key) {
+                self.stats.clients += 1;
+                self.stats.clients_untracked += 1;
+            }
+            self.timeline.observe(None, q.start, sent);
+            return;
+        }
+        self.stats.clients += 1;
+        self.tracked += 1;
+        let id = self.timeline.new_client();
+        self.timeline.observe(Some(id), q.start, sent);
+        let mut c = TrackedClient {
+            summary: ClientSummary {
+                user: q.user.to_string(),
+                client_ip: q.client,
+                client_class,
+                queries: 0,
+                result_bytes: 0,
+                read_rows: 0,
+                first_seen: q.start,
+                last_seen: q.start,
+            },
+            timeline: id,
         };
-        let c = by_ip.entry(q.client).or_insert_with(|| ClientSummary {
-            user: q.user.to_string(),
-            client_ip: q.client,
-            client_class,
-            queries: 0,
-            result_bytes: 0,
-            read_rows: 0,
-            first_seen: q.start,
-            last_seen: q.start,
-        });
-        c.queries += 1;
-        c.result_bytes = c.result_bytes.saturating_add(sent);
-        c.read_rows = c.read_rows.saturating_add(q.volume.read_rows);
-        c.first_seen = c.first_seen.min(q.start);
-        c.last_seen = c.last_seen.max(q.end.unwrap_or(q.start));
+        c.count(q, sent);
+        self.clients
+            .entry(q.user.to_string())
+            .or_default()
+            .insert(q.client, c);
     }
 
     /// Closes every group, applies each rule's final judgement and returns the findings.
@@ -934,20 +956,23 @@ impl Detector {
                 .then(a.user.cmp(&b.user))
                 .then(a.client_ip.cmp(&b.client_ip))
         });
-        let mut clients: Vec<ClientSummary> = self
+        let mut tracked: Vec<TrackedClient> = self
             .clients
             .into_values()
-            .flat_map(BTreeMap::into_values)
+            .flat_map(HashMap::into_values)
             .collect();
-        clients.sort_by(|a, b| {
+        tracked.sort_by(|a, b| {
+            let (a, b) = (&a.summary, &b.summary);
             b.result_bytes
                 .cmp(&a.result_bytes)
                 .then(b.queries.cmp(&a.queries))
                 .then(a.user.cmp(&b.user))
                 .then(a.client_ip.cmp(&b.client_ip))
         });
+        let timeline_ids: Vec<u32> = tracked.iter().map(|c| c.timeline).collect();
+        let clients: Vec<ClientSummary> = tracked.into_iter().map(|c| c.summary).collect();
         let (ledger, ledger_overflow_bytes) = self.ledger.finish();
-        let timeline = self.timeline.finish(&clients, &findings);
+        let timeline = self.timeline.finish(&clients, &timeline_ids, &findings);
         Detection {
             findings,
             stats: self.stats,

@@ -78,9 +78,7 @@ pub struct Timeline {
 pub(crate) struct TimelineBuilder {
     /// Index into the ladder (past its end: further ×4 steps).
     level: usize,
-    /// Client ids by user, then address (looked up without allocating).
-    ids: HashMap<String, HashMap<Option<IpAddr>, u32>>,
-    /// Clients given an id so far.
+    /// Clients given an id so far (the detector's client table keeps each client's id).
     clients: u32,
     /// (client id, window start in seconds) → (queries, result bytes).
     cells: BTreeMap<(u32, i64), (u64, u64)>,
@@ -103,28 +101,17 @@ fn width(level: usize) -> i64 {
 }
 
 impl TimelineBuilder {
-    /// Counts one query of `client` (`None`: past the tracking cap) starting at `start`.
-    pub(crate) fn observe(
-        &mut self,
-        client: Option<(&str, Option<IpAddr>)>,
-        start: Timestamp,
-        result_bytes: u64,
-    ) {
-        let id = match client {
-            None => OTHER,
-            Some((user, ip)) => {
-                let known = self.ids.get(user).and_then(|by_ip| by_ip.get(&ip)).copied();
-                match known {
-                    Some(id) => id,
-                    None => {
-                        let id = self.clients.min(OTHER - 1);
-                        self.clients = self.clients.saturating_add(1);
-                        self.ids.entry(user.to_owned()).or_default().insert(ip, id);
-                        id
-                    }
-                }
-            }
-        };
+    /// A new client's id (ids past `u32::MAX - 1` are shared by the last clients; the
+    /// detector's tracking cap keeps far below that).
+    pub(crate) fn new_client(&mut self) -> u32 {
+        let id = self.clients.min(OTHER - 1);
+        self.clients = self.clients.saturating_add(1);
+        id
+    }
+
+    /// Counts one query of client `id` (`None`: past the tracking cap) starting at `start`.
+    pub(crate) fn observe(&mut self, id: Option<u32>, start: Timestamp, result_bytes: u64) {
+        let id = id.unwrap_or(OTHER);
         let t = start.secs();
         let (lo, hi) = self.span.map_or((t, t), |(a, b)| (a.min(t), b.max(t)));
         self.span = Some((lo, hi));
@@ -164,9 +151,15 @@ impl TimelineBuilder {
         }
     }
 
-    /// The report's timeline: series for the clients of `clients` (heaviest first) that are
-    /// among the first [`TOP_CLIENTS`] or have a finding, up to [`MAX_SERIES`].
-    pub(crate) fn finish(self, clients: &[ClientSummary], findings: &[Finding]) -> Timeline {
+    /// The report's timeline: series for the clients of `clients` (heaviest first; `ids[i]`
+    /// is the id of `clients[i]`) that are among the first [`TOP_CLIENTS`] or have a finding,
+    /// up to [`MAX_SERIES`].
+    pub(crate) fn finish(
+        self,
+        clients: &[ClientSummary],
+        ids: &[u32],
+        findings: &[Finding],
+    ) -> Timeline {
         let Some(_) = self.span else {
             return Timeline::default();
         };
@@ -177,20 +170,13 @@ impl TimelineBuilder {
         // Chosen client id → its position in the series list.
         let mut chosen: HashMap<u32, usize> = HashMap::new();
         let mut series = Vec::new();
-        for (i, c) in clients.iter().enumerate() {
+        for (i, (c, id)) in clients.iter().zip(ids).enumerate() {
             if series.len() >= MAX_SERIES {
                 break;
             }
             if i >= TOP_CLIENTS && !flagged.contains(&(c.user.as_str(), c.client_ip)) {
                 continue;
             }
-            let Some(id) = self
-                .ids
-                .get(c.user.as_str())
-                .and_then(|by_ip| by_ip.get(&c.client_ip))
-            else {
-                continue;
-            };
             chosen.insert(*id, series.len());
             series.push(ClientSeries {
                 user: c.user.clone(),
@@ -248,15 +234,12 @@ mod tests {
     fn ok_widens_to_fit_and_merges_exactly() {
         let a = key("default", "198.51.100.7");
         let mut b = TimelineBuilder::default();
+        let id = b.new_client();
         // One query a minute for three hours: 1-min windows would be 180 > MAX_WINDOWS.
         for m in 0..180 {
-            b.observe(
-                Some((a.0.as_str(), a.1)),
-                Timestamp::from_secs(1_700_000_000 + m * 60),
-                10,
-            );
+            b.observe(Some(id), Timestamp::from_secs(1_700_000_000 + m * 60), 10);
         }
-        let t = b.finish(&[client(&a, 1800)], &[]);
+        let t = b.finish(&[client(&a, 1800)], &[id], &[]);
         assert_eq!(t.window_secs, 300);
         let s = &t.series[0];
         assert_eq!(s.windows.iter().map(|w| w.1).sum::<u64>(), 180);
@@ -272,10 +255,11 @@ mod tests {
         let times = [5_i64, 90_000, 3, 7_000_000, -40, 12];
         let run = |order: &[i64]| {
             let mut b = TimelineBuilder::default();
+            let id = b.new_client();
             for t in order {
-                b.observe(Some((a.0.as_str(), a.1)), Timestamp::from_secs(*t), 1);
+                b.observe(Some(id), Timestamp::from_secs(*t), 1);
             }
-            b.finish(&[client(&a, 6)], &[])
+            b.finish(&[client(&a, 6)], &[id], &[])
         };
         let mut rev = times;
         rev.reverse();
@@ -286,12 +270,13 @@ mod tests {
     fn ok_others_and_untracked_are_summed() {
         let keys: Vec<_> = (0..40).map(|i| key("u", &format!("10.0.0.{i}"))).collect();
         let mut b = TimelineBuilder::default();
-        for k in &keys {
-            b.observe(Some((k.0.as_str(), k.1)), Timestamp::from_secs(0), 1);
+        let ids: Vec<u32> = keys.iter().map(|_| b.new_client()).collect();
+        for id in &ids {
+            b.observe(Some(*id), Timestamp::from_secs(0), 1);
         }
         b.observe(None, Timestamp::from_secs(0), 1);
         let clients: Vec<_> = keys.iter().map(|k| client(k, 1)).collect();
-        let t = b.finish(&clients, &[]);
+        let t = b.finish(&clients, &ids, &[]);
         assert_eq!(t.series.len(), TOP_CLIENTS);
         assert_eq!(t.other, vec![Window(Timestamp::from_secs(0), 29, 29)]);
     }
@@ -300,11 +285,11 @@ mod tests {
     fn ok_more_clients_than_cells_still_bounded() {
         let mut b = TimelineBuilder::default();
         let n = u32::try_from(MAX_CELLS).unwrap() / 2 + 10;
-        for i in 0..n {
-            let k = (format!("u{i}"), None);
+        for _ in 0..n {
+            let id = b.new_client();
             // Each client twice, an hour apart: more cells than the cap at any width.
-            b.observe(Some((k.0.as_str(), k.1)), Timestamp::from_secs(0), 1);
-            b.observe(Some((k.0.as_str(), k.1)), Timestamp::from_secs(3600), 1);
+            b.observe(Some(id), Timestamp::from_secs(0), 1);
+            b.observe(Some(id), Timestamp::from_secs(3600), 1);
         }
         // Widened to two windows, no further: each client keeps at most two cells.
         assert_eq!(width(b.level), 3600);
@@ -316,17 +301,14 @@ mod tests {
     fn ok_extreme_times_do_not_overflow() {
         let a = key("u", "10.0.0.1");
         let mut b = TimelineBuilder::default();
+        let id = b.new_client();
+        b.observe(Some(id), Timestamp::from_secs(i64::MIN / 2_000_000), 1);
         b.observe(
-            Some((a.0.as_str(), a.1)),
-            Timestamp::from_secs(i64::MIN / 2_000_000),
-            1,
-        );
-        b.observe(
-            Some((a.0.as_str(), a.1)),
+            Some(id),
             Timestamp::from_secs(i64::MAX / 2_000_000),
             u64::MAX,
         );
-        let t = b.finish(&[client(&a, 1)], &[]);
+        let t = b.finish(&[client(&a, 1)], &[id], &[]);
         assert!(t.series[0].windows.len() <= 2);
         // Window starts at the far ends of time still serialize.
         let json = serde_json::to_string(&t).unwrap();
@@ -334,11 +316,11 @@ mod tests {
         let mut b = TimelineBuilder::default();
         b.observe(None, Timestamp(i64::MIN), 1);
         b.observe(None, Timestamp(i64::MAX), 1);
-        let t = b.finish(&[], &[]);
+        let t = b.finish(&[], &[], &[]);
         assert_eq!(t.other.iter().map(|w| w.1).sum::<u64>(), 2);
         assert!(serde_json::to_string(&t).is_ok());
         assert_eq!(
-            TimelineBuilder::default().finish(&[], &[]),
+            TimelineBuilder::default().finish(&[], &[], &[]),
             Timeline::default()
         );
     }
