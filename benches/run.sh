@@ -38,7 +38,9 @@ echo "building…" >&2
 CHAUDIT=$ROOT/target/release/chaudit
 GENERATE=$ROOT/target/release/examples/generate
 
-FILE=$BENCH_DIR/query_log-$SIZE-c$CLIENTS-d$DAYS-s$SEED.tsv
+# Files are named after the generator's source too: a changed generator means new data.
+GEN=$(sha1sum "$ROOT/examples/generate.rs" | cut -c1-8)
+FILE=$BENCH_DIR/query_log-$SIZE-c$CLIENTS-d$DAYS-s$SEED-g$GEN.tsv
 if [ ! -s "$FILE" ]; then
     echo "generating $FILE…" >&2
     "$GENERATE" --kind query_log --format tsv --size "$SIZE" --clients "$CLIENTS" \
@@ -46,7 +48,7 @@ if [ ! -s "$FILE" ]; then
     mv "$FILE.part" "$FILE"
 fi
 
-ACCESS=$BENCH_DIR/access_log-$SIZE-c$CLIENTS-d$DAYS-s$SEED.log
+ACCESS=$BENCH_DIR/access_log-$SIZE-c$CLIENTS-d$DAYS-s$SEED-g$GEN.log
 if [ ! -s "$ACCESS" ]; then
     echo "generating $ACCESS…" >&2
     "$GENERATE" --kind access_log --size "$SIZE" --clients "$CLIENTS" \
