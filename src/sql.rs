@@ -12,6 +12,7 @@ use std::cell::RefCell;
 use std::collections::HashMap;
 use std::fmt;
 use std::hash::{BuildHasherDefault, DefaultHasher};
+use std::rc::Rc;
 
 use serde::Serialize;
 
@@ -299,7 +300,7 @@ const MEMO_ENTRIES: usize = 4096;
 /// Longer queries are classified every time (they are rare and would crowd the memo).
 const MEMO_MAX_QUERY: usize = 2048;
 
-type Map<K> = HashMap<Box<K>, QueryClass, BuildHasherDefault<DefaultHasher>>;
+type Map<K> = HashMap<Box<K>, Rc<QueryClass>, BuildHasherDefault<DefaultHasher>>;
 
 /// Classifications remembered per thread, under two kinds of key.
 #[derive(Default)]
@@ -323,12 +324,17 @@ thread_local! {
 /// Classifies a query. Never fails; see the module docs for what it cannot see.
 #[must_use]
 pub fn classify(query: &str) -> QueryClass {
+    Rc::unwrap_or_clone(classify_shared(query))
+}
+
+/// [`classify`], shared with the per-thread memo (a hit copies nothing).
+pub(crate) fn classify_shared(query: &str) -> Rc<QueryClass> {
     if query.len() > MEMO_MAX_QUERY {
-        return classify_text(query);
+        return Rc::new(classify_text(query));
     }
     MEMO.with(|memo| {
         let Ok(mut memo) = memo.try_borrow_mut() else {
-            return classify_text(query);
+            return Rc::new(classify_text(query));
         };
         let Memo { shape, exact, key } = &mut *memo;
         let blind = number_blind(query, key);
@@ -340,7 +346,7 @@ pub fn classify(query: &str) -> QueryClass {
         if let Some(hit) = exact.get(query) {
             return hit.clone();
         }
-        let class = classify_text(query);
+        let class = Rc::new(classify_text(query));
         if blind && blind_safe(&class) {
             remember(shape, key, &class);
         } else {
@@ -350,14 +356,14 @@ pub fn classify(query: &str) -> QueryClass {
     })
 }
 
-fn remember<K: ?Sized + Eq + std::hash::Hash>(map: &mut Map<K>, key: &K, class: &QueryClass)
+fn remember<K: ?Sized + Eq + std::hash::Hash>(map: &mut Map<K>, key: &K, class: &Rc<QueryClass>)
 where
     Box<K>: for<'a> From<&'a K>,
 {
     if map.len() >= MEMO_ENTRIES {
         map.clear();
     }
-    map.insert(key.into(), class.clone());
+    map.insert(key.into(), Rc::clone(class));
 }
 
 /// Writes into `out` the query with every unquoted number replaced by `0` (`id = 42` →

@@ -15,6 +15,7 @@ pub mod timeline;
 use std::cell::OnceCell;
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::net::IpAddr;
+use std::rc::Rc;
 
 use serde::Serialize;
 
@@ -33,7 +34,7 @@ use crate::event::{
 };
 use crate::net::{NetClass, Networks};
 use crate::redact::{redact, redact_url};
-use crate::sql::{classify, QueryClass, StatementKind};
+use crate::sql::{classify_shared, QueryClass, StatementKind};
 use crate::time::Timestamp;
 
 /// Characters of query text quoted in evidence.
@@ -102,13 +103,14 @@ pub(crate) struct Observation<'e, 'a> {
     pub(crate) client_class: NetClass,
     pub(crate) passwordless: bool,
     pub(crate) settings: &'e Settings,
-    class: OnceCell<QueryClass>,
+    class: OnceCell<Rc<QueryClass>>,
 }
 
 impl Observation<'_, '_> {
     /// The lexical classification of the query text, computed on first use.
     pub(crate) fn class(&self) -> &QueryClass {
-        self.class.get_or_init(|| classify(&self.event.query))
+        self.class
+            .get_or_init(|| classify_shared(&self.event.query))
     }
 
     /// Statement kind: the text decides INSERT INTO FUNCTION (query_kind says only
