@@ -307,9 +307,19 @@ pub(crate) fn parse_text_line(line: &[u8], location: Location) -> Result<HttpEve
 /// `METHOD target …` → method and target; a TLS handshake or garbage where a request line
 /// should be is kept whole as the target, with no method.
 fn split_request(request: &str) -> (&str, &str) {
-    let mut parts = request.splitn(3, ' ');
-    match (parts.next(), parts.next()) {
-        (Some(m), Some(t)) if m.bytes().all(|c| c.is_ascii_uppercase()) && !m.is_empty() => (m, t),
+    let b = request.as_bytes();
+    let Some(sp) = memchr::memchr(b' ', b) else {
+        return ("", request);
+    };
+    let m = b.get(..sp).unwrap_or_default();
+    if m.is_empty() || !m.iter().all(u8::is_ascii_uppercase) {
+        return ("", request);
+    }
+    let rest = b.get(sp + 1..).unwrap_or_default();
+    let end = memchr::memchr(b' ', rest).map_or(b.len(), |e| sp + 1 + e);
+    // Both cuts are at ASCII spaces, so they are character boundaries.
+    match (request.get(..sp), request.get(sp + 1..end)) {
+        (Some(m), Some(t)) => (m, t),
         _ => ("", request),
     }
 }

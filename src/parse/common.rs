@@ -58,9 +58,18 @@ pub(crate) fn unescape_tsv(raw: &[u8]) -> Cow<'_, [u8]> {
 }
 
 fn hex2(h: &[u8]) -> Option<u8> {
-    let d = |c: u8| (c as char).to_digit(16);
-    let (a, b) = (d(*h.first()?)?, d(*h.get(1)?)?);
-    u8::try_from(a * 16 + b).ok()
+    fn d(c: u8) -> Option<u8> {
+        match c {
+            b'0'..=b'9' => Some(c - b'0'),
+            b'a'..=b'f' => Some(c - b'a' + 10),
+            b'A'..=b'F' => Some(c - b'A' + 10),
+            _ => None,
+        }
+    }
+    match h {
+        [a, b, ..] => Some(d(*a)? << 4 | d(*b)?),
+        _ => None,
+    }
 }
 
 /// Undoes CSV quote doubling (`""` → `"`) inside an already-unquoted field.
@@ -403,38 +412,28 @@ pub(crate) fn percent_decode(raw: &[u8], plus_as_space: bool) -> Cow<'_, [u8]> {
     let Some(first) = special(raw) else {
         return Cow::Borrowed(raw);
     };
-    let mut out = Vec::with_capacity(raw.len());
-    out.extend_from_slice(raw.get(..first).unwrap_or_default());
-    let mut i = first;
-    while let Some(&b) = raw.get(i) {
-        match b {
-            b'%' => match raw.get(i + 1..i + 3).and_then(hex2) {
-                Some(v) => {
-                    out.push(v);
-                    i += 3;
-                }
-                None => {
-                    out.push(b'%');
-                    i += 1;
-                }
+    // The output is never longer than the input: write it in place, one byte per step
+    // (escapes come every few bytes in a `%20`-encoded query, so copying the plain stretches
+    // between them in pieces costs more than it saves).
+    let mut out = raw.to_vec();
+    let mut w = first;
+    let mut r = first;
+    while let Some(&b) = raw.get(r) {
+        let (v, step) = match b {
+            b'%' => match raw.get(r + 1..r + 3).and_then(hex2) {
+                Some(v) => (v, 3),
+                None => (b, 1),
             },
-            b'+' if plus_as_space => {
-                out.push(b' ');
-                i += 1;
-            }
-            _ => {
-                // A plain stretch, copied in one piece up to the next `%` or `+`.
-                let rest = raw.get(i..).unwrap_or_default();
-                let plain = rest
-                    .iter()
-                    .position(|c| *c == b'%' || *c == b'+')
-                    .unwrap_or(rest.len())
-                    .max(1);
-                out.extend_from_slice(rest.get(..plain).unwrap_or_default());
-                i += plain;
-            }
+            b'+' if plus_as_space => (b' ', 1),
+            _ => (b, 1),
+        };
+        if let Some(slot) = out.get_mut(w) {
+            *slot = v;
         }
+        w += 1;
+        r += step;
     }
+    out.truncate(w);
     Cow::Owned(out)
 }
 
@@ -562,6 +561,44 @@ mod tests {
         assert_eq!(parse_address(b"[::1]:9000"), Some("::1".parse().unwrap()));
         assert_eq!(parse_address(b""), None);
         assert_eq!(parse_address(b"garbage"), None);
+    }
+
+    #[test]
+    fn ok_percent_decode_matches_a_naive_decoder() {
+        use proptest::prelude::*;
+        fn naive(raw: &[u8], plus: bool) -> Vec<u8> {
+            let hex = |c: u8| char::from(c).to_digit(16);
+            let mut out = Vec::new();
+            let mut i = 0;
+            while i < raw.len() {
+                let esc = (raw[i] == b'%' && i + 2 < raw.len())
+                    .then(|| hex(raw[i + 1]).zip(hex(raw[i + 2])))
+                    .flatten();
+                match (raw[i], esc) {
+                    (_, Some((h, l))) => {
+                        out.push(u8::try_from(h * 16 + l).unwrap());
+                        i += 3;
+                    }
+                    (b'+', None) if plus => {
+                        out.push(b' ');
+                        i += 1;
+                    }
+                    (c, None) => {
+                        out.push(c);
+                        i += 1;
+                    }
+                }
+            }
+            out
+        }
+        let bytes = proptest::collection::vec(
+            proptest::sample::select(vec![b'%', b'+', b'2', b'0', b'a', b'F', b'g', b' ', 0xe2]),
+            0..40,
+        );
+        proptest!(ProptestConfig::with_cases(4000), |(raw in bytes, plus: bool)| {
+            let (got, want) = (percent_decode(&raw, plus).into_owned(), naive(&raw, plus));
+            prop_assert_eq!(got, want);
+        });
     }
 
     #[test]
