@@ -12,6 +12,7 @@ mod policy;
 pub mod rules;
 pub mod timeline;
 
+use std::borrow::Cow;
 use std::cell::OnceCell;
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::net::IpAddr;
@@ -132,15 +133,16 @@ impl Observation<'_, '_> {
     }
 
     /// Tables read: the server's `tables` column where logged, else the classifier's.
-    pub(crate) fn tables(&self) -> Vec<String> {
+    pub(crate) fn tables(&self) -> Cow<'_, [String]> {
         match &self.event.tables {
             // The server lists table functions as `_table_function.url`; those are not tables.
-            Some(t) if !t.is_empty() => t
-                .iter()
-                .filter(|s| !s.starts_with("_table_function."))
-                .map(|s| s.to_string())
-                .collect(),
-            _ => self.class().tables.clone(),
+            Some(t) if !t.is_empty() => Cow::Owned(
+                t.iter()
+                    .filter(|s| !s.starts_with("_table_function."))
+                    .map(|s| s.to_string())
+                    .collect(),
+            ),
+            _ => Cow::Borrowed(&self.class().tables),
         }
     }
 
@@ -1075,8 +1077,9 @@ fn observe_baseline(
     };
     let tables: Vec<String> = if kind.is_read() {
         obs.tables()
-            .into_iter()
+            .iter()
             .filter(|t| !is_system_table(t))
+            .cloned()
             .collect()
     } else {
         Vec::new()

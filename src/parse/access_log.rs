@@ -68,7 +68,7 @@ struct Request<'a> {
 /// the userinfo password replaced by `[REDACTED]`: like a `password=` value, it is never
 /// stored, whatever the redaction setting.
 fn mask_userinfo(target: &str) -> Cow<'_, str> {
-    let Some(scheme_end) = target.find("://") else {
+    let Some(scheme_end) = memchr::memmem::find(target.as_bytes(), b"://") else {
         return Cow::Borrowed(target);
     };
     let start = scheme_end + 3;
