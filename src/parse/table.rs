@@ -99,39 +99,6 @@ pub(crate) enum Raw<'a> {
 }
 
 impl<'a> Raw<'a> {
-    /// Length of the field as written, escapes included.
-    fn raw_len(&self) -> usize {
-        match self {
-            Self::Tsv(b) | Self::Csv { text: b, .. } | Self::JsonString(b) | Self::JsonBare(b) => {
-                b.len()
-            }
-            Self::Plain(b) => b.len(),
-        }
-    }
-
-    /// The bytes of the field if they borrow the record (not a decoded copy).
-    fn borrowed(&self) -> Option<&'a [u8]> {
-        match self {
-            Self::Tsv(b) | Self::Csv { text: b, .. } | Self::JsonString(b) | Self::JsonBare(b) => {
-                Some(b)
-            }
-            Self::Plain(Cow::Borrowed(b)) => Some(b),
-            Self::Plain(Cow::Owned(_)) => None,
-        }
-    }
-
-    /// The variant, as [`OwnedRow`] stores it.
-    fn kind(&self) -> u8 {
-        match self {
-            Self::Tsv(_) => 0,
-            Self::Csv { quoted: false, .. } => 1,
-            Self::Csv { quoted: true, .. } => 2,
-            Self::JsonString(_) => 3,
-            Self::JsonBare(_) => 4,
-            Self::Plain(_) => 5,
-        }
-    }
-
     /// The field as written, when that is also its value (no escape in it, not NULL):
     /// lets hot paths compare short values such as `QueryFinish` without decoding.
     pub(crate) fn verbatim(&self) -> Option<&[u8]> {
@@ -247,105 +214,30 @@ impl<'a> Row<'a> {
     }
 }
 
-/// The fields of a [`Row`] copied into one buffer: what a QueryStart row waiting for its end
-/// keeps (one allocation, only the columns the schema knows) instead of a parsed event.
-#[derive(Debug, Default)]
-pub(crate) struct OwnedRow {
-    buf: Vec<u8>,
-    /// (slot, kind, start, end) of each field in `buf`.
-    cells: Vec<(u8, u8, u32, u32)>,
+/// How the records of one input are split into a [`Row`]: the format's fill function with
+/// its header or schema. A QueryStart row waiting for its end keeps its record as read and
+/// is filled again with this if it never ends.
+#[derive(Debug)]
+pub(crate) enum RowReader {
+    /// TabSeparated, with or without names.
+    Tsv(Header),
+    /// CSVWithNames.
+    Csv(Header),
+    /// JSONEachRow.
+    Json(&'static Schema),
+    /// Vertical.
+    Vertical(&'static Schema),
 }
 
-impl OwnedRow {
-    /// Copies the fields of `row`, read from the record `rec`.
-    pub(crate) fn new(row: &Row<'_>, rec: &[u8]) -> Self {
-        let mut out = Self::default();
-        out.fill(row, rec);
-        out
-    }
-
-    /// Copies the fields of `row` in place of what this held, reusing the buffers. When
-    /// every field lies in `rec` (no field was decoded into a copy), the stretch of `rec`
-    /// that holds them is copied in one piece.
-    pub(crate) fn fill(&mut self, row: &Row<'_>, rec: &[u8]) {
-        self.buf.clear();
-        self.cells.clear();
-        let base = rec.as_ptr() as usize;
-        let mut lo = usize::MAX;
-        let mut hi = 0;
-        let mut inside = true;
-        for raw in row.slots.iter().flatten() {
-            let b = raw.borrowed();
-            let at = b.map_or(usize::MAX, |b| b.as_ptr() as usize);
-            let len = b.map_or(0, <[u8]>::len);
-            if b.is_none() || at < base || at + len > base + rec.len() {
-                inside = false;
-                break;
-            }
-            lo = lo.min(at - base);
-            hi = hi.max(at - base + len);
+impl RowReader {
+    /// Fills `row` from one record.
+    pub(crate) fn fill<'a>(&self, rec: &'a [u8], row: &mut Row<'a>) -> Result<(), FieldError> {
+        match self {
+            Self::Tsv(h) => fill_tsv(rec, h, row),
+            Self::Csv(h) => fill_csv(rec, h, row),
+            Self::Json(s) => fill_json(rec, s, row, |_| {}),
+            Self::Vertical(s) => fill_vertical(rec, s, row),
         }
-        if inside && lo <= hi {
-            self.buf
-                .extend_from_slice(rec.get(lo..hi).unwrap_or_default());
-            for (slot, raw) in row.slots.iter().enumerate() {
-                let (Some(raw), Ok(slot)) = (raw, u8::try_from(slot)) else {
-                    continue;
-                };
-                let Some(b) = raw.borrowed() else { continue };
-                let start = b.as_ptr() as usize - base - lo;
-                let (Ok(s), Ok(e)) = (u32::try_from(start), u32::try_from(start + b.len())) else {
-                    continue;
-                };
-                self.cells.push((slot, raw.kind(), s, e));
-            }
-            return;
-        }
-        let fields = row.slots.iter().flatten();
-        self.buf.reserve(fields.clone().map(Raw::raw_len).sum());
-        self.cells.reserve(fields.count());
-        for (slot, raw) in row.slots.iter().enumerate() {
-            let (Some(raw), Ok(slot)) = (raw, u8::try_from(slot)) else {
-                continue;
-            };
-            let bytes: &[u8] = match raw {
-                Raw::Tsv(b) | Raw::Csv { text: b, .. } | Raw::JsonString(b) | Raw::JsonBare(b) => b,
-                Raw::Plain(b) => b,
-            };
-            let start = u32::try_from(self.buf.len()).unwrap_or(u32::MAX);
-            self.buf.extend_from_slice(bytes);
-            let end = u32::try_from(self.buf.len()).unwrap_or(u32::MAX);
-            self.cells.push((slot, raw.kind(), start, end));
-        }
-    }
-
-    /// The row again, borrowing this buffer.
-    pub(crate) fn row(&self) -> Row<'_> {
-        let mut row = Row::new();
-        for &(slot, kind, start, end) in &self.cells {
-            let b = self
-                .buf
-                .get(start as usize..end as usize)
-                .unwrap_or_default();
-            row.set(
-                slot,
-                match kind {
-                    0 => Raw::Tsv(b),
-                    1 => Raw::Csv {
-                        text: b,
-                        quoted: false,
-                    },
-                    2 => Raw::Csv {
-                        text: b,
-                        quoted: true,
-                    },
-                    3 => Raw::JsonString(b),
-                    4 => Raw::JsonBare(b),
-                    _ => Raw::Plain(Cow::Borrowed(b)),
-                },
-            );
-        }
-        row
     }
 }
 
@@ -406,8 +298,9 @@ impl<'a> Tabs<'a> {
         }
     }
 
-    /// The offset of the next tab.
-    #[inline]
+    /// The offset of the next tab. Always inlined: the scan's state must live in registers
+    /// (an out-of-line call doubled the instructions of `fill_tsv`).
+    #[inline(always)]
     fn next_tab(&mut self) -> Option<usize> {
         while self.mask == 0 {
             if self.next >= self.line.len() {
@@ -437,7 +330,7 @@ impl<'a> Tabs<'a> {
 /// The block of `line` at `at` (which must be inside it): (offset of bit 0, tab mask,
 /// where the next block starts). A tab-free block hands over to `memchr`: the next block
 /// then starts at the next tab (or the line ends) and this one's mask is 0.
-#[inline]
+#[inline(always)]
 fn load_block(line: &[u8], at: usize) -> (usize, u64, usize) {
     match line.get(at..at + 64) {
         Some(block) => {
