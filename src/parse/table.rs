@@ -95,7 +95,7 @@ pub(crate) enum Raw<'a> {
     /// A JSON number, literal, array or object, verbatim.
     JsonBare(&'a [u8]),
     /// Vertical: values are printed without escaping.
-    Plain(Cow<'a, [u8]>),
+    Plain(&'a [u8]),
 }
 
 impl<'a> Raw<'a> {
@@ -115,7 +115,7 @@ impl<'a> Raw<'a> {
             Self::Csv { text, quoted } => !quoted && *text == b"\\N",
             Self::JsonBare(b) => *b == b"null",
             Self::JsonString(_) => false,
-            Self::Plain(b) => &**b == b"\\N" || &**b == "ᴺᵁᴸᴸ".as_bytes(),
+            Self::Plain(b) => *b == b"\\N" || *b == "ᴺᵁᴸᴸ".as_bytes(),
         }
     }
 
@@ -131,7 +131,7 @@ impl<'a> Raw<'a> {
             Self::Csv { text, .. } => unescape_csv(text),
             Self::JsonString(b) => unescape_json(b),
             Self::JsonBare(b) => Cow::Borrowed(*b),
-            Self::Plain(b) => b.clone(),
+            Self::Plain(b) => Cow::Borrowed(*b),
         })
     }
 
@@ -662,58 +662,61 @@ pub(crate) fn fill_vertical<'a>(
     row: &mut Row<'a>,
 ) -> Result<(), FieldError> {
     let mut lines = rec.split_inclusive(|b| *b == b'\n').peekable();
-    if lines.next().is_none_or(|l| !is_vertical_row_start(l)) {
-        return Err((
-            0,
-            ParseErrorKind::BadValue {
-                column: "Vertical",
-                expected: "`Row N:`",
-            },
-        ));
+    // Offset in `rec` of the next line.
+    let mut off = 0;
+    match lines.next() {
+        Some(first) if is_vertical_row_start(first) => off += first.len(),
+        _ => {
+            return Err((
+                0,
+                ParseErrorKind::BadValue {
+                    column: "Vertical",
+                    expected: "`Row N:`",
+                },
+            ))
+        }
     }
-    if lines.peek().is_some_and(|l| l.starts_with("─".as_bytes())) {
-        lines.next();
+    if let Some(rule) = lines.next_if(|l| l.starts_with("─".as_bytes())) {
+        off += rule.len();
     }
     let mut value_col: Option<usize> = None;
-    let mut current: Option<(u8, Vec<&'a [u8]>)> = None;
-    let flush = |cur: Option<(u8, Vec<&'a [u8]>)>, row: &mut Row<'a>| {
-        if let Some((slot, parts)) = cur {
-            let value = if let [one] = parts.as_slice() {
-                Cow::Borrowed(*one)
-            } else {
-                Cow::Owned(parts.join(&b'\n'))
-            };
-            row.set(slot, Raw::Plain(value));
-        }
+    // The field being read: (slot, start, end, end without trailing blank lines). A value
+    // spread over lines is the stretch of the record from its first line to its last.
+    let mut current: Option<(u8, usize, usize, usize)> = None;
+    let flush = |slot: u8, start: usize, end: usize, row: &mut Row<'a>| {
+        row.set(slot, Raw::Plain(rec.get(start..end).unwrap_or_default()));
     };
     for raw_line in lines {
+        let line_start = off;
+        off += raw_line.len();
         // Only the LF: Vertical has no CRLF mode, so a CR is part of the value (a query sent
         // with CRLF line ends keeps them).
         let line = raw_line.strip_suffix(b"\n").unwrap_or(raw_line);
+        let line_end = line_start + line.len();
         match vertical_field(line, value_col) {
             Some((name, value, col)) => {
                 value_col.get_or_insert(col);
-                flush(current.take(), row);
-                current = schema.lookup(name).map(|slot| (slot, vec![value]));
-                if current.is_none() {
-                    // An unknown column: swallow its continuation lines too.
-                    current = Some((u8::MAX, Vec::new()));
+                if let Some((slot, start, end, _)) = current.take() {
+                    flush(slot, start, end, row);
                 }
+                // An unknown column gets no slot; its continuation lines are swallowed too.
+                let slot = schema.lookup(name).unwrap_or(u8::MAX);
+                current = Some((slot, line_end - value.len(), line_end, line_end));
             }
             None => {
-                if let Some((_, parts)) = current.as_mut() {
-                    parts.push(line);
+                if let Some((_, _, end, kept)) = current.as_mut() {
+                    *end = line_end;
+                    if !line.is_empty() {
+                        *kept = line_end;
+                    }
                 }
             }
         }
     }
     // Trailing blank lines separate rows; they are not part of the last value.
-    if let Some((_, parts)) = current.as_mut() {
-        while parts.len() > 1 && parts.last().is_some_and(|l| l.is_empty()) {
-            parts.pop();
-        }
+    if let Some((slot, start, _, kept)) = current {
+        flush(slot, start, kept, row);
     }
-    flush(current, row);
     Ok(())
 }
 
@@ -903,6 +906,28 @@ mod tests {
         assert!(matches!(err.1, ParseErrorKind::BadJson { .. }));
         let err = fill_json(br#"{"type":1"#, &s, &mut Row::new(), |_| {}).unwrap_err();
         assert!(matches!(err.1, ParseErrorKind::BadJson { .. }));
+    }
+
+    /// A value over several lines is the record's stretch from its first line to its last:
+    /// blank lines inside it stay, the blank lines that end the record do not.
+    #[test]
+    fn ok_vertical_blank_lines() {
+        let s = schema();
+        let rec = "Row 1:\n──────\nquery:     SELECT 1\n\n\r\nFROM t\n\ntype:      2\nother:     x\n  y\ntables:    ['a']\n\n\n";
+        let mut row = Row::new();
+        fill_vertical(rec.as_bytes(), &s, &mut row).unwrap();
+        assert_eq!(
+            row.get(1).unwrap().text().unwrap(),
+            "SELECT 1\n\n\r\nFROM t\n"
+        );
+        assert_eq!(row.get(0).unwrap().u64(), Some(2));
+        assert_eq!(row.get(3).unwrap().list().unwrap(), ["a"]);
+        let mut row = Row::new();
+        fill_vertical(b"Row 2:\ntype: 1\n\n", &s, &mut row).unwrap();
+        assert_eq!(row.get(0).unwrap().u64(), Some(1));
+        let mut row = Row::new();
+        fill_vertical(b"Row 3:\nquery:\n\n", &s, &mut row).unwrap();
+        assert_eq!(row.get(1).unwrap().text().unwrap(), "");
     }
 
     #[test]
