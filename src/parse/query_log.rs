@@ -199,6 +199,14 @@ enum RowType {
 }
 
 fn row_type(raw: &Raw<'_>) -> Option<RowType> {
+    // The names as 26.x writes them in TSV, compared before anything is decoded.
+    if let Raw::Tsv(b) = raw {
+        match *b {
+            b"QueryStart" => return Some(RowType::Start),
+            b"QueryFinish" => return Some(RowType::Finish),
+            _ => {}
+        }
+    }
     match raw.verbatim() {
         Some(b"QueryStart" | b"1") => return Some(RowType::Start),
         Some(b"QueryFinish" | b"2") => return Some(RowType::Finish),
@@ -317,7 +325,11 @@ fn row_event<'a>(
         result_bytes: num(RESULT_BYTES, "result_bytes")?,
         sent_bytes: 0,
     };
-    let text = |slot: usize| row.get(slot).and_then(Raw::text);
+    let span = row.text_span(&[QUERY, QUERY_KIND, USER, QUERY_ID, AUTH_USER, USER_AGENT]);
+    let text = |slot: usize| match &span {
+        Some(span) => span.text(row.get(slot)),
+        None => row.get(slot).and_then(Raw::text),
+    };
     let exception_code = match row.get(EXCEPTION_CODE) {
         Some(raw) => raw
             .i64()
@@ -418,7 +430,11 @@ fn key_of(query_id: &str, start: Timestamp, user: &str) -> u64 {
 /// on the row's event), so a QueryStart row need not be turned into an event at all.
 fn row_key(row: &Row<'_>, zone: &Zone) -> Result<(Timestamp, u64), ParseErrorKind> {
     let start = start_time(row, zone, || event_time(row, zone))?;
-    let text = |slot: usize| row.get(slot).and_then(Raw::text);
+    let span = row.text_span(&[USER, QUERY_ID]);
+    let text = |slot: usize| match &span {
+        Some(span) => span.text(row.get(slot)),
+        None => row.get(slot).and_then(Raw::text),
+    };
     let user = text(USER).filter(|u| !u.is_empty());
     let query_id = text(QUERY_ID).unwrap_or_default();
     Ok((
