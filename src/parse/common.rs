@@ -287,33 +287,39 @@ pub(crate) fn parse_datetime(b: &[u8]) -> Option<LogTime> {
 /// The exact shapes ClickHouse writes by default, `YYYY-MM-DD hh:mm:ss` and
 /// `YYYY-MM-DD hh:mm:ss.ffffff`, read without the general parser; `None` for anything else.
 fn fast_datetime(b: &[u8]) -> Option<CivilTime> {
-    let digits = |r: std::ops::Range<usize>| -> Option<u32> {
-        b.get(r)?.iter().try_fold(0u32, |acc, c| {
-            c.is_ascii_digit().then(|| acc * 10 + u32::from(c - b'0'))
-        })
-    };
     let micros = match b.len() {
         19 => 0,
-        26 if b.get(19) == Some(&b'.') => digits(20..26)?,
+        26 if b.get(19) == Some(&b'.') => digits(b.get(20..26)?)?,
         _ => return None,
     };
-    if b.get(4) != Some(&b'-')
-        || b.get(7) != Some(&b'-')
-        || b.get(10) != Some(&b' ')
-        || b.get(13) != Some(&b':')
-        || b.get(16) != Some(&b':')
-    {
+    let d: &[u8; 19] = b.get(..19)?.try_into().ok()?;
+    let [y0, y1, y2, y3, b'-', m0, m1, b'-', d0, d1, b' ', h0, h1, b':', i0, i1, b':', s0, s1] = *d
+    else {
         return None;
-    }
+    };
     CivilTime::from_parts(
-        i64::from(digits(0..4)?),
-        digits(5..7)?,
-        digits(8..10)?,
-        digits(11..13)?,
-        digits(14..16)?,
-        digits(17..19)?,
+        i64::from(digits(&[y0, y1, y2, y3])?),
+        digits(&[m0, m1])?,
+        digits(&[d0, d1])?,
+        digits(&[h0, h1])?,
+        digits(&[i0, i1])?,
+        digits(&[s0, s1])?,
         micros,
     )
+}
+
+/// A short run of ASCII digits as a number; `None` if any byte is not a digit.
+#[inline]
+fn digits(b: &[u8]) -> Option<u32> {
+    let mut n = 0u32;
+    for c in b {
+        let d = c.wrapping_sub(b'0');
+        if d > 9 {
+            return None;
+        }
+        n = n * 10 + u32::from(d);
+    }
+    Some(n)
 }
 
 /// Parses the prefix `YYYY.MM.DD hh:mm:ss.ffffff` of a server text-log line.
@@ -336,6 +342,9 @@ pub(crate) fn parse_address(b: &[u8]) -> Option<IpAddr> {
     }
     // The common shape by far: an IPv4-mapped address as query_log writes it.
     if let Some(v4) = b.strip_prefix(b"::ffff:") {
+        if let Some(ip) = plain_ipv4(v4) {
+            return Some(IpAddr::V4(ip));
+        }
         if let Some(ip) = std::str::from_utf8(v4)
             .ok()
             .and_then(|s| s.parse::<std::net::Ipv4Addr>().ok())
@@ -353,6 +362,24 @@ pub(crate) fn parse_address(b: &[u8]) -> Option<IpAddr> {
         .and_then(|r| r.split_once(']'))
         .map_or(s, |(a, _)| a);
     s.parse::<IpAddr>().ok().map(normalize)
+}
+
+/// `a.b.c.d` in its canonical form only (each part 0-255 without leading zeros), read
+/// without the general parser; anything else is `None` and goes to `Ipv4Addr::from_str`.
+fn plain_ipv4(b: &[u8]) -> Option<std::net::Ipv4Addr> {
+    let mut octets = [0u8; 4];
+    let mut parts = b.split(|c| *c == b'.');
+    for o in &mut octets {
+        let p = parts.next()?;
+        if p.is_empty() || p.len() > 3 || (p.len() > 1 && p.first() == Some(&b'0')) {
+            return None;
+        }
+        *o = u8::try_from(digits(p)?).ok()?;
+    }
+    parts
+        .next()
+        .is_none()
+        .then(|| std::net::Ipv4Addr::from(octets))
 }
 
 /// Splits the quoted-text form of a ClickHouse array (`['a','b\'c']`, `[1,2]`, `[]`) into its
@@ -561,6 +588,35 @@ mod tests {
         assert_eq!(parse_address(b"[::1]:9000"), Some("::1".parse().unwrap()));
         assert_eq!(parse_address(b""), None);
         assert_eq!(parse_address(b"garbage"), None);
+    }
+
+    proptest::proptest! {
+        /// The canonical IPv4 fast path accepts only what `Ipv4Addr::from_str` accepts, with
+        /// the same value, and takes every canonical address.
+        #[test]
+        fn ok_plain_ipv4_agrees_with_std(
+            parts in proptest::collection::vec("[0-9]{0,4}", 1..6),
+            a in proptest::prelude::any::<[u8; 4]>(),
+        ) {
+            let text = parts.join(".");
+            let std_ip = text.parse::<std::net::Ipv4Addr>().ok();
+            if let Some(ip) = plain_ipv4(text.as_bytes()) {
+                proptest::prop_assert_eq!(Some(ip), std_ip);
+            }
+            let canonical = std::net::Ipv4Addr::from(a);
+            proptest::prop_assert_eq!(plain_ipv4(canonical.to_string().as_bytes()), Some(canonical));
+        }
+
+        /// The fixed-shape date-time reader agrees with the general parser.
+        #[test]
+        fn ok_fast_datetime_agrees_with_civil(
+            text in "[0-9x]{4}-[0-9]{2}-[0-9]{2} [0-9]{2}:[0-9]{2}:[0-9]{2}(\\.[0-9]{6})?",
+        ) {
+            let general = civil(b'-', b" T")(text.as_bytes())
+                .ok()
+                .and_then(|(rest, t)| rest.is_empty().then_some(t));
+            proptest::prop_assert_eq!(fast_datetime(text.as_bytes()), general);
+        }
     }
 
     #[test]

@@ -29,10 +29,7 @@ use decompress::Decoder;
 use framing::{Framer, Framing, Piece};
 pub(crate) use query_log::Carry;
 use query_log::{check_header, Pairer};
-use table::{
-    csv_fields, fill_csv, fill_json, fill_tsv, fill_vertical, trim_eol, tsv_fields, FieldError,
-    Header, Row, Schema,
-};
+use table::{csv_fields, trim_eol, tsv_fields, FieldError, Header, Row, RowReader, Schema};
 use text_log::TextLogReader;
 
 /// The kinds of source whose records may tell of the same execution.
@@ -112,6 +109,8 @@ struct TableReader {
     zone: Zone,
     limit: usize,
     header: Option<Header>,
+    /// How rows are split, once the format and header are known.
+    reader: Option<std::sync::Arc<RowReader>>,
     skip_types_line: bool,
     pairer: Pairer,
     /// Records may span lines (CSV and Vertical framing).
@@ -418,6 +417,7 @@ impl FileParser {
             zone: self.options.zone.clone(),
             limit: self.options.max_record_bytes,
             header,
+            reader: None,
             skip_types_line: format == Some(InputFormat::TsvWithNamesAndTypes),
             pairer: Pairer::default(),
             multiline: framing != Framing::Lines,
@@ -563,21 +563,30 @@ impl TableReader {
         if std::mem::take(&mut self.skip_types_line) {
             return Ok(());
         }
-        let mut row = Row::new();
-        match (format, &self.header) {
-            (InputFormat::JsonEachRow, _) => fill_json(rec, schema, &mut row, |_| {})?,
-            (InputFormat::Vertical, _) => fill_vertical(rec, schema, &mut row)?,
-            (InputFormat::CsvWithNames, Some(h)) => fill_csv(rec, h, &mut row)?,
-            (_, Some(h)) => fill_tsv(rec, h, &mut row)?,
-            (_, None) => return Err((0, ParseErrorKind::UnknownFormat)),
+        if self.reader.is_none() {
+            self.reader = match (format, &self.header) {
+                (InputFormat::JsonEachRow, _) => Some(RowReader::Json(schema)),
+                (InputFormat::Vertical, _) => Some(RowReader::Vertical(schema)),
+                (InputFormat::CsvWithNames, Some(h)) => Some(RowReader::Csv(h.clone())),
+                (_, Some(h)) => Some(RowReader::Tsv(h.clone())),
+                (_, None) => None,
+            }
+            .map(std::sync::Arc::new);
         }
+        let Some(reader) = &self.reader else {
+            return Err((0, ParseErrorKind::UnknownFormat));
+        };
+        let mut row = Row::new();
+        reader.fill(rec, &mut row)?;
         if self.table == LogTable::SessionLog {
             let e = session_log::row_event(&row, &self.zone, location).map_err(|kind| (0, kind))?;
             sink.event(Event::Login(e));
             return Ok(());
         }
         self.pairer
-            .record_row(&row, rec, &self.zone, location, &mut |e| sink.event(e))
+            .record_row(&row, rec, reader, &self.zone, location, &mut |e| {
+                sink.event(e)
+            })
             .map_err(|kind| (0, kind))
     }
 }
@@ -641,6 +650,32 @@ mod tests {
                 assert_eq!(c.events.len(), 1, "{input}");
                 assert_eq!(c.events[0].query, "SELECT 'a\nb'");
                 assert_eq!(c.events[0].volume.result_bytes, 7);
+            }
+        }
+    }
+
+    /// Start rows are kept as read and split again when they never end: with the record
+    /// straddling chunks (copied by the framer first) or not, in every line-framed format.
+    #[test]
+    fn ok_unfinished_start_rows_whatever_the_chunking() {
+        let tsv = "type\tquery_start_time\tquery\tuser\tquery_id\ttables\n\
+            QueryStart\t2026-11-25 19:00:00\tSELECT \\'x\\ny\\'\tbob\tq1\t['a.b']\n\
+            QueryStart\t2026-11-25 19:00:01\tSELECT 2\tbob\tq2\t[]\n\
+            QueryFinish\t2026-11-25 19:00:01\tSELECT 2\tbob\tq2\t[]\n";
+        let json = "{\"type\":\"QueryStart\",\"query_start_time\":\"2026-11-25 19:00:00\",\"query\":\"SELECT 'x\\ny'\",\"user\":\"bob\",\"query_id\":\"q1\",\"tables\":[\"a.b\"]}\n\
+            {\"type\":\"QueryStart\",\"query_start_time\":\"2026-11-25 19:00:01\",\"query\":\"SELECT 2\",\"user\":\"bob\",\"query_id\":\"q2\",\"tables\":[]}\n\
+            {\"type\":\"QueryFinish\",\"query_start_time\":\"2026-11-25 19:00:01\",\"query\":\"SELECT 2\",\"user\":\"bob\",\"query_id\":\"q2\",\"tables\":[]}\n";
+        for input in [tsv, json] {
+            let whole = parse(input.as_bytes(), input.len());
+            assert!(whole.errors.is_empty(), "{:?}", whole.errors);
+            assert_eq!(whole.events.len(), 2);
+            let unfinished = &whole.events[1];
+            assert_eq!(unfinished.outcome, crate::event::QueryOutcome::Unfinished);
+            assert_eq!(unfinished.query, "SELECT 'x\ny'");
+            assert_eq!(unfinished.tables.as_deref().unwrap(), ["a.b"]);
+            for chunk in [1, 2, 7, 33, 100] {
+                let split = parse(input.as_bytes(), chunk);
+                assert_eq!(split.all, whole.all, "chunk {chunk}");
             }
         }
     }

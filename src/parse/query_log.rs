@@ -12,10 +12,10 @@
 
 use std::borrow::Cow;
 use std::collections::{HashMap, HashSet, VecDeque};
-use std::sync::LazyLock;
+use std::sync::{Arc, LazyLock};
 
 use super::common::{parse_address, parse_datetime, LogTime};
-use super::table::{OwnedRow, Raw, Row, Schema};
+use super::table::{Raw, Row, RowReader, Schema};
 use crate::error::ParseErrorKind;
 use crate::event::{Event, Interface, Location, QueryEvent, QueryOutcome, Volume};
 use crate::time::{Timestamp, Zone};
@@ -199,6 +199,14 @@ enum RowType {
 }
 
 fn row_type(raw: &Raw<'_>) -> Option<RowType> {
+    // The names as 26.x writes them in TSV, compared before anything is decoded.
+    if let Raw::Tsv(b) = raw {
+        match *b {
+            b"QueryStart" => return Some(RowType::Start),
+            b"QueryFinish" => return Some(RowType::Finish),
+            _ => {}
+        }
+    }
     match raw.verbatim() {
         Some(b"QueryStart" | b"1") => return Some(RowType::Start),
         Some(b"QueryFinish" | b"2") => return Some(RowType::Finish),
@@ -317,7 +325,11 @@ fn row_event<'a>(
         result_bytes: num(RESULT_BYTES, "result_bytes")?,
         sent_bytes: 0,
     };
-    let text = |slot: usize| row.get(slot).and_then(Raw::text);
+    let span = row.text_span(&[QUERY, QUERY_KIND, USER, QUERY_ID, AUTH_USER, USER_AGENT]);
+    let text = |slot: usize| match &span {
+        Some(span) => span.text(row.get(slot)),
+        None => row.get(slot).and_then(Raw::text),
+    };
     let exception_code = match row.get(EXCEPTION_CODE) {
         Some(raw) => raw
             .i64()
@@ -418,7 +430,11 @@ fn key_of(query_id: &str, start: Timestamp, user: &str) -> u64 {
 /// on the row's event), so a QueryStart row need not be turned into an event at all.
 fn row_key(row: &Row<'_>, zone: &Zone) -> Result<(Timestamp, u64), ParseErrorKind> {
     let start = start_time(row, zone, || event_time(row, zone))?;
-    let text = |slot: usize| row.get(slot).and_then(Raw::text);
+    let span = row.text_span(&[USER, QUERY_ID]);
+    let text = |slot: usize| match &span {
+        Some(span) => span.text(row.get(slot)),
+        None => row.get(slot).and_then(Raw::text),
+    };
     let user = text(USER).filter(|u| !u.is_empty());
     let query_id = text(QUERY_ID).unwrap_or_default();
     Ok((
@@ -448,12 +464,30 @@ impl std::hash::Hasher for KeyHasher {
 type KeyMap<V> = HashMap<u64, V, std::hash::BuildHasherDefault<KeyHasher>>;
 type KeySet = HashSet<u64, std::hash::BuildHasherDefault<KeyHasher>>;
 
-/// A QueryStart row waiting for its end: its fields, copied, and parsed only if no end comes.
+/// A QueryStart row waiting for its end: its record, copied as read, and split and parsed
+/// again only if no end comes (the common case, an end row, needs only `start`).
 #[derive(Debug)]
 struct Pending {
     start: Timestamp,
-    row: OwnedRow,
+    rec: Vec<u8>,
     location: Location,
+}
+
+impl Pending {
+    /// The event of a start row that never saw its end.
+    fn event(
+        &self,
+        reader: Option<&RowReader>,
+        zone: &Zone,
+    ) -> Result<QueryEvent<'_>, ParseErrorKind> {
+        let Some(reader) = reader else {
+            return Err(ParseErrorKind::UnknownFormat);
+        };
+        let mut row = Row::new();
+        // The record was split once already, when it was read: this does not fail.
+        reader.fill(&self.rec, &mut row).map_err(|(_, kind)| kind)?;
+        row_event(&row, zone, self.location).map(|(_, e)| e)
+    }
 }
 
 /// Start rows waiting for their end row, bounded.
@@ -467,10 +501,12 @@ pub(crate) struct Pairer {
     done_order: VecDeque<u64>,
     /// The zone of the rows, for start rows parsed late.
     zone: Option<Zone>,
+    /// How the rows were split, for start rows parsed late.
+    reader: Option<Arc<RowReader>>,
     /// Start rows that failed to parse when they were found unfinished: (line, why).
     late_errors: Vec<(u64, ParseErrorKind)>,
     /// Buffers of paired start rows, reused so pairing does not allocate per row.
-    spare: Vec<OwnedRow>,
+    spare: Vec<Vec<u8>>,
     /// Keys of the first end rows that found no start row in this input: when a file is read
     /// in parts, their start may sit in the previous part (see [`Carry`]).
     orphans: Vec<u64>,
@@ -484,6 +520,7 @@ pub(crate) struct Carry {
     pending: Vec<(u64, Pending)>,
     orphans: KeySet,
     zone: Option<Zone>,
+    reader: Option<Arc<RowReader>>,
 }
 
 impl Carry {
@@ -493,6 +530,9 @@ impl Carry {
         self.orphans.extend(other.orphans);
         if self.zone.is_none() {
             self.zone = other.zone;
+        }
+        if self.reader.is_none() {
+            self.reader = other.reader;
         }
     }
 
@@ -513,9 +553,8 @@ impl Carry {
             if self.orphans.contains(key) {
                 continue;
             }
-            let row = p.row.row();
-            match row_event(&row, &zone, p.location) {
-                Ok((_, e)) => out(Event::Query(e)),
+            match p.event(self.reader.as_deref(), &zone) {
+                Ok(e) => out(Event::Query(e)),
                 Err(kind) => errors.push((p.location.line, kind)),
             }
         }
@@ -523,31 +562,22 @@ impl Carry {
     }
 }
 
-/// Spare row buffers kept.
+/// Spare record buffers kept.
 const MAX_SPARE: usize = 64;
+/// Larger record buffers are not kept as spares (a huge record should not pin its memory).
+const MAX_SPARE_BYTES: usize = 64 << 10;
 
 const MAX_PENDING: usize = 100_000;
 const MAX_DONE: usize = 65_536;
 
 impl Pairer {
-    /// Feeds one row; emits zero, one or two events.
-    #[cfg(test)]
-    pub(crate) fn row<'a>(
-        &mut self,
-        row: &Row<'a>,
-        zone: &Zone,
-        location: Location,
-        out: &mut dyn FnMut(Event<'_>),
-    ) -> Result<(), ParseErrorKind> {
-        self.record_row(row, &[], zone, location, out)
-    }
-
-    /// Feeds one row read from the record `rec` (whose bytes a waiting start row may copy
-    /// in one piece); emits zero, one or two events.
+    /// Feeds one row, split by `reader` from the record `rec` (which a waiting start row
+    /// keeps, to be split again by `reader` if it never ends); emits zero, one or two events.
     pub(crate) fn record_row<'a>(
         &mut self,
         row: &Row<'a>,
         rec: &'a [u8],
+        reader: &Arc<RowReader>,
         zone: &Zone,
         location: Location,
         out: &mut dyn FnMut(Event<'_>),
@@ -555,22 +585,21 @@ impl Pairer {
         if self.zone.is_none() {
             self.zone = Some(zone.clone());
         }
+        if self.reader.is_none() {
+            self.reader = Some(Arc::clone(reader));
+        }
         let kind = kind_of(row)?;
         if kind == RowType::Start {
             let (start, key) = row_key(row, zone)?;
             if self.done.contains(&key) {
                 return Ok(());
             }
-            let owned = match self.spare.pop() {
-                Some(mut o) => {
-                    o.fill(row, rec);
-                    o
-                }
-                None => OwnedRow::new(row, rec),
-            };
+            let mut kept = self.spare.pop().unwrap_or_default();
+            kept.clear();
+            kept.extend_from_slice(rec);
             let pending = Pending {
                 start,
-                row: owned,
+                rec: kept,
                 location,
             };
             if let Some(older) = self.pending.insert(key, pending) {
@@ -593,8 +622,8 @@ impl Pairer {
                     // The start row knows the start to the microsecond even on servers whose
                     // end row has only `query_start_time`.
                     event.start = start.start;
-                    if self.spare.len() < MAX_SPARE {
-                        self.spare.push(start.row);
+                    if self.spare.len() < MAX_SPARE && start.rec.capacity() <= MAX_SPARE_BYTES {
+                        self.spare.push(start.rec);
                     }
                 } else {
                     if self.orphans.len() < MAX_DONE {
@@ -617,9 +646,8 @@ impl Pairer {
     /// Parses a start row that never saw its end and emits it as an unfinished event.
     fn emit(&mut self, p: &Pending, out: &mut dyn FnMut(Event<'_>)) {
         let zone = self.zone.clone().unwrap_or_else(Zone::utc);
-        let row = p.row.row();
-        match row_event(&row, &zone, p.location) {
-            Ok((_, e)) => out(Event::Query(e)),
+        match p.event(self.reader.as_deref(), &zone) {
+            Ok(e) => out(Event::Query(e)),
             Err(kind) => self.late_errors.push((p.location.line, kind)),
         }
     }
@@ -651,6 +679,7 @@ impl Pairer {
             pending,
             orphans: self.orphans.drain(..).collect(),
             zone: self.zone.clone(),
+            reader: self.reader.clone(),
         };
         self.finish(&mut |_| {});
         carry
@@ -671,7 +700,7 @@ impl Pairer {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::parse::table::{fill_tsv, Header};
+    use crate::parse::table::Header;
 
     fn header(names: &str) -> Header {
         Header::from_names(
@@ -680,18 +709,30 @@ mod tests {
         )
     }
 
+    fn feed(
+        p: &mut Pairer,
+        names: &str,
+        rec: &str,
+        location: Location,
+        out: &mut dyn FnMut(Event<'_>),
+    ) -> Result<(), ParseErrorKind> {
+        let reader = Arc::new(RowReader::Tsv(header(names)));
+        let mut row = Row::new();
+        reader
+            .fill(rec.as_bytes(), &mut row)
+            .map_err(|(_, kind)| kind)?;
+        p.record_row(&row, rec.as_bytes(), &reader, &Zone::utc(), location, out)
+    }
+
     fn run(names: &str, rows: &[&str]) -> Vec<QueryEvent<'static>> {
-        let h = header(names);
         let mut p = Pairer::default();
         let mut out = Vec::new();
         for (i, r) in rows.iter().enumerate() {
-            let mut row = Row::new();
-            fill_tsv(r.as_bytes(), &h, &mut row).unwrap();
             let loc = Location {
                 line: i as u64 + 2,
                 ..Location::default()
             };
-            p.row(&row, &Zone::utc(), loc, &mut |e| {
+            feed(&mut p, names, r, loc, &mut |e| {
                 if let Event::Query(e) = e {
                     out.push(e.into_owned());
                 }
@@ -743,6 +784,38 @@ mod tests {
         assert_eq!(ev[2].query, "SELECT 2");
     }
 
+    /// A start row is kept as read and split again only when it never ends: the event it
+    /// becomes then is the event its record gives (escapes, arrays, the microsecond start),
+    /// whether it is emitted on a duplicate id, at the end, or from a part's carry.
+    #[test]
+    fn ok_unfinished_start_is_read_again_from_its_record() {
+        const COLS: &str = "type\tevent_time\tquery_start_time_microseconds\tquery\tuser\tquery_id\ttables\taddress";
+        let start = "QueryStart\t2026-11-25 19:00:00\t2026-11-25 19:00:00.123456\tSELECT \\'a\\tb\\'\tbob\tq1\t['db.t','db.u']\t::ffff:198.51.100.7\n";
+        let twice = run(COLS, &[start, start]);
+        assert_eq!(twice.len(), 2);
+        for e in &twice {
+            assert_eq!(e.outcome, QueryOutcome::Unfinished);
+            assert_eq!(e.query, "SELECT 'a\tb'");
+            assert_eq!(e.user, "bob");
+            assert_eq!(e.start.0 % 1_000_000, 123_456);
+            assert_eq!(e.tables.as_deref().unwrap(), ["db.t", "db.u"]);
+            assert_eq!(e.client, Some("198.51.100.7".parse().unwrap()));
+        }
+        assert_eq!((twice[0].location.line, twice[1].location.line), (2, 3));
+        let mut p = Pairer::default();
+        feed(&mut p, COLS, start, Location::default(), &mut |_| panic!()).unwrap();
+        let mut from_carry = Vec::new();
+        let errors = p.finish_part().flush(&mut |e| {
+            if let Event::Query(e) = e {
+                from_carry.push(e.into_owned());
+            }
+        });
+        assert!(errors.is_empty());
+        assert_eq!(from_carry.len(), 1);
+        assert_eq!(from_carry[0].query, twice[0].query);
+        assert_eq!(from_carry[0].start, twice[0].start);
+    }
+
     #[test]
     fn ok_end_before_start_is_not_doubled() {
         let ev = run(
@@ -757,20 +830,25 @@ mod tests {
 
     #[test]
     fn err_bad_values_name_the_column() {
-        let h = header(NAMES);
-        let mut row = Row::new();
-        fill_tsv(b"2\tyesterday\t\t0\tq\tu\ti\t\t", &h, &mut row).unwrap();
-        let err = Pairer::default()
-            .row(&row, &Zone::utc(), Location::default(), &mut |_| {})
-            .unwrap_err();
+        let err = feed(
+            &mut Pairer::default(),
+            NAMES,
+            "2\tyesterday\t\t0\tq\tu\ti\t\t",
+            Location::default(),
+            &mut |_| {},
+        )
+        .unwrap_err();
         assert_eq!(
             err.to_string(),
             "`event_time`: expected a date-time such as 2025-01-29 10:11:12"
         );
-        let mut row = Row::new();
-        fill_tsv(b"9\t2026-11-25 19:00:00\t\t0\tq\tu\ti\t\t", &h, &mut row).unwrap();
-        assert!(Pairer::default()
-            .row(&row, &Zone::utc(), Location::default(), &mut |_| {})
-            .is_err());
+        assert!(feed(
+            &mut Pairer::default(),
+            NAMES,
+            "9\t2026-11-25 19:00:00\t\t0\tq\tu\ti\t\t",
+            Location::default(),
+            &mut |_| {}
+        )
+        .is_err());
     }
 }

@@ -95,43 +95,10 @@ pub(crate) enum Raw<'a> {
     /// A JSON number, literal, array or object, verbatim.
     JsonBare(&'a [u8]),
     /// Vertical: values are printed without escaping.
-    Plain(Cow<'a, [u8]>),
+    Plain(&'a [u8]),
 }
 
 impl<'a> Raw<'a> {
-    /// Length of the field as written, escapes included.
-    fn raw_len(&self) -> usize {
-        match self {
-            Self::Tsv(b) | Self::Csv { text: b, .. } | Self::JsonString(b) | Self::JsonBare(b) => {
-                b.len()
-            }
-            Self::Plain(b) => b.len(),
-        }
-    }
-
-    /// The bytes of the field if they borrow the record (not a decoded copy).
-    fn borrowed(&self) -> Option<&'a [u8]> {
-        match self {
-            Self::Tsv(b) | Self::Csv { text: b, .. } | Self::JsonString(b) | Self::JsonBare(b) => {
-                Some(b)
-            }
-            Self::Plain(Cow::Borrowed(b)) => Some(b),
-            Self::Plain(Cow::Owned(_)) => None,
-        }
-    }
-
-    /// The variant, as [`OwnedRow`] stores it.
-    fn kind(&self) -> u8 {
-        match self {
-            Self::Tsv(_) => 0,
-            Self::Csv { quoted: false, .. } => 1,
-            Self::Csv { quoted: true, .. } => 2,
-            Self::JsonString(_) => 3,
-            Self::JsonBare(_) => 4,
-            Self::Plain(_) => 5,
-        }
-    }
-
     /// The field as written, when that is also its value (no escape in it, not NULL):
     /// lets hot paths compare short values such as `QueryFinish` without decoding.
     pub(crate) fn verbatim(&self) -> Option<&[u8]> {
@@ -148,7 +115,7 @@ impl<'a> Raw<'a> {
             Self::Csv { text, quoted } => !quoted && *text == b"\\N",
             Self::JsonBare(b) => *b == b"null",
             Self::JsonString(_) => false,
-            Self::Plain(b) => &**b == b"\\N" || &**b == "ᴺᵁᴸᴸ".as_bytes(),
+            Self::Plain(b) => *b == b"\\N" || *b == "ᴺᵁᴸᴸ".as_bytes(),
         }
     }
 
@@ -164,7 +131,7 @@ impl<'a> Raw<'a> {
             Self::Csv { text, .. } => unescape_csv(text),
             Self::JsonString(b) => unescape_json(b),
             Self::JsonBare(b) => Cow::Borrowed(*b),
-            Self::Plain(b) => b.clone(),
+            Self::Plain(b) => Cow::Borrowed(*b),
         })
     }
 
@@ -227,15 +194,72 @@ fn strip_number_tip(b: &[u8]) -> &[u8] {
 #[derive(Debug)]
 pub(crate) struct Row<'a> {
     pub(crate) slots: [Option<Raw<'a>>; MAX_COLUMNS],
+    /// The TabSeparated line every [`Raw::Tsv`] field lies in (empty for other formats).
+    line: &'a [u8],
 }
 
 impl<'a> Row<'a> {
     pub(crate) fn new() -> Self {
         Self {
             slots: std::array::from_fn(|_| None),
+            line: &[],
         }
     }
 
+    /// The text of the TSV fields in `slots` that have no escape, valid UTF-8 checked once
+    /// for the stretch of the line that holds them all rather than field by field (each
+    /// check has a fixed cost that dominates on short fields). `None` when there are no
+    /// such fields or the stretch is not valid UTF-8; [`Raw::text`] then decides per field.
+    pub(crate) fn text_span(&self, slots: &[usize]) -> Option<TextSpan<'a>> {
+        let base = self.line.as_ptr() as usize;
+        let (mut lo, mut hi) = (usize::MAX, 0);
+        for &slot in slots {
+            if let Some(Raw::Tsv(b)) = self.get(slot) {
+                let at = (b.as_ptr() as usize).wrapping_sub(base);
+                lo = lo.min(at);
+                hi = hi.max(at + b.len());
+            }
+        }
+        let text = std::str::from_utf8(self.line.get(lo..hi)?).ok()?;
+        Some(TextSpan {
+            start: base + lo,
+            text,
+        })
+    }
+}
+
+/// A stretch of a TSV line known to be valid UTF-8; see [`Row::text_span`].
+#[derive(Debug)]
+pub(crate) struct TextSpan<'a> {
+    /// Address of the stretch's first byte.
+    start: usize,
+    text: &'a str,
+}
+
+impl<'a> TextSpan<'a> {
+    /// The decoded text of a field: borrowed from the span when the field lies in it and
+    /// has no escape (and so is not NULL either), as [`Raw::text`] would give it.
+    pub(crate) fn text(&self, raw: Option<&Raw<'a>>) -> Option<Cow<'a, str>> {
+        let raw = raw?;
+        if let Raw::Tsv(b) = raw {
+            let at = (b.as_ptr() as usize).wrapping_sub(self.start);
+            let plain = if b.len() < 64 {
+                !b.contains(&b'\\')
+            } else {
+                memchr(b'\\', b).is_none()
+            };
+            let inside = at
+                .checked_add(b.len())
+                .and_then(|end| self.text.get(at..end));
+            if let Some(s) = inside.filter(|_| plain) {
+                return Some(Cow::Borrowed(s));
+            }
+        }
+        raw.text()
+    }
+}
+
+impl<'a> Row<'a> {
     pub(crate) fn get(&self, slot: usize) -> Option<&Raw<'a>> {
         self.slots.get(slot).and_then(Option::as_ref)
     }
@@ -247,105 +271,30 @@ impl<'a> Row<'a> {
     }
 }
 
-/// The fields of a [`Row`] copied into one buffer: what a QueryStart row waiting for its end
-/// keeps (one allocation, only the columns the schema knows) instead of a parsed event.
-#[derive(Debug, Default)]
-pub(crate) struct OwnedRow {
-    buf: Vec<u8>,
-    /// (slot, kind, start, end) of each field in `buf`.
-    cells: Vec<(u8, u8, u32, u32)>,
+/// How the records of one input are split into a [`Row`]: the format's fill function with
+/// its header or schema. A QueryStart row waiting for its end keeps its record as read and
+/// is filled again with this if it never ends.
+#[derive(Debug)]
+pub(crate) enum RowReader {
+    /// TabSeparated, with or without names.
+    Tsv(Header),
+    /// CSVWithNames.
+    Csv(Header),
+    /// JSONEachRow.
+    Json(&'static Schema),
+    /// Vertical.
+    Vertical(&'static Schema),
 }
 
-impl OwnedRow {
-    /// Copies the fields of `row`, read from the record `rec`.
-    pub(crate) fn new(row: &Row<'_>, rec: &[u8]) -> Self {
-        let mut out = Self::default();
-        out.fill(row, rec);
-        out
-    }
-
-    /// Copies the fields of `row` in place of what this held, reusing the buffers. When
-    /// every field lies in `rec` (no field was decoded into a copy), the stretch of `rec`
-    /// that holds them is copied in one piece.
-    pub(crate) fn fill(&mut self, row: &Row<'_>, rec: &[u8]) {
-        self.buf.clear();
-        self.cells.clear();
-        let base = rec.as_ptr() as usize;
-        let mut lo = usize::MAX;
-        let mut hi = 0;
-        let mut inside = true;
-        for raw in row.slots.iter().flatten() {
-            let b = raw.borrowed();
-            let at = b.map_or(usize::MAX, |b| b.as_ptr() as usize);
-            let len = b.map_or(0, <[u8]>::len);
-            if b.is_none() || at < base || at + len > base + rec.len() {
-                inside = false;
-                break;
-            }
-            lo = lo.min(at - base);
-            hi = hi.max(at - base + len);
+impl RowReader {
+    /// Fills `row` from one record.
+    pub(crate) fn fill<'a>(&self, rec: &'a [u8], row: &mut Row<'a>) -> Result<(), FieldError> {
+        match self {
+            Self::Tsv(h) => fill_tsv(rec, h, row),
+            Self::Csv(h) => fill_csv(rec, h, row),
+            Self::Json(s) => fill_json(rec, s, row, |_| {}),
+            Self::Vertical(s) => fill_vertical(rec, s, row),
         }
-        if inside && lo <= hi {
-            self.buf
-                .extend_from_slice(rec.get(lo..hi).unwrap_or_default());
-            for (slot, raw) in row.slots.iter().enumerate() {
-                let (Some(raw), Ok(slot)) = (raw, u8::try_from(slot)) else {
-                    continue;
-                };
-                let Some(b) = raw.borrowed() else { continue };
-                let start = b.as_ptr() as usize - base - lo;
-                let (Ok(s), Ok(e)) = (u32::try_from(start), u32::try_from(start + b.len())) else {
-                    continue;
-                };
-                self.cells.push((slot, raw.kind(), s, e));
-            }
-            return;
-        }
-        let fields = row.slots.iter().flatten();
-        self.buf.reserve(fields.clone().map(Raw::raw_len).sum());
-        self.cells.reserve(fields.count());
-        for (slot, raw) in row.slots.iter().enumerate() {
-            let (Some(raw), Ok(slot)) = (raw, u8::try_from(slot)) else {
-                continue;
-            };
-            let bytes: &[u8] = match raw {
-                Raw::Tsv(b) | Raw::Csv { text: b, .. } | Raw::JsonString(b) | Raw::JsonBare(b) => b,
-                Raw::Plain(b) => b,
-            };
-            let start = u32::try_from(self.buf.len()).unwrap_or(u32::MAX);
-            self.buf.extend_from_slice(bytes);
-            let end = u32::try_from(self.buf.len()).unwrap_or(u32::MAX);
-            self.cells.push((slot, raw.kind(), start, end));
-        }
-    }
-
-    /// The row again, borrowing this buffer.
-    pub(crate) fn row(&self) -> Row<'_> {
-        let mut row = Row::new();
-        for &(slot, kind, start, end) in &self.cells {
-            let b = self
-                .buf
-                .get(start as usize..end as usize)
-                .unwrap_or_default();
-            row.set(
-                slot,
-                match kind {
-                    0 => Raw::Tsv(b),
-                    1 => Raw::Csv {
-                        text: b,
-                        quoted: false,
-                    },
-                    2 => Raw::Csv {
-                        text: b,
-                        quoted: true,
-                    },
-                    3 => Raw::JsonString(b),
-                    4 => Raw::JsonBare(b),
-                    _ => Raw::Plain(Cow::Borrowed(b)),
-                },
-            );
-        }
-        row
     }
 }
 
@@ -363,52 +312,110 @@ pub(crate) fn tsv_fields(line: &[u8]) -> impl Iterator<Item = &[u8]> {
     line.split(|b| *b == b'\t')
 }
 
-/// One bit per byte of `word` (bit *k* for byte *k*): set where the byte is a tab. Exact
-/// SWAR zero-byte test, then a multiply gathers the eight flags into one byte.
+/// The tabs of one 64-byte block as a bit mask (bit *k* set where byte *k* is a tab). The
+/// compare is written so LLVM vectorises it (four `pcmpeqb` on x86-64); a multiply then
+/// gathers each eight 0/1 bytes into one byte of the mask.
 #[inline]
-fn tab_bits(word: u64) -> u64 {
-    const LO7: u64 = 0x7f7f_7f7f_7f7f_7f7f;
-    const TABS: u64 = 0x0909_0909_0909_0909;
-    let x = word ^ TABS;
-    // 0x80 exactly in the bytes of `x` that are zero (the tabs), 0x00 elsewhere.
-    let zero = !(((x & LO7).wrapping_add(LO7)) | x | LO7);
-    // Bits at 8k times sum(2^(7j+7)): bit k lands in the top byte, nothing else overlaps.
-    (zero >> 7).wrapping_mul(0x0102_0408_1020_4080) >> 56
+fn tab_mask(block: &[u8; 64]) -> u64 {
+    let eq: [u8; 64] = std::array::from_fn(|i| block.get(i).map_or(0, |b| u8::from(*b == b'\t')));
+    let mut mask = 0u64;
+    for (k, w) in eq.chunks_exact(8).enumerate() {
+        if let Ok(word) = <[u8; 8]>::try_from(w) {
+            // Byte j holds 0 or 1 at bit 8j; the multiply lands bit 8j at bit 56 + j.
+            let bits = u64::from_le_bytes(word).wrapping_mul(0x0102_0408_1020_4080) >> 56;
+            mask |= bits << (8 * k);
+        }
+    }
+    mask
 }
 
-/// Calls `on` with the index of every tab in `line`, in order: a 64-bit mask of the tabs of
-/// each 64-byte block, then one step per tab. Cheaper than a `memchr` call per field when
-/// fields are as short as most query_log columns are (a 26.x row has ~90 fields in
-/// ~1.5 KiB); a block without a tab is inside a long field (ProfileEvents, Settings, the
-/// query), whose end `memchr` then finds at vector speed. Chosen with callgrind against
-/// `memchr` per field, `memchr_iter` and a per-field SWAR probe.
-#[inline]
-fn for_each_tab(line: &[u8], mut on: impl FnMut(usize)) {
-    let mut at = 0;
-    while let Some(block) = line.get(at..at + 64) {
-        let mut mask = 0u64;
-        for (i, w) in block.chunks_exact(8).enumerate() {
-            if let Ok(word) = <[u8; 8]>::try_from(w) {
-                mask |= tab_bits(u64::from_le_bytes(word)) << (8 * i);
+/// The tabs of a line in order, found a 64-byte block at a time. Cheaper than a `memchr`
+/// call per field when fields are as short as most query_log columns are (a 26.x row has
+/// ~90 fields in ~1.3 KiB); a block without a tab is inside a long field (ProfileEvents,
+/// Settings, the query), whose end `memchr` then finds at vector speed. Chosen with
+/// callgrind against `memchr` per field, `memchr_iter`, a per-field SWAR probe and SWAR
+/// masks.
+struct Tabs<'a> {
+    line: &'a [u8],
+    /// Offset in `line` of bit 0 of `mask`.
+    base: usize,
+    /// Tabs of the current block not handed out yet.
+    mask: u64,
+    /// Where the next block starts.
+    next: usize,
+}
+
+impl<'a> Tabs<'a> {
+    fn new(line: &'a [u8]) -> Self {
+        Self {
+            line,
+            base: 0,
+            mask: 0,
+            next: 0,
+        }
+    }
+
+    /// The offset of the next tab. Always inlined: the scan's state must live in registers
+    /// (an out-of-line call doubled the instructions of `fill_tsv`).
+    #[inline(always)]
+    fn next_tab(&mut self) -> Option<usize> {
+        while self.mask == 0 {
+            if self.next >= self.line.len() {
+                return None;
+            }
+            // By value, not `&mut self`: keeps the scan's state in registers.
+            (self.base, self.mask, self.next) = load_block(self.line, self.next);
+        }
+        let at = self.base + self.mask.trailing_zeros() as usize;
+        self.mask &= self.mask - 1;
+        Some(at)
+    }
+
+    /// How many tabs are left; consumes them.
+    fn count_rest(&mut self) -> usize {
+        let mut n = self.mask.count_ones() as usize;
+        while self.next < self.line.len() {
+            let (_, mask, next) = load_block(self.line, self.next);
+            n += mask.count_ones() as usize;
+            self.next = next;
+        }
+        self.mask = 0;
+        n
+    }
+}
+
+/// The block of `line` at `at` (which must be inside it): (offset of bit 0, tab mask,
+/// where the next block starts). A tab-free block hands over to `memchr`: the next block
+/// then starts at the next tab (or the line ends) and this one's mask is 0.
+#[inline(always)]
+fn load_block(line: &[u8], at: usize) -> (usize, u64, usize) {
+    match line.get(at..at + 64) {
+        Some(block) => {
+            let mask = <&[u8; 64]>::try_from(block).map_or(0, tab_mask);
+            if mask == 0 {
+                let next = memchr(b'\t', line.get(at + 64..).unwrap_or_default())
+                    .map_or(line.len(), |p| at + 64 + p);
+                (at, 0, next)
+            } else {
+                (at, mask, at + 64)
             }
         }
-        if mask == 0 {
-            // Resume at the next tab (bit 0 of the next block), or finish.
-            at = memchr(b'\t', line.get(at + 64..).unwrap_or_default())
-                .map_or(line.len(), |p| at + 64 + p);
-            continue;
-        }
-        while mask != 0 {
-            on(at + mask.trailing_zeros() as usize);
-            mask &= mask - 1;
-        }
-        at += 64;
+        None => (
+            at,
+            tail_mask(line.get(at..).unwrap_or_default()),
+            line.len(),
+        ),
     }
-    for (i, b) in line.get(at..).unwrap_or_default().iter().enumerate() {
-        if *b == b'\t' {
-            on(at + i);
-        }
+}
+
+/// The tab mask of a line's last, short block.
+#[inline(never)]
+fn tail_mask(tail: &[u8]) -> u64 {
+    let mut block = [0u8; 64];
+    if let Some(head) = block.get_mut(..tail.len()) {
+        head.copy_from_slice(tail);
     }
+    tab_mask(&block)
 }
 
 /// Fills `row` from a TabSeparated record.
@@ -418,34 +425,46 @@ pub(crate) fn fill_tsv<'a>(
     row: &mut Row<'a>,
 ) -> Result<(), FieldError> {
     let line = trim_eol(rec);
-    let wanted = &header.wanted;
-    let mut next = 0;
-    let mut want = wanted.first().map_or(usize::MAX, |w| w.0);
-    let mut n = 0;
-    let mut start = 0;
-    let mut field_end = |end: usize| {
-        if n == want {
-            if let Some((_, slot)) = wanted.get(next) {
-                row.set(*slot, Raw::Tsv(line.get(start..end).unwrap_or_default()));
-            }
-            next += 1;
-            want = wanted.get(next).map_or(usize::MAX, |w| w.0);
-        }
-        n += 1;
-        start = end + 1;
-    };
-    for_each_tab(line, &mut field_end);
-    field_end(line.len());
-    if n == header.slots.len() {
-        Ok(())
-    } else {
+    row.line = line;
+    let mut tabs = Tabs::new(line);
+    // The field `start` begins, counted from 0: the tabs consumed so far.
+    let mut field = 0usize;
+    let mut start = 0usize;
+    let count_error = |found: usize| {
         Err((
             line.len(),
             ParseErrorKind::FieldCount {
                 expected: header.slots.len(),
-                found: n,
+                found,
             },
         ))
+    };
+    for &(pos, slot) in &header.wanted {
+        while field < pos {
+            let Some(tab) = tabs.next_tab() else {
+                return count_error(field + 1);
+            };
+            start = tab + 1;
+            field += 1;
+        }
+        let end = tabs.next_tab();
+        row.set(
+            slot,
+            Raw::Tsv(
+                line.get(start..end.unwrap_or(line.len()))
+                    .unwrap_or_default(),
+            ),
+        );
+        if let Some(tab) = end {
+            start = tab + 1;
+            field += 1;
+        }
+    }
+    let found = field + 1 + tabs.count_rest();
+    if found == header.slots.len() {
+        Ok(())
+    } else {
+        count_error(found)
     }
 }
 
@@ -701,58 +720,61 @@ pub(crate) fn fill_vertical<'a>(
     row: &mut Row<'a>,
 ) -> Result<(), FieldError> {
     let mut lines = rec.split_inclusive(|b| *b == b'\n').peekable();
-    if lines.next().is_none_or(|l| !is_vertical_row_start(l)) {
-        return Err((
-            0,
-            ParseErrorKind::BadValue {
-                column: "Vertical",
-                expected: "`Row N:`",
-            },
-        ));
+    // Offset in `rec` of the next line.
+    let mut off = 0;
+    match lines.next() {
+        Some(first) if is_vertical_row_start(first) => off += first.len(),
+        _ => {
+            return Err((
+                0,
+                ParseErrorKind::BadValue {
+                    column: "Vertical",
+                    expected: "`Row N:`",
+                },
+            ))
+        }
     }
-    if lines.peek().is_some_and(|l| l.starts_with("─".as_bytes())) {
-        lines.next();
+    if let Some(rule) = lines.next_if(|l| l.starts_with("─".as_bytes())) {
+        off += rule.len();
     }
     let mut value_col: Option<usize> = None;
-    let mut current: Option<(u8, Vec<&'a [u8]>)> = None;
-    let flush = |cur: Option<(u8, Vec<&'a [u8]>)>, row: &mut Row<'a>| {
-        if let Some((slot, parts)) = cur {
-            let value = if let [one] = parts.as_slice() {
-                Cow::Borrowed(*one)
-            } else {
-                Cow::Owned(parts.join(&b'\n'))
-            };
-            row.set(slot, Raw::Plain(value));
-        }
+    // The field being read: (slot, start, end, end without trailing blank lines). A value
+    // spread over lines is the stretch of the record from its first line to its last.
+    let mut current: Option<(u8, usize, usize, usize)> = None;
+    let flush = |slot: u8, start: usize, end: usize, row: &mut Row<'a>| {
+        row.set(slot, Raw::Plain(rec.get(start..end).unwrap_or_default()));
     };
     for raw_line in lines {
+        let line_start = off;
+        off += raw_line.len();
         // Only the LF: Vertical has no CRLF mode, so a CR is part of the value (a query sent
         // with CRLF line ends keeps them).
         let line = raw_line.strip_suffix(b"\n").unwrap_or(raw_line);
+        let line_end = line_start + line.len();
         match vertical_field(line, value_col) {
             Some((name, value, col)) => {
                 value_col.get_or_insert(col);
-                flush(current.take(), row);
-                current = schema.lookup(name).map(|slot| (slot, vec![value]));
-                if current.is_none() {
-                    // An unknown column: swallow its continuation lines too.
-                    current = Some((u8::MAX, Vec::new()));
+                if let Some((slot, start, end, _)) = current.take() {
+                    flush(slot, start, end, row);
                 }
+                // An unknown column gets no slot; its continuation lines are swallowed too.
+                let slot = schema.lookup(name).unwrap_or(u8::MAX);
+                current = Some((slot, line_end - value.len(), line_end, line_end));
             }
             None => {
-                if let Some((_, parts)) = current.as_mut() {
-                    parts.push(line);
+                if let Some((_, _, end, kept)) = current.as_mut() {
+                    *end = line_end;
+                    if !line.is_empty() {
+                        *kept = line_end;
+                    }
                 }
             }
         }
     }
     // Trailing blank lines separate rows; they are not part of the last value.
-    if let Some((_, parts)) = current.as_mut() {
-        while parts.len() > 1 && parts.last().is_some_and(|l| l.is_empty()) {
-            parts.pop();
-        }
+    if let Some((slot, start, _, kept)) = current {
+        flush(slot, start, kept, row);
     }
-    flush(current, row);
     Ok(())
 }
 
@@ -788,6 +810,11 @@ fn vertical_field(line: &[u8], value_col: Option<usize>) -> Option<(&[u8], &[u8]
 mod tests {
     use super::*;
 
+    fn all_tabs(line: &[u8]) -> Vec<usize> {
+        let mut tabs = Tabs::new(line);
+        std::iter::from_fn(|| tabs.next_tab()).collect()
+    }
+
     fn schema() -> Schema {
         Schema::new(&["type", "query", "read_rows", "tables"])
     }
@@ -821,11 +848,62 @@ mod tests {
                 0..300,
             )
         ) {
-            let mut found = Vec::new();
-            for_each_tab(&line, |i| found.push(i));
+            let found = all_tabs(&line);
             let expected: Vec<usize> =
                 line.iter().enumerate().filter(|(_, b)| **b == b'\t').map(|(i, _)| i).collect();
             proptest::prop_assert_eq!(found, expected);
+        }
+    }
+
+    proptest::proptest! {
+        /// Fields placed by the block scan equal those of a plain split, and a wrong field
+        /// count is reported with the count a split finds.
+        #[test]
+        fn ok_fill_tsv_agrees_with_split(
+            segments in proptest::collection::vec(
+                proptest::collection::vec(
+                    proptest::sample::select(vec![b'a', b'\\', 0x89, 0x00, b'\r']),
+                    0..150,
+                ),
+                1..14,
+            ),
+            skew in 0usize..3,
+            picks in proptest::collection::vec(proptest::bool::ANY, 16),
+        ) {
+            let line = segments.join(&b'\t');
+            // Mostly the right field count, sometimes one too few or too many.
+            let columns = (segments.len() + skew).saturating_sub(1).max(1);
+            let names = ["type", "query", "read_rows", "tables"];
+            let s = schema();
+            let header_names: Vec<&str> = (0..columns)
+                .map(|i| if picks[i] { names[i % 4] } else { "other" })
+                .collect();
+            let h = Header::from_names(&s, header_names.iter().map(|n| Cow::Borrowed(n.as_bytes())));
+            let mut row = Row::new();
+            let got = fill_tsv(&line, &h, &mut row);
+            let fields: Vec<&[u8]> = trim_eol(&line).split(|b| *b == b'\t').collect();
+            if fields.len() == columns {
+                proptest::prop_assert!(got.is_ok());
+                for (pos, slot) in h.slots.iter().enumerate() {
+                    // A name repeated in the header: the last of its columns wins.
+                    let Some(slot) = slot else { continue };
+                    if h.slots[pos + 1..].contains(&Some(*slot)) {
+                        continue;
+                    }
+                    let Some(Raw::Tsv(b)) = row.get(usize::from(*slot)) else {
+                        return Err(proptest::test_runner::TestCaseError::fail("slot not set"));
+                    };
+                    proptest::prop_assert_eq!(*b, fields[pos]);
+                }
+            } else {
+                proptest::prop_assert_eq!(
+                    got.unwrap_err(),
+                    (
+                        trim_eol(&line).len(),
+                        ParseErrorKind::FieldCount { expected: columns, found: fields.len() }
+                    )
+                );
+            }
         }
     }
 
@@ -837,10 +915,39 @@ mod tests {
                 if let Some(b) = line.get_mut(tab_at) {
                     *b = b'\t';
                 }
-                let mut found = Vec::new();
-                for_each_tab(&line, |i| found.push(i));
+                let found = all_tabs(&line);
                 let expected: Vec<usize> = (tab_at < len).then_some(tab_at).into_iter().collect();
                 assert_eq!(found, expected, "len {len} tab {tab_at}");
+            }
+        }
+    }
+
+    proptest::proptest! {
+        /// A field's text through a span is its text read alone: escapes, NULL, invalid
+        /// UTF-8 inside or outside the span, fields outside it.
+        #[test]
+        fn ok_text_span_agrees_with_text(
+            fields in proptest::collection::vec(
+                proptest::collection::vec(
+                    proptest::sample::select(vec![b'a', b'\\', b'N', b'n', 0xc3, 0xa9, 0xff]),
+                    0..80,
+                ),
+                4..5,
+            ),
+            wanted in proptest::collection::vec(0usize..4, 0..4),
+        ) {
+            let s = schema();
+            let h = Header::from_names(
+                &s,
+                ["type", "query", "read_rows", "tables"].map(|n| Cow::Borrowed(n.as_bytes())),
+            );
+            let line = fields.join(&b'\t');
+            let mut row = Row::new();
+            fill_tsv(&line, &h, &mut row).unwrap();
+            if let Some(span) = row.text_span(&wanted) {
+                for slot in 0..4 {
+                    proptest::prop_assert_eq!(span.text(row.get(slot)), row.get(slot).unwrap().text());
+                }
             }
         }
     }
@@ -887,6 +994,28 @@ mod tests {
         assert!(matches!(err.1, ParseErrorKind::BadJson { .. }));
         let err = fill_json(br#"{"type":1"#, &s, &mut Row::new(), |_| {}).unwrap_err();
         assert!(matches!(err.1, ParseErrorKind::BadJson { .. }));
+    }
+
+    /// A value over several lines is the record's stretch from its first line to its last:
+    /// blank lines inside it stay, the blank lines that end the record do not.
+    #[test]
+    fn ok_vertical_blank_lines() {
+        let s = schema();
+        let rec = "Row 1:\n──────\nquery:     SELECT 1\n\n\r\nFROM t\n\ntype:      2\nother:     x\n  y\ntables:    ['a']\n\n\n";
+        let mut row = Row::new();
+        fill_vertical(rec.as_bytes(), &s, &mut row).unwrap();
+        assert_eq!(
+            row.get(1).unwrap().text().unwrap(),
+            "SELECT 1\n\n\r\nFROM t\n"
+        );
+        assert_eq!(row.get(0).unwrap().u64(), Some(2));
+        assert_eq!(row.get(3).unwrap().list().unwrap(), ["a"]);
+        let mut row = Row::new();
+        fill_vertical(b"Row 2:\ntype: 1\n\n", &s, &mut row).unwrap();
+        assert_eq!(row.get(0).unwrap().u64(), Some(1));
+        let mut row = Row::new();
+        fill_vertical(b"Row 3:\nquery:\n\n", &s, &mut row).unwrap();
+        assert_eq!(row.get(1).unwrap().text().unwrap(), "");
     }
 
     #[test]
