@@ -135,8 +135,10 @@ pub fn has_secret(text: &str) -> bool {
 /// What kinds of secret `text` holds, each named once, in a stable order — where a secret
 /// is, never what it is.
 ///
-/// Answers from a bounded per-thread memo keyed by the exact text (logs repeat the same
-/// statements), so a hit is the very answer scanning would give.
+/// Answers from a bounded per-thread memo keyed by the text with every ASCII digit read as
+/// `0` (logs repeat the same statements with other numbers in them). The scanner only ever
+/// asks whether a byte is a digit, never which one, so a hit is the very answer scanning
+/// would give (property-tested below).
 #[must_use]
 pub fn secret_kinds(text: &str) -> Vec<&'static str> {
     if text.len() > MEMO_MAX_TEXT {
@@ -146,14 +148,20 @@ pub fn secret_kinds(text: &str) -> Vec<&'static str> {
         let Ok(mut memo) = memo.try_borrow_mut() else {
             return scan_kinds(text);
         };
-        if let Some(hit) = memo.get(text) {
+        let Memo { map, key } = &mut *memo;
+        key.clear();
+        key.extend(
+            text.bytes()
+                .map(|b| if b.is_ascii_digit() { b'0' } else { b }),
+        );
+        if let Some(hit) = map.get(key.as_slice()) {
             return hit.clone();
         }
         let kinds = scan_kinds(text);
-        if memo.len() >= MEMO_ENTRIES {
-            memo.clear();
+        if map.len() >= MEMO_ENTRIES {
+            map.clear();
         }
-        memo.insert(text.into(), kinds.clone());
+        map.insert(key.as_slice().into(), kinds.clone());
         kinds
     })
 }
@@ -163,7 +171,12 @@ const MEMO_ENTRIES: usize = 4096;
 /// Longer texts are scanned every time.
 const MEMO_MAX_TEXT: usize = 2048;
 
-type Memo = HashMap<Box<str>, Vec<&'static str>, BuildHasherDefault<DefaultHasher>>;
+/// Digit-blind text → the kinds of secret in it, and the key being looked up (reused).
+#[derive(Default)]
+struct Memo {
+    map: HashMap<Box<[u8]>, Vec<&'static str>, BuildHasherDefault<DefaultHasher>>,
+    key: Vec<u8>,
+}
 
 thread_local! {
     static MEMO: RefCell<Memo> = RefCell::new(Memo::default());
@@ -665,6 +678,36 @@ mod tests {
             prop_assert_eq!(secret_spans(&raw), reference_spans(&raw));
             let long = format!("{t}{raw}{t}identified{}{t} by 'x'", "é".repeat(59));
             prop_assert_eq!(secret_spans(&long), reference_spans(&long));
+        }
+
+        /// The memo's key reads every digit as `0`: changing digits never changes the kinds.
+        #[test]
+        fn ok_kinds_do_not_depend_on_which_digits(t in secretish(), raw in "\\PC{0,80}") {
+            for text in [&t, &raw] {
+                MEMO.with(|m| *m.borrow_mut() = Memo::default());
+                let other: String = text
+                    .chars()
+                    .map(|c| match c {
+                        '0'..='8' => char::from(c as u8 + 1),
+                        '9' => '0',
+                        c => c,
+                    })
+                    .collect();
+                prop_assert_eq!(secret_kinds(text), scan_kinds(text));
+                prop_assert_eq!(secret_kinds(&other), scan_kinds(&other), "after {:?}", text);
+                prop_assert_eq!(scan_kinds(text), scan_kinds(&other));
+                // Letters do matter: a text with other letters never gets this text's answer.
+                let letters: String = text
+                    .chars()
+                    .map(|c| match c {
+                        'a'..='y' | 'A'..='Y' => char::from(c as u8 + 1),
+                        'z' => 'a',
+                        'Z' => 'A',
+                        c => c,
+                    })
+                    .collect();
+                prop_assert_eq!(secret_kinds(&letters), scan_kinds(&letters), "after {:?}", text);
+            }
         }
     }
 
