@@ -405,22 +405,38 @@ fn fast_clf_time(b: &[u8]) -> Option<Timestamp> {
             c.is_ascii_digit().then(|| acc * 10 + u32::from(c - b'0'))
         })
     };
+    let (hour, min, sec) = (digits(12..14)?, digits(15..17)?, digits(18..20)?);
+    // Same bounds as `CivilTime::from_parts`, which folds a leap second :60 into :59.
+    if hour > 23 || min > 59 || sec > 60 {
+        return None;
+    }
+    let time_of_day = i64::from(hour * 3600 + min * 60 + sec.min(59)) * MICROS_PER_SEC;
+    // Consecutive lines nearly always share the day and the offset: their midnight is
+    // worked out once.
+    let mut key = [0u8; 17];
+    let (day, offset) = key.split_at_mut(11);
+    day.copy_from_slice(b.get(..11)?);
+    offset.copy_from_slice(b.get(20..)?);
+    if let Some((k, midnight)) = LAST_DAY.get() {
+        if k == key {
+            return Some(Timestamp(midnight + time_of_day));
+        }
+    }
     let mon = b.get(3..6)?;
     let month = MONTHS
         .iter()
         .position(|x| x.as_bytes().eq_ignore_ascii_case(mon))? as u32
         + 1;
-    let civil = CivilTime::from_parts(
-        i64::from(digits(7..11)?),
-        month,
-        digits(0..2)?,
-        digits(12..14)?,
-        digits(15..17)?,
-        digits(18..20)?,
-        0,
-    )?;
+    let civil = CivilTime::from_parts(i64::from(digits(7..11)?), month, digits(0..2)?, 0, 0, 0, 0)?;
     let off = crate::time::parse_offset(std::str::from_utf8(b.get(21..)?).ok()?)?;
-    Some(Timestamp(civil.0 - off * MICROS_PER_SEC))
+    let midnight = civil.0 - off * MICROS_PER_SEC;
+    LAST_DAY.set(Some((key, midnight)));
+    Some(Timestamp(midnight + time_of_day))
+}
+
+thread_local! {
+    /// The last `dd/Mon/yyyy` and ` ±hhmm` read by [`fast_clf_time`], and their midnight.
+    static LAST_DAY: std::cell::Cell<Option<([u8; 17], i64)>> = const { std::cell::Cell::new(None) };
 }
 
 const MONTHS: [&str; 12] = [
@@ -568,6 +584,25 @@ fn parse_clf_time_prefix(d: &[u8]) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(4000))]
+        /// The fixed-width reader (and its remembered midnight) agrees with the general one.
+        #[test]
+        fn ok_fast_clf_time_matches_the_general_reader(
+            times in proptest::collection::vec(
+                (0u32..33, 0usize..12, 1969i64..2101, 0u32..25, 0u32..61, 0u32..62, 0usize..4),
+                1..6,
+            )
+        ) {
+            for (d, m, y, h, mi, s, o) in times {
+                let off = ["+0000", "-0800", "+0530", "+1400"][o];
+                let t = format!("{d:02}/{}/{y} {h:02}:{mi:02}:{s:02} {off}", MONTHS[m]);
+                let t = t.replacen(' ', ":", 1);
+                proptest::prop_assert_eq!(fast_clf_time(t.as_bytes()), slow_clf_time(t.as_bytes()), "{}", t);
+            }
+        }
+    }
     use crate::event::SourceId;
 
     fn loc() -> Location {
