@@ -140,15 +140,20 @@ impl TimelineBuilder {
     fn widen(&mut self) {
         self.level += 1;
         let w = width(self.level);
-        let old = std::mem::take(&mut self.cells);
-        for ((id, start), (q, b)) in old {
-            let cell = self
-                .cells
-                .entry((id, start.div_euclid(w) * w))
-                .or_insert((0, 0));
-            cell.0 += q;
-            cell.1 = cell.1.saturating_add(b);
+        // Cells come in (client, start) order and flooring keeps that order: merge
+        // neighbours, then build the map from sorted input in one pass.
+        let mut merged: Vec<((u32, i64), (u64, u64))> = Vec::with_capacity(self.cells.len());
+        for ((id, start), (q, b)) in std::mem::take(&mut self.cells) {
+            let key = (id, start.div_euclid(w) * w);
+            match merged.last_mut() {
+                Some((k, cell)) if *k == key => {
+                    cell.0 += q;
+                    cell.1 = cell.1.saturating_add(b);
+                }
+                _ => merged.push((key, (q, b))),
+            }
         }
+        self.cells = merged.into_iter().collect();
     }
 
     /// The report's timeline: series for the clients of `clients` (heaviest first; `ids[i]`
