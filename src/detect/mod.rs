@@ -132,6 +132,19 @@ impl Observation<'_, '_> {
         }
     }
 
+    /// [`Self::tables`] one by one, without collecting them.
+    pub(crate) fn each_table(&self) -> impl Iterator<Item = &str> {
+        let (server, class) = match &self.event.tables {
+            Some(t) if !t.is_empty() => (t.as_slice(), &[][..]),
+            _ => (&[][..], self.class().tables.as_slice()),
+        };
+        server
+            .iter()
+            .map(|s| s.as_ref())
+            .filter(|s: &&str| !s.starts_with("_table_function."))
+            .chain(class.iter().map(String::as_str))
+    }
+
     /// Tables read: the server's `tables` column where logged, else the classifier's.
     pub(crate) fn tables(&self) -> Cow<'_, [String]> {
         match &self.event.tables {
@@ -1136,8 +1149,12 @@ pub(crate) fn describe_client(key: &GroupKey, class: NetClass) -> String {
 
 /// Whether a `db.table` name is ClickHouse's own metadata.
 pub(crate) fn is_system_table(name: &str) -> bool {
-    let lower = name.to_ascii_lowercase();
-    lower.starts_with("system.") || lower.starts_with("information_schema.")
+    let starts = |prefix: &str| {
+        name.as_bytes()
+            .get(..prefix.len())
+            .is_some_and(|p| p.eq_ignore_ascii_case(prefix.as_bytes()))
+    };
+    starts("system.") || starts("information_schema.")
 }
 
 #[cfg(test)]

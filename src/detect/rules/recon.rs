@@ -21,7 +21,7 @@
 
 use super::super::{describe_client, GroupKey, Groups, Hit, Observation, Settings, Verdict};
 use crate::detect::finding::{Group, RawEvidence};
-use crate::detect::{human_count, is_system_table, RuleId, Severity};
+use crate::detect::{human_count, is_system_table, mentions, RuleId, Severity};
 use crate::event::HttpEvent;
 use crate::net::NetClass;
 use crate::sql::StatementKind;
@@ -67,23 +67,29 @@ pub(crate) fn observe(obs: &Observation<'_, '_>, groups: &mut Groups) {
     let kind = obs.kind();
     // A SELECT without FROM reads `system.one`, and 26.x query_log lists it in `tables`: that
     // is no look at the server's metadata.
-    let mut tables = obs.tables();
-    let one = |t: &String| t.eq_ignore_ascii_case("system.one");
-    if tables.iter().any(one) {
-        tables.to_mut().retain(|t| !one(t));
-    }
+    let not_one = |t: &&str| !t.eq_ignore_ascii_case("system.one");
     let recon = match kind {
         StatementKind::Show | StatementKind::Describe | StatementKind::Exists => true,
-        StatementKind::Select if tables.is_empty() => {
-            let q = obs.event.query.to_ascii_lowercase();
-            FINGERPRINT_FUNCTIONS.iter().any(|f| q.contains(f))
+        StatementKind::Select => {
+            let mut tables = obs.each_table().filter(not_one).peekable();
+            if tables.peek().is_none() {
+                FINGERPRINT_FUNCTIONS
+                    .iter()
+                    .any(|f| mentions(&obs.event.query, f.as_bytes()))
+            } else {
+                tables.all(is_system_table)
+            }
         }
-        StatementKind::Select => tables.iter().all(|t| is_system_table(t)),
         _ => false,
     };
     if !recon {
         return;
     }
+    let tables: Vec<String> = obs
+        .each_table()
+        .filter(not_one)
+        .map(str::to_owned)
+        .collect();
     groups.add(
         obs.key(RuleId::Recon),
         Hit {
