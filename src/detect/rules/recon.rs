@@ -6,7 +6,8 @@
 //! `information_schema.*`, and HTTP probes of the server's fixed endpoints (`/play`, `/ping`,
 //! `/dashboard`, `/replicas_status`, a bare `GET /`) from external clients. Info for internal
 //! password users (every SQL client and dashboard lists tables: worth knowing, never an
-//! alarm); medium when the client is external or passwordless; high when both.
+//! alarm; one finding per client for the whole scan rather than per window); medium when
+//! the client is external or passwordless; high when both.
 //!
 //! ## Why it matters
 //! Every exposure starts by looking around: the DeepSeek attacker ran `SHOW TABLES` before
@@ -25,6 +26,7 @@ use crate::detect::{human_count, is_system_table, mentions, RuleId, Severity};
 use crate::event::HttpEvent;
 use crate::net::NetClass;
 use crate::sql::StatementKind;
+use crate::time::Timestamp;
 
 /// Endpoints a scanner fingerprints (ClickHouse's built-in handlers besides the query handler).
 const PROBE_PATHS: &[&str] = &[
@@ -90,10 +92,18 @@ pub(crate) fn observe(obs: &Observation<'_, '_>, groups: &mut Groups) {
         .filter(not_one)
         .map(str::to_owned)
         .collect();
+    let severity = severity(obs.client_class == NetClass::External, obs.passwordless);
+    let mut key = obs.key(RuleId::Recon);
+    if severity == Severity::Info {
+        // Routine (an internal password user listing tables, as every SQL client and
+        // dashboard does): one finding per client for the whole scan, not one per window,
+        // so a week of dashboards is a line per client and memory does not grow with time.
+        key.window = Timestamp(0);
+    }
     groups.add(
-        obs.key(RuleId::Recon),
+        key,
         Hit {
-            severity: severity(obs.client_class == NetClass::External, obs.passwordless),
+            severity,
             time: obs.event.start,
             client_class: obs.client_class,
             sums: &[("metadata_queries", 1)],
@@ -226,6 +236,26 @@ mod tests {
             recon("alice", "10.0.0.1", "DESCRIBE TABLE t"),
             Some(Severity::Info)
         );
+    }
+
+    #[test]
+    fn ok_routine_recon_is_one_finding_per_client_for_the_whole_scan() {
+        let at = |user: &'static str, ip: &str, hour: i64| {
+            let mut e = event(user, ip, "SHOW TABLES", 10);
+            e.start = crate::time::Timestamp::from_secs(1_700_000_000 + hour * 3600);
+            e.end = Some(e.start);
+            e
+        };
+        // A day of hourly `SHOW TABLES` from an internal analyst: one info finding.
+        let routine: Vec<_> = (0..24).map(|h| at("alice", "10.0.0.1", h)).collect();
+        let found = run(&routine);
+        assert_eq!(found.len(), 1, "{found:#?}");
+        assert_eq!((found[0].severity, found[0].count), (Severity::Info, 24));
+        // The same from outside stays one finding per window: each hour dates a look around.
+        let outside: Vec<_> = (0..24).map(|h| at("alice", "198.51.100.7", h)).collect();
+        let found = run(&outside);
+        assert!(found.len() > 1, "{found:#?}");
+        assert!(found.iter().all(|f| f.severity == Severity::Medium));
     }
 
     #[test]
