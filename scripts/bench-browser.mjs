@@ -8,8 +8,8 @@
 //
 // Needs scripts/build-wasm.sh done; builds the release CLI if it is missing.
 import { execFileSync, spawnSync } from "node:child_process";
-import { existsSync, readFileSync, statSync } from "node:fs";
-import { join } from "node:path";
+import { existsSync, mkdirSync, readFileSync, statSync } from "node:fs";
+import { dirname, join } from "node:path";
 import { ROOT, launch, serve } from "../tests-browser/harness.mjs";
 
 const sizeMb = Number(process.argv[2] ?? 200);
@@ -18,6 +18,7 @@ const file = join(ROOT, "target", "bench", `query_log-${sizeMb}MiB.tsv`);
 const cli = join(ROOT, "target", "release", "chaudit");
 const mib = (n) => `${(n / 1048576).toFixed(1)} MiB`;
 
+mkdirSync(dirname(file), { recursive: true }); // a clean clone has no target/bench
 if (!existsSync(file)) execFileSync("node", [join(ROOT, "scripts", "gen-query-log.mjs"), file, String(sizeMb)], { stdio: "inherit" });
 if (!existsSync(cli)) execFileSync("cargo", ["build", "--release", "--locked", "--bin", "chaudit"], { cwd: ROOT, stdio: "inherit" });
 if (!existsSync(join(ROOT, "www", "pkg", "chaudit_bg.wasm"))) throw new Error("run scripts/build-wasm.sh first");

@@ -22,6 +22,7 @@ fi
 
 # --lib: the bin shares the crate's name and must not be built for wasm32 (toolchain.md 1.4).
 # Full LTO and one codegen unit for the browser only; native release builds keep Cargo.toml's.
+RUSTFLAGS="${RUSTFLAGS:-} -C target-feature=+simd128" \
 CARGO_PROFILE_RELEASE_LTO=fat CARGO_PROFILE_RELEASE_CODEGEN_UNITS=1 \
 CARGO_PROFILE_RELEASE_DEBUG=false \
   cargo build --release --locked --target wasm32-unknown-unknown --lib --no-default-features
