@@ -602,6 +602,23 @@ impl PartAnalyzer {
         self.0.begin_part(name, part, head, first_line);
     }
 
+    /// Moves every line number this analyzer recorded (its events, rejected records and the
+    /// query starts it carries) up by `lines`: a part parsed from line 1 before anyone knew
+    /// how many lines the parts before it hold. Call it before [`Analyzer::merge`].
+    pub fn shift_lines(&mut self, lines: u64) {
+        let a = &mut self.0;
+        for e in a.deferred.iter_mut().flatten() {
+            let location = e.location_mut();
+            location.line = location.line.saturating_add(lines);
+        }
+        for r in &mut a.rejected {
+            r.line = r.line.saturating_add(lines);
+        }
+        for carry in a.carries.values_mut() {
+            carry.shift_lines(lines);
+        }
+    }
+
     /// Feeds the next chunk (as [`Analyzer::feed`]).
     ///
     /// # Errors

@@ -40,7 +40,19 @@ fn sequential(files: &[(&str, &[u8])]) -> Analysis {
 }
 
 /// Each file cut into `parts` at line starts, each part on its own analyzer, merged in order.
+/// The parts are numbered from their true first line, or (as the CLI does) from line 1 and
+/// shifted by the lines before them just before the merge.
 fn in_parts(files: &[(&str, &[u8])], parts: usize) -> Analysis {
+    let numbered = in_parts_numbered(files, parts, false);
+    let shifted = in_parts_numbered(files, parts, true);
+    assert_eq!(
+        numbered, shifted,
+        "{parts} parts: shifted line numbers differ"
+    );
+    shifted
+}
+
+fn in_parts_numbered(files: &[(&str, &[u8])], parts: usize, shift: bool) -> Analysis {
     let mut merged = Analyzer::new(Config::default()).unwrap();
     for (name, bytes) in files {
         let header = merged.split_head(bytes).expect("line-framed");
@@ -53,14 +65,17 @@ fn in_parts(files: &[(&str, &[u8])], parts: usize) -> Analysis {
         }
         cuts.push(bytes.len());
         for (part, w) in cuts.windows(2).enumerate() {
-            let first_line = 1 + memchr::memchr_iter(b'\n', &bytes[..w[0]]).count() as u64;
+            let before = memchr::memchr_iter(b'\n', &bytes[..w[0]]).count() as u64;
             let mut a = PartAnalyzer::new(Config::default()).unwrap();
-            a.begin_part(name, part, bytes, first_line);
+            a.begin_part(name, part, bytes, if shift { 1 } else { 1 + before });
             // Odd chunk sizes, so records also straddle feeds.
             for chunk in bytes[w[0]..w[1]].chunks(7_919) {
                 a.feed(chunk).unwrap();
             }
             a.end().unwrap();
+            if shift {
+                a.shift_lines(before);
+            }
             merged.merge(a);
         }
     }
@@ -99,6 +114,40 @@ fn ok_unfinished_starts_survive_the_split() {
     let expected = sequential(&files);
     assert!(expected.summary.unfinished > 100);
     for parts in [2, 5, 33] {
+        assert_eq!(in_parts(&files, parts), expected, "{parts} parts");
+    }
+}
+
+#[test]
+fn ok_rejected_records_keep_their_lines_across_parts() {
+    // Every 97th line damaged: rejected records (file:line:column) in every part.
+    let tsv = generated(Format::Tsv, 2_000, 12);
+    let text = String::from_utf8(tsv).unwrap();
+    let damaged: String = text
+        .split_inclusive('\n')
+        .enumerate()
+        .map(|(i, l)| {
+            if i > 0 && i % 97 == 0 {
+                "not\ta\trow\n"
+            } else {
+                l
+            }
+        })
+        .collect();
+    let files: [(&str, &[u8]); 1] = [("d.tsv", damaged.as_bytes())];
+    // The default report keeps the first 20 rejected records: they span many parts.
+    let expected = sequential(&files);
+    assert!(
+        expected.summary.rejected > 30,
+        "{}",
+        expected.summary.rejected
+    );
+    assert!(
+        expected.rejected.iter().all(|r| r.line % 97 == 1),
+        "{:?}",
+        expected.rejected
+    );
+    for parts in [2, 7, 40] {
         assert_eq!(in_parts(&files, parts), expected, "{parts} parts");
     }
 }

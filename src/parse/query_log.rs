@@ -536,6 +536,13 @@ impl Carry {
         }
     }
 
+    /// Moves every line number up by `lines` (a part numbered from line 1).
+    pub(crate) fn shift_lines(&mut self, lines: u64) {
+        for (_, p) in &mut self.pending {
+            p.location.line = p.location.line.saturating_add(lines);
+        }
+    }
+
     /// Moves every location to another source (after analyses are merged).
     pub(crate) fn set_source(&mut self, source: crate::event::SourceId) {
         for (_, p) in &mut self.pending {

@@ -253,7 +253,6 @@ struct Unit {
     /// 0 for a whole input or the first part.
     part: usize,
     range: Range<usize>,
-    first_line: u64,
 }
 
 /// Scans every input on `threads` threads into `analyzer`; returns the unreadable inputs.
@@ -279,7 +278,6 @@ pub(crate) fn scan_parallel(
                         input: idx,
                         part: 0,
                         range: 0..0,
-                        first_line: 1,
                     });
                 }
                 opened.push((name, o, input.clone()));
@@ -290,12 +288,11 @@ pub(crate) fn scan_parallel(
             }
         }
     }
-    number_lines(&opened, &mut units, threads);
     let next = AtomicUsize::new(0);
     // How many units the merge has taken: parsing runs at most `ahead` units past it.
     let merged = (Mutex::new(0usize), Condvar::new());
     let ahead = threads * AHEAD_PER_THREAD;
-    let (tx, rx) = mpsc::channel::<(usize, Result<PartAnalyzer>)>();
+    let (tx, rx) = mpsc::channel::<(usize, Result<(PartAnalyzer, u64)>)>();
     std::thread::scope(|scope| -> Result<()> {
         for _ in 0..threads.min(units.len()) {
             let tx = tx.clone();
@@ -324,11 +321,20 @@ pub(crate) fn scan_parallel(
         // Merge in input order as results arrive; only out-of-order ones wait here.
         let mut waiting = BTreeMap::new();
         let mut want = 0;
+        // Lines of the parts of the current file merged so far.
+        let mut lines_before = 0;
         for (i, result) in rx {
             waiting.insert(i, result);
             while let Some(result) = waiting.remove(&want) {
+                if units.get(want).is_some_and(|u| u.part == 0) {
+                    lines_before = 0;
+                }
                 match result {
-                    Ok(a) => analyzer.merge(a),
+                    Ok((mut a, lines)) => {
+                        a.shift_lines(lines_before);
+                        lines_before += lines;
+                        analyzer.merge(a);
+                    }
                     Err(e) => {
                         eprintln!("chaudit: {e:#}");
                         if let Some((_, _, input)) =
@@ -358,7 +364,6 @@ fn split(analyzer: &Analyzer, map: &Region, input: usize, threads: usize) -> Vec
         input,
         part: 0,
         range: 0..map.len,
-        first_line: 1,
     }];
     if map.len < MIN_SPLIT || threads < 2 {
         return whole;
@@ -386,7 +391,6 @@ fn split(analyzer: &Analyzer, map: &Region, input: usize, threads: usize) -> Vec
                 input,
                 part,
                 range: *a..*b,
-                first_line: 1,
             }),
             _ => None,
         })
@@ -409,63 +413,29 @@ fn next_line_start(map: &Region, from: usize) -> Option<usize> {
     None
 }
 
-/// Sets each part's first line number: newlines are counted in every part in parallel.
-fn number_lines(opened: &[(String, Opened, Input)], units: &mut [Unit], threads: usize) {
-    let counts: Vec<u64> = {
-        let next = AtomicUsize::new(0);
-        let slots: Vec<AtomicUsize> = units.iter().map(|_| AtomicUsize::new(0)).collect();
-        std::thread::scope(|scope| {
-            for _ in 0..threads {
-                let (next, slots) = (&next, &slots);
-                let units = &*units;
-                scope.spawn(move || loop {
-                    let i = next.fetch_add(1, Ordering::Relaxed);
-                    let Some(u) = units.get(i) else { break };
-                    // Only parts after the first of a file need the count of what precedes.
-                    let next_is_part = units.get(i + 1).is_some_and(|n| n.part > 0);
-                    if !next_is_part {
-                        continue;
-                    }
-                    if let Some((_, Opened::Map(map), _)) = opened.get(u.input) {
-                        let mut n = 0;
-                        let _ = map.each_chunk(u.range.clone(), |c| {
-                            n += memchr::memchr_iter(b'\n', c).count();
-                            Ok(())
-                        });
-                        if let Some(s) = slots.get(i) {
-                            s.store(n, Ordering::Relaxed);
-                        }
-                    }
-                });
-            }
-        });
-        slots.into_iter().map(|s| s.into_inner() as u64).collect()
-    };
-    let mut line = 1;
-    for (u, n) in units.iter_mut().zip(counts) {
-        if u.part == 0 {
-            line = 1;
-        }
-        u.first_line = line;
-        line += n;
-    }
-}
-
 fn run_unit(
     config: &Config,
     unit: &Unit,
     opened: &[(String, Opened, Input)],
     tick: &dyn Fn(u64),
-) -> Result<PartAnalyzer> {
+) -> Result<(PartAnalyzer, u64)> {
     let mut a = PartAnalyzer::new(config.clone()).context("invalid configuration")?;
+    let mut lines = 0;
     let (name, o, input) = opened
         .get(unit.input)
         .ok_or_else(|| anyhow!("internal: no input {}", unit.input))?;
     match o {
         Opened::Map(map) => {
             let head = map.bytes(0..HEAD.min(map.len));
-            a.begin_part(name, unit.part, &head, unit.first_line);
-            feed_map(&mut a, map, unit.range.clone(), tick)?;
+            // Numbered from line 1: the merge shifts a part by the lines of the parts before
+            // it, counted here on the way through instead of in a pass of their own.
+            a.begin_part(name, unit.part, &head, 1);
+            map.each_chunk(unit.range.clone(), |chunk| {
+                lines += memchr::memchr_iter(b'\n', chunk).count() as u64;
+                a.feed(chunk).context("rejected record (--strict)")?;
+                tick(chunk.len() as u64);
+                Ok(())
+            })?;
             a.end().context("rejected record (--strict)")?;
         }
         Opened::Empty => {
@@ -478,5 +448,5 @@ fn run_unit(
             a.end().context("rejected record (--strict)")?;
         }
     }
-    Ok(a)
+    Ok((a, lines))
 }
