@@ -34,6 +34,7 @@ pub mod config;
 pub mod detect;
 pub mod error;
 pub mod event;
+mod memo;
 pub mod net;
 pub mod parse;
 pub mod pushdown;

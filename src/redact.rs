@@ -8,8 +8,8 @@
 
 use std::borrow::Cow;
 use std::cell::RefCell;
-use std::collections::HashMap;
-use std::hash::{BuildHasherDefault, DefaultHasher};
+
+use crate::memo::{self, Bounded};
 
 /// What replaces a secret.
 pub const MASK: &str = "[REDACTED]";
@@ -141,7 +141,7 @@ pub fn has_secret(text: &str) -> bool {
 /// would give (property-tested below).
 #[must_use]
 pub fn secret_kinds(text: &str) -> Vec<&'static str> {
-    if text.len() > MEMO_MAX_TEXT {
+    if text.len() > memo::MAX_TEXT {
         return scan_kinds(text);
     }
     MEMO.with(|memo| {
@@ -155,26 +155,18 @@ pub fn secret_kinds(text: &str) -> Vec<&'static str> {
                 .map(|b| if b.is_ascii_digit() { b'0' } else { b }),
         );
         if let Some(hit) = map.get(key.as_slice()) {
-            return hit.clone();
+            return hit;
         }
         let kinds = scan_kinds(text);
-        if map.len() >= MEMO_ENTRIES {
-            map.clear();
-        }
-        map.insert(key.as_slice().into(), kinds.clone());
+        map.remember(key, &kinds);
         kinds
     })
 }
 
-/// Texts remembered by [`secret_kinds`] per thread; the memo is emptied when full.
-const MEMO_ENTRIES: usize = 4096;
-/// Longer texts are scanned every time.
-const MEMO_MAX_TEXT: usize = 2048;
-
 /// Digit-blind text → the kinds of secret in it, and the key being looked up (reused).
 #[derive(Default)]
 struct Memo {
-    map: HashMap<Box<[u8]>, Vec<&'static str>, BuildHasherDefault<DefaultHasher>>,
+    map: Bounded<[u8], Vec<&'static str>>,
     key: Vec<u8>,
 }
 
@@ -485,7 +477,7 @@ mod tests {
         assert!(k.iter().all(|s| !s.contains("FAKE")));
         assert!(secret_kinds("SELECT 1").is_empty());
         // The memo answers as the scan does, also once it has been emptied.
-        for n in 0..MEMO_ENTRIES + 10 {
+        for n in 0..memo::ENTRIES + 10 {
             let t = format!("x{n} password={n}");
             assert_eq!(secret_kinds(&t), scan_kinds(&t));
             assert_eq!(secret_kinds(&t), ["`key=value` credential parameter"]);
@@ -685,14 +677,7 @@ mod tests {
         fn ok_kinds_do_not_depend_on_which_digits(t in secretish(), raw in "\\PC{0,80}") {
             for text in [&t, &raw] {
                 MEMO.with(|m| *m.borrow_mut() = Memo::default());
-                let other: String = text
-                    .chars()
-                    .map(|c| match c {
-                        '0'..='8' => char::from(c as u8 + 1),
-                        '9' => '0',
-                        c => c,
-                    })
-                    .collect();
+                let other = crate::memo::other_digits(text);
                 prop_assert_eq!(secret_kinds(text), scan_kinds(text));
                 prop_assert_eq!(secret_kinds(&other), scan_kinds(&other), "after {:?}", text);
                 prop_assert_eq!(scan_kinds(text), scan_kinds(&other));

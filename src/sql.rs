@@ -9,12 +9,12 @@
 //! `used_table_functions`) are missing, and to cross-check them.
 
 use std::cell::RefCell;
-use std::collections::HashMap;
 use std::fmt;
-use std::hash::{BuildHasherDefault, DefaultHasher};
 use std::rc::Rc;
 
 use serde::Serialize;
+
+use crate::memo::{self, Bounded};
 
 /// The statement's kind, from its leading keyword(s).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
@@ -295,21 +295,14 @@ fn eq(word: &str, kw: &str) -> bool {
     word.eq_ignore_ascii_case(kw)
 }
 
-/// Queries remembered by [`classify`] per thread; the memo is emptied when full.
-const MEMO_ENTRIES: usize = 4096;
-/// Longer queries are classified every time (they are rare and would crowd the memo).
-const MEMO_MAX_QUERY: usize = 2048;
-
-type Map<K> = HashMap<Box<K>, Rc<QueryClass>, BuildHasherDefault<DefaultHasher>>;
-
 /// Classifications remembered per thread, under two kinds of key.
 #[derive(Default)]
 struct Memo {
     /// Number-blind text (see [`number_blind`]) → a classification none of whose strings can
     /// hold one of the numbers that were blinded (see [`blind_safe`]).
-    shape: Map<[u8]>,
+    shape: Bounded<[u8], Rc<QueryClass>>,
     /// Exact text → any other classification.
-    exact: Map<str>,
+    exact: Bounded<str, Rc<QueryClass>>,
     /// The number-blind key being looked up (reused, so a lookup allocates nothing).
     key: Vec<u8>,
 }
@@ -317,7 +310,7 @@ struct Memo {
 thread_local! {
     /// Logs repeat the same statements (dashboards, loaders, services), usually with other
     /// numbers in them (`WHERE id = 4283465`), so most classifications are a lookup. A hit is
-    /// the very answer classifying would give; bounded by [`MEMO_ENTRIES`] per map.
+    /// the very answer classifying would give; bounded by [`memo::ENTRIES`] per map.
     static MEMO: RefCell<Memo> = RefCell::new(Memo::default());
 }
 
@@ -329,7 +322,7 @@ pub fn classify(query: &str) -> QueryClass {
 
 /// [`classify`], shared with the per-thread memo (a hit copies nothing).
 pub(crate) fn classify_shared(query: &str) -> Rc<QueryClass> {
-    if query.len() > MEMO_MAX_QUERY {
+    if query.len() > memo::MAX_TEXT {
         return Rc::new(classify_text(query));
     }
     MEMO.with(|memo| {
@@ -340,30 +333,20 @@ pub(crate) fn classify_shared(query: &str) -> Rc<QueryClass> {
         let blind = number_blind(query, key);
         if blind {
             if let Some(hit) = shape.get(key.as_slice()) {
-                return hit.clone();
+                return hit;
             }
         }
         if let Some(hit) = exact.get(query) {
-            return hit.clone();
+            return hit;
         }
         let class = Rc::new(classify_text(query));
         if blind && blind_safe(&class) {
-            remember(shape, key, &class);
+            shape.remember(key, &class);
         } else {
-            remember(exact, query, &class);
+            exact.remember(query, &class);
         }
         class
     })
-}
-
-fn remember<K: ?Sized + Eq + std::hash::Hash>(map: &mut Map<K>, key: &K, class: &Rc<QueryClass>)
-where
-    Box<K>: for<'a> From<&'a K>,
-{
-    if map.len() >= MEMO_ENTRIES {
-        map.clear();
-    }
-    map.insert(key.into(), Rc::clone(class));
 }
 
 /// Writes into `out` the query with every unquoted number replaced by `0` (`id = 42` →
@@ -890,14 +873,7 @@ mod tests {
         #[test]
         fn ok_memo_answers_like_classifying(q in sqlish_numbers()) {
             MEMO.with(|m| *m.borrow_mut() = Memo::default());
-            let other: String = q
-                .chars()
-                .map(|c| match c {
-                    '0'..='8' => char::from(c as u8 + 1),
-                    '9' => '0',
-                    c => c,
-                })
-                .collect();
+            let other = crate::memo::other_digits(&q);
             prop_assert_eq!(classify(&q), classify_text(&q));
             prop_assert_eq!(classify(&other), classify_text(&other), "after {:?}", q);
             prop_assert_eq!(classify(&q), classify_text(&q), "after {:?}", other);
@@ -1146,7 +1122,7 @@ mod tests {
             assert_eq!(classify(q), classify_text(q));
             assert_eq!(classify(q), classify_text(q));
         }
-        for n in 0..MEMO_ENTRIES + 10 {
+        for n in 0..memo::ENTRIES + 10 {
             let q = format!("SELECT {n} FROM t{n}");
             assert_eq!(classify(&q).tables, [format!("t{n}")]);
         }
