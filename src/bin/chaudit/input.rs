@@ -25,7 +25,7 @@ use chaudit::{Analyzer, Config, PartAnalyzer};
 /// Bytes handed to the library per call when reading a stream.
 const READ_CHUNK: usize = 1 << 20;
 /// Bytes of a file read and handed to the parser at once.
-const MAP_CHUNK: usize = 8 << 20;
+const MAP_CHUNK: usize = 256 << 10;
 /// Files smaller than this are not split.
 const MIN_SPLIT: usize = 16 << 20;
 /// Parts of a split file are at most this long: a deferring analyzer holds its part's events.
