@@ -31,6 +31,7 @@
 #![deny(missing_docs)]
 
 pub mod config;
+mod defer;
 pub mod detect;
 pub mod error;
 pub mod event;
@@ -193,14 +194,14 @@ pub struct Analyzer {
     in_part: bool,
     /// A [`PartAnalyzer`]'s events, kept for the analyzer it is merged into; `None` for an
     /// analyzer that judges events as they come.
-    deferred: Option<Vec<Event<'static>>>,
+    deferred: Option<defer::Deferred>,
 }
 
 /// The sink between one file's parser and the detector.
 struct Collector<'s> {
     detector: &'s mut Detector,
     /// Where a deferring analyzer keeps events instead of judging them.
-    deferred: Option<&'s mut Vec<Event<'static>>>,
+    deferred: Option<&'s mut defer::Deferred>,
     source: &'s mut SourceSummary,
     rejected: &'s mut Vec<Rejected>,
     rejected_total: &'s mut u64,
@@ -215,7 +216,7 @@ impl Sink for Collector<'_> {
         location.line = location.line.saturating_add(self.line_offset);
         self.source.events += 1;
         match &mut self.deferred {
-            Some(kept) => kept.push(event.into_owned()),
+            Some(kept) => kept.push(event),
             None => self.detector.observe(&event),
         }
     }
@@ -436,7 +437,8 @@ impl Analyzer {
             }
         }
         self.rejected_total += other.rejected_total;
-        for mut e in other.deferred.take().unwrap_or_default() {
+        let deferred = other.deferred.take().unwrap_or_default();
+        for mut e in deferred.events() {
             let location = e.location_mut();
             location.source.0 = location.source.0.saturating_add(offset);
             self.judge(e);
@@ -451,7 +453,7 @@ impl Analyzer {
     /// Observes an event here, or keeps it in a part analyzer.
     fn judge(&mut self, e: Event<'_>) {
         match &mut self.deferred {
-            Some(kept) => kept.push(e.into_owned()),
+            Some(kept) => kept.push(e),
             None => self.detector.observe(&e),
         }
     }
@@ -585,7 +587,7 @@ impl PartAnalyzer {
     /// As [`Analyzer::new`].
     pub fn new(config: Config) -> Result<Self, ConfigError> {
         let mut a = Analyzer::new(config)?;
-        a.deferred = Some(Vec::new());
+        a.deferred = Some(defer::Deferred::default());
         Ok(Self(a))
     }
 
@@ -608,8 +610,11 @@ impl PartAnalyzer {
     /// how many lines the parts before it hold. Call it before [`Analyzer::merge`].
     pub fn shift_lines(&mut self, lines: u64) {
         let a = &mut self.0;
-        for e in a.deferred.iter_mut().flatten() {
-            let location = e.location_mut();
+        for location in a
+            .deferred
+            .iter_mut()
+            .flat_map(defer::Deferred::locations_mut)
+        {
             location.line = location.line.saturating_add(lines);
         }
         for r in &mut a.rejected {
