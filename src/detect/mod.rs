@@ -14,7 +14,7 @@ pub mod timeline;
 
 use std::borrow::Cow;
 use std::cell::OnceCell;
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
 use std::rc::Rc;
 
@@ -30,6 +30,7 @@ use policy::Policy;
 
 use crate::config::{BaselineConfig, Config, Thresholds};
 use crate::error::ConfigError;
+use crate::memo::{FastMap, FastSet};
 use crate::event::{
     Event, HttpEvent, HttpOrigin, Interface, Location, LoginEvent, QueryEvent, QueryOutcome, Volume,
 };
@@ -327,14 +328,14 @@ pub struct Detector {
     groups: Groups,
     stats: EventStats,
     /// Per user, per address: looked up by `&str`, so a known client costs no allocation.
-    clients: HashMap<String, HashMap<Option<IpAddr>, TrackedClient>>,
+    clients: FastMap<String, FastMap<Option<IpAddr>, TrackedClient>>,
     /// Clients itemized in `clients`.
     tracked: usize,
     /// Hashes of the clients beyond the cap, to count each once (at most
     /// [`MAX_UNTRACKED_COUNTED`]).
-    untracked: HashSet<u64>,
+    untracked: FastSet<u64>,
     /// query_log executions by (query_id, user, client) hash: their start and location.
-    seen: HashMap<u64, Vec<(Timestamp, Location)>>,
+    seen: FastMap<u64, Vec<(Timestamp, Location)>>,
     seen_count: usize,
     /// Text-log executions waiting for the end (see [`Event::ServerLogQuery`]).
     held: Vec<QueryEvent<'static>>,
@@ -347,7 +348,7 @@ pub struct Detector {
     held_uris: Vec<HttpEvent<'static>>,
     /// Proxy access-log requests by target hash: time (seconds) and location, to recognise the
     /// server's `Request URI` line of the same request.
-    proxy_targets: HashMap<u64, Vec<(i64, Location)>>,
+    proxy_targets: FastMap<u64, Vec<(i64, Location)>>,
     proxy_target_count: usize,
     /// `auth_type`s of successful logins per (user, client), from session_log.
     login_types: BTreeMap<(String, Option<IpAddr>), BTreeSet<String>>,
@@ -373,16 +374,16 @@ impl Detector {
             settings,
             groups,
             stats: EventStats::default(),
-            clients: HashMap::new(),
+            clients: FastMap::default(),
             tracked: 0,
-            untracked: HashSet::new(),
-            seen: HashMap::new(),
+            untracked: FastSet::default(),
+            seen: FastMap::default(),
             seen_count: 0,
             held: Vec::new(),
             held_proxied: Vec::new(),
             held_requests: Vec::new(),
             held_uris: Vec::new(),
-            proxy_targets: HashMap::new(),
+            proxy_targets: FastMap::default(),
             proxy_target_count: 0,
             login_types: BTreeMap::new(),
             auth: rules::auth_failure_burst::State::default(),
@@ -976,7 +977,7 @@ impl Detector {
         let mut tracked: Vec<TrackedClient> = self
             .clients
             .into_values()
-            .flat_map(HashMap::into_values)
+            .flat_map(FastMap::into_values)
             .collect();
         tracked.sort_by(|a, b| {
             let (a, b) = (&a.summary, &b.summary);
