@@ -105,7 +105,12 @@ impl Cidr {
     /// Whether `ip` falls inside this range.
     #[must_use]
     pub fn contains(&self, ip: IpAddr) -> bool {
-        to_bits(normalize(ip)) & mask(self.len) == self.bits
+        self.contains_bits(to_bits(normalize(ip)))
+    }
+
+    /// [`Self::contains`] for an address already in the IPv6 space.
+    fn contains_bits(&self, bits: u128) -> bool {
+        bits & mask(self.len) == self.bits
     }
 }
 
@@ -164,9 +169,11 @@ impl Networks {
         if ip == IpAddr::V6(Ipv6Addr::UNSPECIFIED) || ip == IpAddr::V4(Ipv4Addr::UNSPECIFIED) {
             return NetClass::Internal;
         }
+        // Normalized once, not once per range.
+        let bits = to_bits(normalize(ip));
         self.ranges
             .iter()
-            .find(|(c, _)| c.contains(ip))
+            .find(|(c, _)| c.contains_bits(bits))
             .map_or(NetClass::External, |(_, class)| *class)
     }
 }

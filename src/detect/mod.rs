@@ -6,6 +6,7 @@
 //! which format an event came from; its tests build events by hand.
 
 pub mod baseline;
+mod facts;
 mod finding;
 mod ledger;
 mod policy;
@@ -13,7 +14,6 @@ pub mod rules;
 pub mod timeline;
 
 use std::borrow::Cow;
-use std::cell::OnceCell;
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
 use std::rc::Rc;
@@ -25,18 +25,19 @@ pub(crate) use finding::{GroupKey, Groups, Hit, RawEvidence};
 pub use ledger::{Channel, LedgerEntry};
 
 use baseline::{Baseline, BaselineState, ClientVolume};
+use facts::TextFacts;
 use ledger::Ledger;
 use policy::Policy;
 
 use crate::config::{BaselineConfig, Config, Thresholds};
 use crate::error::ConfigError;
-use crate::memo::{FastMap, FastSet};
 use crate::event::{
     Event, HttpEvent, HttpOrigin, Interface, Location, LoginEvent, QueryEvent, QueryOutcome, Volume,
 };
+use crate::memo::{FastMap, FastSet};
 use crate::net::{NetClass, Networks};
 use crate::redact::{redact, redact_url};
-use crate::sql::{classify_shared, QueryClass, StatementKind};
+use crate::sql::{QueryClass, StatementKind};
 use crate::time::Timestamp;
 
 /// Characters of query text quoted in evidence.
@@ -105,32 +106,56 @@ pub(crate) struct Observation<'e, 'a> {
     pub(crate) client_class: NetClass,
     pub(crate) passwordless: bool,
     pub(crate) settings: &'e Settings,
-    class: OnceCell<Rc<QueryClass>>,
+    /// What the query text says, from one memo lookup for all rules.
+    facts: Rc<TextFacts>,
+    kind: StatementKind,
 }
 
-impl Observation<'_, '_> {
-    /// The lexical classification of the query text, computed on first use.
-    pub(crate) fn class(&self) -> &QueryClass {
-        self.class
-            .get_or_init(|| classify_shared(&self.event.query))
-    }
-
-    /// Statement kind: the text decides INSERT INTO FUNCTION (query_kind says only
-    /// `Insert`); otherwise the server's own `query_kind` is preferred.
-    pub(crate) fn kind(&self) -> StatementKind {
-        let from_server = self
-            .event
+impl<'e, 'a> Observation<'e, 'a> {
+    fn new(
+        event: &'e QueryEvent<'a>,
+        client_class: NetClass,
+        passwordless: bool,
+        settings: &'e Settings,
+    ) -> Self {
+        let facts = facts::facts(&event.query);
+        let from_server = event
             .query_kind
             .as_deref()
             .and_then(StatementKind::from_query_kind);
-        match from_server {
-            // Only the text tells INSERT INTO FUNCTION apart, and only if it says FUNCTION.
-            Some(StatementKind::Insert) if !mentions(&self.event.query, b"function") => {
+        // The server's own `query_kind` is preferred, but only the text tells INSERT INTO
+        // FUNCTION apart (query_kind says `Insert`), and only if it says FUNCTION.
+        let kind = match from_server {
+            Some(StatementKind::Insert) if !facts.mentions_function(&event.query) => {
                 StatementKind::Insert
             }
-            Some(StatementKind::Insert) | None => self.class().kind(),
+            Some(StatementKind::Insert) | None => facts.class(&event.query).kind(),
             Some(k) => k,
+        };
+        Self {
+            event,
+            client_class,
+            passwordless,
+            settings,
+            facts,
+            kind,
         }
+    }
+
+    /// The lexical classification of the query text.
+    pub(crate) fn class(&self) -> &QueryClass {
+        self.facts.class(&self.event.query)
+    }
+
+    /// What the memo knows of the query text (ask it with `self.event.query`).
+    pub(crate) fn facts(&self) -> &TextFacts {
+        &self.facts
+    }
+
+    /// Statement kind: the server's `query_kind` where it is logged and says enough, else
+    /// the text's.
+    pub(crate) fn kind(&self) -> StatementKind {
+        self.kind
     }
 
     /// [`Self::tables`] one by one, without collecting them.
@@ -710,11 +735,16 @@ impl Detector {
         if self.joins && self.held_requests.len() < MAX_HELD_SERVER_QUERIES {
             self.held_requests.push(q.into_owned());
         } else {
-            self.observe_query(&q);
+            self.observe_classified(&q, Some(class));
         }
     }
 
     fn observe_query(&mut self, q: &QueryEvent<'_>) {
+        self.observe_classified(q, None);
+    }
+
+    /// [`Self::observe_query`] with the client's class if the caller knows it already.
+    fn observe_classified(&mut self, q: &QueryEvent<'_>, class: Option<NetClass>) {
         if self.range.0.is_some_and(|t| q.start < t) || self.range.1.is_some_and(|t| q.start >= t) {
             self.stats.out_of_range += 1;
             return;
@@ -733,15 +763,13 @@ impl Detector {
             s.subqueries += 1;
             return;
         }
-        let client_class = self.settings.classify(q.client);
-        self.track_client(q, client_class);
-        let obs = Observation {
-            event: q,
+        let client_class = self.track_client(q, class);
+        let obs = Observation::new(
+            q,
             client_class,
-            passwordless: self.settings.passwordless.contains(q.user.as_ref()),
-            settings: &self.settings,
-            class: OnceCell::new(),
-        };
+            self.settings.passwordless.contains(q.user.as_ref()),
+            &self.settings,
+        );
         rules::unauthenticated_read::observe(&obs, &mut self.groups);
         rules::external_client_read::observe(&obs, &mut self.groups);
         rules::table_function_egress::observe(&obs, &mut self.groups);
@@ -754,7 +782,9 @@ impl Detector {
         }
     }
 
-    fn track_client(&mut self, q: &QueryEvent<'_>, client_class: NetClass) {
+    /// Counts the query for its client and returns the client's class: the class the table
+    /// remembers for a known client, else `class` or the configured networks' answer.
+    fn track_client(&mut self, q: &QueryEvent<'_>, class: Option<NetClass>) -> NetClass {
         // For INSERT the server counts the inserted data as the "result": it came in, not out.
         let sent = if q.volume.written_rows == 0 {
             q.volume.result_bytes
@@ -769,8 +799,9 @@ impl Detector {
             c.count(q, sent);
             let id = c.timeline;
             self.timeline.observe(Some(id), q.start, sent);
-            return;
+            return c.summary.client_class;
         }
+        let client_class = class.unwrap_or_else(|| self.settings.classify(q.client));
         if self.tracked >= self.settings.max_clients {
             // Counted once per distinct client, as long as the set of their hashes has room.
             let ip = match q.client {
@@ -784,7 +815,7 @@ impl Detector {
                 self.stats.clients_untracked += 1;
             }
             self.timeline.observe(None, q.start, sent);
-            return;
+            return client_class;
         }
         self.stats.clients += 1;
         self.tracked += 1;
@@ -808,6 +839,7 @@ impl Detector {
             .entry(q.user.to_string())
             .or_default()
             .insert(q.client, c);
+        client_class
     }
 
     /// Closes every group, applies each rule's final judgement and returns the findings.

@@ -52,6 +52,13 @@ const FINGERPRINT_FUNCTIONS: &[&str] = &[
     "serveruuid()",
 ];
 
+/// Whether `text` calls one of the [`FINGERPRINT_FUNCTIONS`] (any ASCII case).
+pub(crate) fn fingerprints(text: &str) -> bool {
+    FINGERPRINT_FUNCTIONS
+        .iter()
+        .any(|f| mentions(text, f.as_bytes()))
+}
+
 /// Whether a path is ClickHouse's query handler (`/`, `/query`).
 pub(crate) fn is_query_handler(path: &str) -> bool {
     matches!(path, "/" | "/query" | "")
@@ -75,9 +82,7 @@ pub(crate) fn observe(obs: &Observation<'_, '_>, groups: &mut Groups) {
         StatementKind::Select => {
             let mut tables = obs.each_table().filter(not_one).peekable();
             if tables.peek().is_none() {
-                FINGERPRINT_FUNCTIONS
-                    .iter()
-                    .any(|f| mentions(&obs.event.query, f.as_bytes()))
+                obs.facts().fingerprint(&obs.event.query)
             } else {
                 tables.all(is_system_table)
             }

@@ -27,12 +27,12 @@ use crate::detect::finding::{Group, RawEvidence};
 use crate::detect::{human_count, RuleId, Severity};
 use crate::event::{Credentials, HttpEvent};
 use crate::net::NetClass;
-use crate::redact::{redact_url, secret_kinds};
+use crate::redact::redact_url;
 
 const URL_PASSWORD: &str = "password in an HTTP request URL";
 
 pub(crate) fn observe(obs: &Observation<'_, '_>, groups: &mut Groups) {
-    let kinds = secret_kinds(&obs.event.query);
+    let kinds = obs.facts().secret_kinds(&obs.event.query);
     if kinds.is_empty() {
         return;
     }
