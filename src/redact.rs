@@ -644,8 +644,14 @@ mod tests {
         /// Digits never change the kinds; where [`digit_blind_safe`] says so, the lengths
         /// of digit runs do not either.
         #[test]
-        fn ok_digit_blind_safe_texts_share_their_kinds(t in secretish(), raw in "\\PC{0,80}") {
-            for text in [&t, &raw] {
+        fn ok_digit_blind_safe_texts_share_their_kinds(
+            t in secretish(),
+            raw in "\\PC{0,80}",
+            digits in 90_usize..130,
+        ) {
+            // A number that pushes `BY` out of the IDENTIFIED window, or pulls it in.
+            let far = format!("{t}identified {} by 'pw'{t}", "7".repeat(digits));
+            for text in [&t, &raw, &far] {
                 let kinds = secret_kinds(text);
                 let other = crate::memo::other_digits(text);
                 prop_assert_eq!(&secret_kinds(&other), &kinds, "{:?}", other);

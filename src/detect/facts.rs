@@ -198,6 +198,10 @@ mod tests {
         }
     }
 
+    /// A number long enough to push what follows out of the IDENTIFIED window.
+    const LONG_NUMBER: &str = " 12345678901234567890123456789012345678901234567890\
+        123456789012345678901234567890123456789012345678901234567890 ";
+
     /// Text made of what the classifier, the secret scanner and the recon words look for,
     /// with numbers in every place a number can stand.
     fn textish() -> impl Strategy<Value = String> {
@@ -277,6 +281,10 @@ mod tests {
             "/",
             "&",
             ";",
+            // Numbers whose length decides a key shape or the IDENTIFIED window.
+            "sk-1234567890abcdef",
+            " by '",
+            LONG_NUMBER,
         ]);
         proptest::collection::vec(piece, 0..30).prop_map(|v| v.concat())
     }
