@@ -233,7 +233,60 @@ pub(crate) struct Hit<'a> {
     pub(crate) maxes: &'a [(&'static str, u64)],
     pub(crate) tables: &'a [String],
     pub(crate) targets: &'a [String],
-    pub(crate) evidence: RawEvidence,
+    pub(crate) evidence: Pending<'a>,
+}
+
+/// A piece of evidence not written yet: a group writes it only if it keeps it, and a busy
+/// group keeps few of its hits (its [`MAX_EVIDENCE`] heaviest).
+pub(crate) struct Pending<'a> {
+    pub(crate) location: Location,
+    pub(crate) weight: u64,
+    pub(crate) excerpt: Excerpt<'a>,
+}
+
+/// How a [`Pending`] piece's excerpt is written.
+pub(crate) enum Excerpt<'a> {
+    /// The query text, shortened and, with `redact`, with its secrets masked (`clean`: the
+    /// text is known to hold none).
+    Query {
+        text: &'a str,
+        redact: bool,
+        clean: bool,
+    },
+    /// What the function returns.
+    With(&'a dyn Fn() -> String),
+}
+
+impl fmt::Debug for Pending<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Pending")
+            .field("location", &self.location)
+            .field("weight", &self.weight)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Pending<'_> {
+    /// The order in which pieces are kept: heaviest, then earliest.
+    fn rank(&self) -> (u64, std::cmp::Reverse<Location>) {
+        (self.weight, std::cmp::Reverse(self.location))
+    }
+
+    /// The piece, written.
+    pub(crate) fn write(self) -> RawEvidence {
+        RawEvidence {
+            location: self.location,
+            excerpt: match self.excerpt {
+                Excerpt::Query {
+                    text,
+                    redact,
+                    clean,
+                } => super::excerpt(text, redact, clean),
+                Excerpt::With(f) => f(),
+            },
+            weight: self.weight,
+        }
+    }
 }
 
 impl Group {
@@ -297,15 +350,15 @@ fn insert_capped(set: &mut BTreeSet<String>, name: &str) {
 }
 
 /// Keeps the [`MAX_EVIDENCE`] heaviest pieces, the earliest on ties: a total order, so the
-/// same pieces are kept whatever order events arrive in.
-fn keep_evidence(kept: &mut Vec<RawEvidence>, e: RawEvidence) {
+/// same pieces are kept whatever order events arrive in. A piece is written only if kept.
+fn keep_evidence(kept: &mut Vec<RawEvidence>, e: Pending<'_>) {
     let rank = |e: &RawEvidence| (e.weight, std::cmp::Reverse(e.location));
     if kept.len() < MAX_EVIDENCE {
-        kept.push(e);
+        kept.push(e.write());
     } else if let Some((i, min)) = kept.iter().enumerate().min_by_key(|(_, k)| rank(k)) {
-        if rank(&e) > rank(min) {
+        if e.rank() > rank(min) {
             if let Some(slot) = kept.get_mut(i) {
-                *slot = e;
+                *slot = e.write();
             }
         }
     }

@@ -21,7 +21,7 @@ use std::rc::Rc;
 use serde::Serialize;
 
 pub use finding::{human_bytes, human_count, Evidence, Finding, RuleId, Severity};
-pub(crate) use finding::{GroupKey, Groups, Hit, RawEvidence};
+pub(crate) use finding::{Excerpt, GroupKey, Groups, Hit, Pending, RawEvidence};
 pub use ledger::{Channel, LedgerEntry};
 
 use baseline::{Baseline, BaselineState, ClientVolume};
@@ -152,6 +152,11 @@ impl<'e, 'a> Observation<'e, 'a> {
         &self.facts
     }
 
+    /// Whether the query text holds no secret (known from the memo lookup).
+    pub(crate) fn secret_free(&self) -> bool {
+        self.facts.secret_kinds(&self.event.query).is_empty()
+    }
+
     /// Statement kind: the server's `query_kind` where it is logged and says enough, else
     /// the text's.
     pub(crate) fn kind(&self) -> StatementKind {
@@ -205,7 +210,20 @@ impl<'e, 'a> Observation<'e, 'a> {
     }
 
     pub(crate) fn evidence(&self, weight: u64) -> RawEvidence {
-        evidence_of(self.event, self.settings.redact, weight)
+        self.pending(weight).write()
+    }
+
+    /// [`Self::evidence`], written only if a group keeps it.
+    pub(crate) fn pending(&self, weight: u64) -> Pending<'e> {
+        Pending {
+            location: self.event.location,
+            weight,
+            excerpt: Excerpt::Query {
+                text: &self.event.query,
+                redact: self.settings.redact,
+                clean: self.secret_free(),
+            },
+        }
     }
 }
 
@@ -215,25 +233,44 @@ pub(crate) fn evidence_of(
     redact_secrets: bool,
     weight: u64,
 ) -> RawEvidence {
-    {
-        let q = event.query.as_ref();
-        let mut excerpt: String = q
-            .chars()
-            .take(EXCERPT_CHARS)
-            .map(|c| if c.is_control() { ' ' } else { c })
-            .collect();
-        if q.chars().nth(EXCERPT_CHARS).is_some() {
-            excerpt.push('…');
-        }
-        if redact_secrets {
-            excerpt = redact(&excerpt).into_owned();
-        }
-        RawEvidence {
-            location: event.location,
-            excerpt,
-            weight,
-        }
+    RawEvidence {
+        location: event.location,
+        excerpt: excerpt(&event.query, redact_secrets, false),
+        weight,
     }
+}
+
+/// A query as evidence quotes it: its first [`EXCERPT_CHARS`] characters (and `…` if there
+/// are more), control characters as blanks and, with `redact_secrets`, secrets masked.
+/// `clean`: the caller knows `q` holds no secret, so an excerpt that is all of `q`, as it
+/// is, needs no scan for them.
+pub(crate) fn excerpt(q: &str, redact_secrets: bool, clean: bool) -> String {
+    // Up to EXCERPT_CHARS bytes are at most as many characters.
+    let cut = if q.len() <= EXCERPT_CHARS {
+        q.len()
+    } else {
+        q.char_indices()
+            .nth(EXCERPT_CHARS)
+            .map_or(q.len(), |(i, _)| i)
+    };
+    let head = q.get(..cut).unwrap_or(q);
+    // Control characters are C0, DEL and C1 (U+0080–U+009F, 0xC2 0x80–0x9F in UTF-8).
+    let plain = !head.bytes().any(|b| b < 0x20 || b == 0x7f || b == 0xc2);
+    let mut excerpt: String = if plain {
+        head.to_owned()
+    } else {
+        head.chars()
+            .map(|c| if c.is_control() { ' ' } else { c })
+            .collect()
+    };
+    let whole = cut == q.len();
+    if !whole {
+        excerpt.push('…');
+    }
+    if redact_secrets && !(clean && plain && whole) {
+        excerpt = redact(&excerpt).into_owned();
+    }
+    excerpt
 }
 
 /// Totals for one client (user at address) over the whole scan.
@@ -1196,6 +1233,69 @@ pub(crate) mod tests {
 
     use super::*;
     use crate::event::{Interface, Location, SourceId, Volume};
+
+    /// [`excerpt`] as it was: character by character, then a redaction scan.
+    fn reference_excerpt(q: &str, redact_secrets: bool) -> String {
+        let mut excerpt: String = q
+            .chars()
+            .take(EXCERPT_CHARS)
+            .map(|c| if c.is_control() { ' ' } else { c })
+            .collect();
+        if q.chars().nth(EXCERPT_CHARS).is_some() {
+            excerpt.push('…');
+        }
+        if redact_secrets {
+            excerpt = redact(&excerpt).into_owned();
+        }
+        excerpt
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig {
+            cases: 4000,
+            ..proptest::prelude::ProptestConfig::default()
+        })]
+        /// Around the cut, with control characters (C1 too) and secrets the cut or a blank
+        /// makes or unmakes, the excerpt is what it was.
+        #[test]
+        fn ok_excerpt_matches_reference(
+            pieces in proptest::collection::vec(
+                proptest::sample::select(vec![
+                    "SELECT ", "x", "é", "日本", "\u{85}", "\u{a0}", "\t", "\n", "\u{0}",
+                    "\u{7f}", "password", "=", " = ", "pw", "'", "sk-", "0123456789abcdef",
+                    "AKIA", "ABCDEFGHIJKLMNOP", "ABCDEFGHIJKLMNOPQRSTUVWXYZ", "''", "identified",
+                    " by ", "://u:p@h",
+                ]),
+                0..120,
+            ),
+            pad in 0_usize..250,
+        ) {
+            let q = format!("{}{}", "a".repeat(pad), pieces.concat());
+            let clean = crate::redact::secret_kinds(&q).is_empty();
+            for redact_secrets in [false, true] {
+                proptest::prop_assert_eq!(
+                    excerpt(&q, redact_secrets, clean),
+                    reference_excerpt(&q, redact_secrets),
+                    "{:?}",
+                    q
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn ok_excerpt_redacts_what_the_cut_makes_a_secret() {
+        // A token too long to be an AWS key id, cut to one that is; an empty password, cut
+        // to one that is not.
+        let key = format!("{} AKIA{}", "x".repeat(EXCERPT_CHARS - 20), "B".repeat(40));
+        let pw = format!("{} password=''", "x".repeat(EXCERPT_CHARS - 11));
+        for q in [key, pw] {
+            assert!(crate::redact::secret_kinds(&q).is_empty(), "{q}");
+            let e = excerpt(&q, true, true);
+            assert!(e.contains(crate::redact::MASK), "{e}");
+            assert_eq!(e, reference_excerpt(&q, true));
+        }
+    }
 
     #[test]
     fn ok_mentions_ignores_ascii_case_only() {

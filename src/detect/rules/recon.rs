@@ -21,7 +21,7 @@
 //! ```
 
 use super::super::{describe_client, GroupKey, Groups, Hit, Observation, Settings, Verdict};
-use crate::detect::finding::{Group, RawEvidence};
+use crate::detect::finding::{Excerpt, Group, Pending};
 use crate::detect::{human_count, is_system_table, mentions, RuleId, Severity};
 use crate::event::HttpEvent;
 use crate::net::NetClass;
@@ -115,7 +115,7 @@ pub(crate) fn observe(obs: &Observation<'_, '_>, groups: &mut Groups) {
             maxes: &[],
             tables: &tables,
             targets: &[],
-            evidence: obs.evidence(1),
+            evidence: obs.pending(1),
         },
     );
 }
@@ -155,19 +155,21 @@ pub(crate) fn observe_http(
             maxes: &[],
             tables: &[],
             targets: &[path],
-            evidence: RawEvidence {
+            evidence: Pending {
                 location: h.location,
-                excerpt: format!(
-                    "{} {} → {}",
-                    if h.method.is_empty() { "?" } else { &h.method },
-                    if settings.redact {
-                        crate::redact::redact_url(&h.target)
-                    } else {
-                        std::borrow::Cow::Borrowed(h.target.as_ref())
-                    },
-                    h.status.map_or("-".to_owned(), |s| s.to_string())
-                ),
                 weight: 1,
+                excerpt: Excerpt::With(&|| {
+                    format!(
+                        "{} {} → {}",
+                        if h.method.is_empty() { "?" } else { &h.method },
+                        if settings.redact {
+                            crate::redact::redact_url(&h.target)
+                        } else {
+                            std::borrow::Cow::Borrowed(h.target.as_ref())
+                        },
+                        h.status.map_or("-".to_owned(), |s| s.to_string())
+                    )
+                }),
             },
         },
     );

@@ -20,10 +20,8 @@
 //! → high: `analyst` from internal 127.0.0.1 put secrets in logs: password in URL …
 //! ```
 
-use super::super::{
-    describe_client, evidence_of, GroupKey, Groups, Hit, Observation, Settings, Verdict,
-};
-use crate::detect::finding::{Group, RawEvidence};
+use super::super::{describe_client, GroupKey, Groups, Hit, Observation, Settings, Verdict};
+use crate::detect::finding::{Excerpt, Group, Pending};
 use crate::detect::{human_count, RuleId, Severity};
 use crate::event::{Credentials, HttpEvent};
 use crate::net::NetClass;
@@ -53,7 +51,15 @@ pub(crate) fn observe(obs: &Observation<'_, '_>, groups: &mut Groups) {
             tables: &[],
             targets: &targets,
             // Always redacted: this rule exists to say where secrets are, not to repeat them.
-            evidence: evidence_of(obs.event, true, 1),
+            evidence: Pending {
+                location: obs.event.location,
+                weight: 1,
+                excerpt: Excerpt::Query {
+                    text: &obs.event.query,
+                    redact: true,
+                    clean: false,
+                },
+            },
         },
     );
 }
@@ -87,11 +93,11 @@ pub(crate) fn observe_http(
             maxes: &[],
             tables: &[],
             targets: &[URL_PASSWORD.to_owned()],
-            evidence: RawEvidence {
+            evidence: Pending {
                 location: h.location,
-                // The target had its password masked when parsed; redact the rest too.
-                excerpt: format!("{} {}", h.method, redact_url(&h.target)),
                 weight: 1,
+                // The target had its password masked when parsed; redact the rest too.
+                excerpt: Excerpt::With(&|| format!("{} {}", h.method, redact_url(&h.target))),
             },
         },
     );

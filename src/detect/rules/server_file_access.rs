@@ -75,7 +75,7 @@ pub(crate) fn observe(obs: &Observation<'_, '_>, groups: &mut Groups) {
             maxes: &[],
             tables: &[],
             targets: &targets,
-            evidence: obs.evidence(1),
+            evidence: obs.pending(1),
         },
     );
 }
