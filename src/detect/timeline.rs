@@ -18,6 +18,7 @@ use std::net::IpAddr;
 use serde::Serialize;
 
 use super::{ClientSummary, Finding};
+use crate::memo::FastMap;
 use crate::time::Timestamp;
 
 /// At most this many windows between the first and the last event.
@@ -80,8 +81,10 @@ pub(crate) struct TimelineBuilder {
     level: usize,
     /// Clients given an id so far (the detector's client table keeps each client's id).
     clients: u32,
-    /// (client id, window start in seconds) → (queries, result bytes).
-    cells: BTreeMap<(u32, i64), (u64, u64)>,
+    /// (client id, window start in seconds) → (queries, result bytes). A hash map: one
+    /// probe per query where a B-tree of thousands of cells took a dozen comparisons; only
+    /// [`Self::finish`] needs them in order, and sorts them once.
+    cells: FastMap<(u32, i64), (u64, u64)>,
     /// Earliest and latest query start, seconds.
     span: Option<(i64, i64)>,
 }
@@ -114,16 +117,21 @@ impl TimelineBuilder {
         let id = id.unwrap_or(OTHER);
         let t = start.secs();
         let (lo, hi) = self.span.map_or((t, t), |(a, b)| (a.min(t), b.max(t)));
+        let wider = self.span != Some((lo, hi));
         self.span = Some((lo, hi));
         let w = width(self.level);
+        let cells = self.cells.len();
         let cell = self
             .cells
             .entry((id, t.div_euclid(w) * w))
             .or_insert((0, 0));
         cell.0 += 1;
         cell.1 = cell.1.saturating_add(result_bytes);
-        while self.too_fine(lo, hi) {
-            self.widen();
+        // Only a longer span or a new cell can make the windows too fine.
+        if wider || self.cells.len() > cells {
+            while self.too_fine(lo, hi) {
+                self.widen();
+            }
         }
     }
 
@@ -140,20 +148,18 @@ impl TimelineBuilder {
     fn widen(&mut self) {
         self.level += 1;
         let w = width(self.level);
-        // Cells come in (client, start) order and flooring keeps that order: merge
-        // neighbours, then build the map from sorted input in one pass.
-        let mut merged: Vec<((u32, i64), (u64, u64))> = Vec::with_capacity(self.cells.len());
+        let mut merged = FastMap::default();
+        merged.reserve(self.cells.len());
+        // Sums, so the order cells come in does not matter.
+        #[allow(clippy::iter_over_hash_type)]
         for ((id, start), (q, b)) in std::mem::take(&mut self.cells) {
-            let key = (id, start.div_euclid(w) * w);
-            match merged.last_mut() {
-                Some((k, cell)) if *k == key => {
-                    cell.0 += q;
-                    cell.1 = cell.1.saturating_add(b);
-                }
-                _ => merged.push((key, (q, b))),
-            }
+            let cell: &mut (u64, u64) = merged
+                .entry((id, start.div_euclid(w) * w))
+                .or_default();
+            cell.0 += q;
+            cell.1 = cell.1.saturating_add(b);
         }
-        self.cells = merged.into_iter().collect();
+        self.cells = merged;
     }
 
     /// The report's timeline: series for the clients of `clients` (heaviest first; `ids[i]`
@@ -190,7 +196,9 @@ impl TimelineBuilder {
             });
         }
         let mut other: BTreeMap<i64, (u64, u64)> = BTreeMap::new();
-        for ((id, start), (q, b)) in self.cells {
+        let mut cells: Vec<((u32, i64), (u64, u64))> = self.cells.into_iter().collect();
+        cells.sort_unstable_by_key(|(key, _)| *key);
+        for ((id, start), (q, b)) in cells {
             let window = Window(Timestamp::from_secs(start), q, b);
             match chosen.get(&id).and_then(|i| series.get_mut(*i)) {
                 Some(s) => s.windows.push(window),
