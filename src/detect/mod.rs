@@ -739,17 +739,15 @@ impl Detector {
             return;
         }
         let failed = h.status.is_some_and(|s| s >= 400);
+        // Borrowed from the request: only a held execution is copied (`into_owned`).
         let q = QueryEvent {
             start: h.time,
             end: Some(h.time),
-            user: h
-                .user
-                .clone()
-                .unwrap_or(std::borrow::Cow::Borrowed("default")),
+            user: Cow::Borrowed(h.user.as_deref().unwrap_or("default")),
             authenticated_user: None,
             client: h.client,
-            query_id: std::borrow::Cow::Borrowed(""),
-            query: h.query.clone().unwrap_or_default(),
+            query_id: Cow::Borrowed(""),
+            query: Cow::Borrowed(h.query.as_deref().unwrap_or_default()),
             query_kind: None,
             outcome: if failed {
                 QueryOutcome::FailedBeforeStart
@@ -766,7 +764,7 @@ impl Detector {
             },
             table_functions: None,
             tables: None,
-            http_user_agent: h.user_agent.clone(),
+            http_user_agent: h.user_agent.as_deref().map(Cow::Borrowed),
             location: h.location,
         };
         if self.joins && self.held_requests.len() < MAX_HELD_SERVER_QUERIES {

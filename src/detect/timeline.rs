@@ -153,9 +153,7 @@ impl TimelineBuilder {
         // Sums, so the order cells come in does not matter.
         #[allow(clippy::iter_over_hash_type)]
         for ((id, start), (q, b)) in std::mem::take(&mut self.cells) {
-            let cell: &mut (u64, u64) = merged
-                .entry((id, start.div_euclid(w) * w))
-                .or_default();
+            let cell: &mut (u64, u64) = merged.entry((id, start.div_euclid(w) * w)).or_default();
             cell.0 += q;
             cell.1 = cell.1.saturating_add(b);
         }
