@@ -395,32 +395,24 @@ impl<'a> Specials<'a> {
 /// The special bytes of `bytes[from..from + 64]`.
 fn special_mask_at(bytes: &[u8], from: usize) -> u64 {
     let rest = bytes.get(from..).unwrap_or_default();
-    match rest.first_chunk::<64>() {
-        Some(block) => special_mask(block),
-        None => {
-            // The tail, padded with NULs (not special).
-            let mut block = [0; 64];
-            block.iter_mut().zip(rest).for_each(|(slot, b)| *slot = *b);
-            special_mask(&block)
-        }
-    }
-}
-
-/// Bit *k* set where byte *k* of `block` is special to [`number_blind`].
-#[inline]
-fn special_mask(block: &[u8; 64]) -> u64 {
-    let zero = u8x16::splat(b'0');
-    let nine = u8x16::splat(9);
-    let marks = [b'\\', b'#', b'-', b'/', b'\'', b'"', b'`'].map(u8x16::splat);
+    let block = rest.get(..64).unwrap_or(rest);
+    let splat = u8x16::splat;
     let mut mask = 0u64;
-    for (k, lane) in block.chunks_exact(16).enumerate() {
-        let v = u8x16::new(<[u8; 16]>::try_from(lane).unwrap_or_default());
+    // 16 bytes at a time; the last few padded with NULs (not special).
+    for (k, lane) in block.chunks(16).enumerate() {
+        let lane = <[u8; 16]>::try_from(lane).unwrap_or_else(|_| {
+            let mut padded = [0; 16];
+            padded.iter_mut().zip(lane).for_each(|(slot, b)| *slot = *b);
+            padded
+        });
+        let v = u8x16::new(lane);
         // A digit is at most 9 above `0` (below it, the difference wraps to 247 or more).
-        let d = v - zero;
-        let mut m = d.min(nine).simd_eq(d);
-        for mark in marks {
-            m |= v.simd_eq(mark);
-        }
+        let d = v - splat(b'0');
+        let digit = d.min(splat(9)).simd_eq(d);
+        // `"` and `#` differ in bit 0 only, `-` and `/` in bit 1 only.
+        let pairs = (v | splat(1)).simd_eq(splat(b'#')) | (v | splat(2)).simd_eq(splat(b'/'));
+        let quotes = v.simd_eq(splat(b'\'')) | v.simd_eq(splat(b'`'));
+        let m = digit | pairs | quotes | v.simd_eq(splat(b'\\'));
         mask |= u64::from(m.to_bitmask()) << (16 * k);
     }
     mask

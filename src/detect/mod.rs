@@ -21,7 +21,7 @@ use std::rc::Rc;
 use serde::Serialize;
 
 pub use finding::{human_bytes, human_count, Evidence, Finding, RuleId, Severity};
-pub(crate) use finding::{Excerpt, GroupKey, Groups, Hit, Pending, RawEvidence};
+pub(crate) use finding::{Excerpt, GroupKey, Groups, Hit, KeyRef, Pending, RawEvidence};
 pub use ledger::{Channel, LedgerEntry};
 
 use baseline::{Baseline, BaselineState, ClientVolume};
@@ -200,11 +200,11 @@ impl<'e, 'a> Observation<'e, 'a> {
         &self.settings.thresholds
     }
 
-    pub(crate) fn key(&self, rule: RuleId) -> GroupKey {
-        GroupKey {
+    pub(crate) fn key(&self, rule: RuleId) -> KeyRef<'e> {
+        KeyRef {
             rule,
             window: self.window(),
-            user: self.event.user.to_string(),
+            user: &self.event.user,
             client: self.event.client,
         }
     }
@@ -562,6 +562,8 @@ impl Detector {
 
     /// Lists `extra` as evidence of every finding-to-be that already cites `original`.
     fn attach(&mut self, original: Location, extra: RawEvidence) {
+        // Each group on its own: the order they are visited in cannot matter.
+        #[allow(clippy::iter_over_hash_type)]
         for group in self.groups.map.values_mut() {
             if group.evidence.iter().any(|e| e.location == original)
                 && !group.evidence.iter().any(|e| e.location == extra.location)
@@ -938,7 +940,7 @@ impl Detector {
         }
         self.stats.clients_untracked += self.auth.untracked();
         let mut findings = self.auth.findings(&self.settings, paths);
-        for (key, group) in self.groups.map {
+        for (key, group) in self.groups.into_sorted() {
             let verdict = match key.rule {
                 RuleId::UnauthenticatedRead => {
                     rules::unauthenticated_read::judge(&key, &group, &self.settings)
@@ -970,12 +972,11 @@ impl Detector {
                 RuleId::VolumeAnomaly => None,
             };
             let Some(v) = verdict else { continue };
+            let mut metrics = group.metrics();
+            metrics.extend(v.extra_metrics);
             let mut evidence = group.evidence;
             evidence.sort_by_key(|e| e.location);
             evidence.dedup_by_key(|e| e.location);
-            let mut metrics = group.sums;
-            metrics.extend(group.maxes);
-            metrics.extend(v.extra_metrics);
             metrics.insert("queries", group.count);
             findings.push(Finding {
                 rule: key.rule,

@@ -20,7 +20,9 @@
 //! → high: `default` from external 198.51.100.7 explored the server: 6 metadata queries, 2 probes …
 //! ```
 
-use super::super::{describe_client, GroupKey, Groups, Hit, Observation, Settings, Verdict};
+use super::super::{
+    describe_client, GroupKey, Groups, Hit, KeyRef, Observation, Settings, Verdict,
+};
 use crate::detect::finding::{Excerpt, Group, Pending};
 use crate::detect::{human_count, is_system_table, mentions, RuleId, Severity};
 use crate::event::HttpEvent;
@@ -141,10 +143,10 @@ pub(crate) fn observe_http(
     let passwordless = settings.passwordless.contains(user);
     let path = h.path.to_string();
     groups.add(
-        GroupKey {
+        KeyRef {
             rule: RuleId::Recon,
             window: h.time.floor_to(settings.thresholds.window_secs),
-            user: user.to_owned(),
+            user,
             client: h.client,
         },
         Hit {

@@ -20,7 +20,9 @@
 //! → high: `analyst` from internal 127.0.0.1 put secrets in logs: password in URL …
 //! ```
 
-use super::super::{describe_client, GroupKey, Groups, Hit, Observation, Settings, Verdict};
+use super::super::{
+    describe_client, GroupKey, Groups, Hit, KeyRef, Observation, Settings, Verdict,
+};
 use crate::detect::finding::{Excerpt, Group, Pending};
 use crate::detect::{human_count, RuleId, Severity};
 use crate::event::{Credentials, HttpEvent};
@@ -79,10 +81,10 @@ pub(crate) fn observe_http(
     }
     let user = h.user.as_deref().unwrap_or("default");
     groups.add(
-        GroupKey {
+        KeyRef {
             rule: RuleId::SecretInQuery,
             window: h.time.floor_to(settings.thresholds.window_secs),
-            user: user.to_owned(),
+            user,
             client: h.client,
         },
         Hit {
