@@ -105,7 +105,12 @@ impl Cidr {
     /// Whether `ip` falls inside this range.
     #[must_use]
     pub fn contains(&self, ip: IpAddr) -> bool {
-        to_bits(normalize(ip)) & mask(self.len) == self.bits
+        self.contains_bits(to_bits(normalize(ip)))
+    }
+
+    /// [`Self::contains`] for an address already in the IPv6 space.
+    fn contains_bits(&self, bits: u128) -> bool {
+        bits & mask(self.len) == self.bits
     }
 }
 
@@ -114,7 +119,14 @@ impl Cidr {
 pub struct Networks {
     /// Sorted by prefix length, longest first, so the first hit is the most specific.
     ranges: Vec<(Cidr, NetClass)>,
+    /// `ranges` as an IPv4 address sees them, in the same order: (network, mask) in 32 bits.
+    /// A range outside `::ffff:0:0/96` holds no IPv4 address and is left out; one around
+    /// all of it holds every IPv4 address (mask 0).
+    v4: Vec<(u32, u32, NetClass)>,
 }
+
+/// `::ffff:0:0/96`, where IPv4 addresses sit in the IPv6 space.
+const V4_MAPPED: u128 = 0xffff_0000_0000;
 
 /// Ranges internal unless configured otherwise: loopback, RFC 1918, CGNAT, ULA and link-local.
 pub const DEFAULT_INTERNAL: &[&str] = &[
@@ -151,7 +163,19 @@ impl Networks {
                 .cmp(&a.len)
                 .then_with(|| (*ac == NetClass::Internal).cmp(&(*bc == NetClass::Internal)))
         });
-        Ok(Self { ranges })
+        let v4 = ranges
+            .iter()
+            .filter_map(|(c, class)| {
+                if c.len >= 96 && c.bits >> 32 == V4_MAPPED >> 32 {
+                    // Within the IPv4 space: the low 32 bits of network and mask.
+                    Some((c.bits as u32, mask(c.len) as u32, *class))
+                } else {
+                    // Around all of it (mask 0), or beside it.
+                    c.contains_bits(V4_MAPPED).then_some((0, 0, *class))
+                }
+            })
+            .collect();
+        Ok(Self { ranges, v4 })
     }
 
     /// Classifies a client address; `None` (no address in the log) is [`NetClass::Unknown`].
@@ -164,10 +188,23 @@ impl Networks {
         if ip == IpAddr::V6(Ipv6Addr::UNSPECIFIED) || ip == IpAddr::V4(Ipv4Addr::UNSPECIFIED) {
             return NetClass::Internal;
         }
-        self.ranges
-            .iter()
-            .find(|(c, _)| c.contains(ip))
-            .map_or(NetClass::External, |(_, class)| *class)
+        let found = match normalize(ip) {
+            IpAddr::V4(v4) => {
+                let bits = u32::from(v4);
+                self.v4
+                    .iter()
+                    .find(|(net, mask, _)| bits & mask == *net)
+                    .map(|(_, _, class)| *class)
+            }
+            v6 => {
+                let bits = to_bits(v6);
+                self.ranges
+                    .iter()
+                    .find(|(c, _)| c.contains_bits(bits))
+                    .map(|(_, class)| *class)
+            }
+        };
+        found.unwrap_or(NetClass::External)
     }
 }
 
@@ -198,6 +235,65 @@ mod tests {
         assert_eq!(n.classify(ip("203.0.113.9")), NetClass::Internal);
         let n = Networks::new(&["10.8.0.0/16"], &["10.8.0.0/16"]).unwrap();
         assert_eq!(n.classify(ip("10.8.1.1")), NetClass::External);
+    }
+
+    /// [`Networks::classify`] as it was: every range in order, in the IPv6 space.
+    fn reference_classify(n: &Networks, ip: IpAddr) -> NetClass {
+        if ip.is_unspecified() {
+            return NetClass::Internal;
+        }
+        n.ranges
+            .iter()
+            .find(|(c, _)| c.contains(ip))
+            .map_or(NetClass::External, |(_, class)| *class)
+    }
+
+    /// Addresses and ranges near the IPv4 space and its edges.
+    fn addr() -> impl proptest::strategy::Strategy<Value = IpAddr> {
+        use proptest::prelude::*;
+        prop_oneof![
+            any::<u32>().prop_map(|a| IpAddr::V4(a.into())),
+            any::<u32>().prop_map(|a| IpAddr::V6(std::net::Ipv4Addr::from(a).to_ipv6_mapped())),
+            any::<u128>().prop_map(|a| IpAddr::V6(a.into())),
+            (any::<u32>(), 0_u128..4)
+                .prop_map(|(a, hi)| IpAddr::V6((u128::from(a) | ((0xfffe + hi) << 32)).into())),
+            proptest::sample::select(vec![0_u32, 0x0a00_0001, 0x7f00_0001, 0xc0a8_0101])
+                .prop_map(|a| IpAddr::V4(a.into())),
+        ]
+    }
+
+    proptest::proptest! {
+        /// The IPv4 table answers as the full table does, whatever the ranges.
+        #[test]
+        fn ok_classify_matches_reference(
+            nets in proptest::collection::vec((addr(), 0_u8..=128, proptest::prelude::any::<bool>()), 0..8),
+            ips in proptest::collection::vec(addr(), 1..16),
+        ) {
+            // A mapped address takes an IPv4 prefix length.
+            let cidr = |(ip, len, _): &(IpAddr, u8, bool)| match normalize(*ip) {
+                IpAddr::V4(a) => format!("{a}/{}", len / 4),
+                IpAddr::V6(a) => format!("{a}/{len}"),
+            };
+            let internal: Vec<String> = nets.iter().filter(|n| n.2).map(cidr).collect();
+            let external: Vec<String> = nets.iter().filter(|n| !n.2).map(cidr).collect();
+            let n = Networks::new(&internal, &external).unwrap();
+            for ip in ips {
+                proptest::prop_assert_eq!(n.classify(Some(ip)), reference_classify(&n, ip), "{}", ip);
+            }
+        }
+    }
+
+    #[test]
+    fn ok_ipv4_table_covers_wide_v6_ranges() {
+        // `::/80` holds every IPv4 address (as `::ffff:a.b.c.d`), `::/0` everything.
+        let n = Networks::new(&["::/0", "10.2.0.0/16"], &["::/80", "10.1.0.0/16"]).unwrap();
+        assert_eq!(n.classify(ip("10.1.2.3")), NetClass::External);
+        assert_eq!(n.classify(ip("10.2.2.3")), NetClass::Internal);
+        assert_eq!(n.classify(ip("10.3.2.3")), NetClass::Internal);
+        assert_eq!(n.classify(ip("8.8.8.8")), NetClass::External);
+        assert_eq!(n.classify(ip("::ffff:8.8.8.8")), NetClass::External);
+        assert_eq!(n.classify(ip("2001:db8::1")), NetClass::Internal);
+        assert_eq!(n.classify(ip("::1:2")), NetClass::External);
     }
 
     #[test]

@@ -1,14 +1,17 @@
 //! Findings and the bookkeeping that turns many matching events into one finding per client,
 //! rule and window.
 
+use std::borrow::Borrow;
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
+use std::hash::{Hash, Hasher};
 use std::net::IpAddr;
 use std::str::FromStr;
 
 use serde::Serialize;
 
 use crate::event::Location;
+use crate::memo::FastMap;
 use crate::net::NetClass;
 use crate::time::Timestamp;
 
@@ -195,6 +198,77 @@ pub(crate) struct GroupKey {
     pub(crate) client: Option<IpAddr>,
 }
 
+/// A [`GroupKey`] borrowing its user: how a hit names its group, so a hit on a group that
+/// exists allocates nothing.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub(crate) struct KeyRef<'a> {
+    pub(crate) rule: RuleId,
+    pub(crate) window: Timestamp,
+    pub(crate) user: &'a str,
+    pub(crate) client: Option<IpAddr>,
+}
+
+impl KeyRef<'_> {
+    fn to_owned(self) -> GroupKey {
+        GroupKey {
+            rule: self.rule,
+            window: self.window,
+            user: self.user.to_owned(),
+            client: self.client,
+        }
+    }
+}
+
+/// What [`GroupKey`] and [`KeyRef`] have in common: the map of groups, keyed by the first,
+/// is searched with the second through `Borrow<dyn AsKeyRef>`.
+trait AsKeyRef {
+    fn key_ref(&self) -> KeyRef<'_>;
+}
+
+impl AsKeyRef for GroupKey {
+    fn key_ref(&self) -> KeyRef<'_> {
+        KeyRef {
+            rule: self.rule,
+            window: self.window,
+            user: &self.user,
+            client: self.client,
+        }
+    }
+}
+
+impl AsKeyRef for KeyRef<'_> {
+    fn key_ref(&self) -> KeyRef<'_> {
+        *self
+    }
+}
+
+impl<'a> Borrow<dyn AsKeyRef + 'a> for GroupKey {
+    fn borrow(&self) -> &(dyn AsKeyRef + 'a) {
+        self
+    }
+}
+
+// Both sides hash and compare as their `KeyRef`, as `Borrow` requires.
+impl Hash for GroupKey {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        self.key_ref().hash(state);
+    }
+}
+
+impl Hash for dyn AsKeyRef + '_ {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        self.key_ref().hash(state);
+    }
+}
+
+impl PartialEq for dyn AsKeyRef + '_ {
+    fn eq(&self, other: &Self) -> bool {
+        self.key_ref() == other.key_ref()
+    }
+}
+
+impl Eq for dyn AsKeyRef + '_ {}
+
 /// Evidence kept per finding.
 const MAX_EVIDENCE: usize = 8;
 /// Tables or targets listed per finding.
@@ -216,8 +290,9 @@ pub(crate) struct Group {
     pub(crate) first: Timestamp,
     pub(crate) last: Timestamp,
     pub(crate) count: u64,
-    pub(crate) sums: BTreeMap<&'static str, u64>,
-    pub(crate) maxes: BTreeMap<&'static str, u64>,
+    /// Few and always the same per rule: a list, searched by name.
+    pub(crate) sums: Vec<(&'static str, u64)>,
+    pub(crate) maxes: Vec<(&'static str, u64)>,
     pub(crate) tables: BTreeSet<String>,
     pub(crate) targets: BTreeSet<String>,
     pub(crate) evidence: Vec<RawEvidence>,
@@ -233,7 +308,60 @@ pub(crate) struct Hit<'a> {
     pub(crate) maxes: &'a [(&'static str, u64)],
     pub(crate) tables: &'a [String],
     pub(crate) targets: &'a [String],
-    pub(crate) evidence: RawEvidence,
+    pub(crate) evidence: Pending<'a>,
+}
+
+/// A piece of evidence not written yet: a group writes it only if it keeps it, and a busy
+/// group keeps few of its hits (its [`MAX_EVIDENCE`] heaviest).
+pub(crate) struct Pending<'a> {
+    pub(crate) location: Location,
+    pub(crate) weight: u64,
+    pub(crate) excerpt: Excerpt<'a>,
+}
+
+/// How a [`Pending`] piece's excerpt is written.
+pub(crate) enum Excerpt<'a> {
+    /// The query text, shortened and, with `redact`, with its secrets masked (`clean`: the
+    /// text is known to hold none).
+    Query {
+        text: &'a str,
+        redact: bool,
+        clean: bool,
+    },
+    /// What the function returns.
+    With(&'a dyn Fn() -> String),
+}
+
+impl fmt::Debug for Pending<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Pending")
+            .field("location", &self.location)
+            .field("weight", &self.weight)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Pending<'_> {
+    /// The order in which pieces are kept: heaviest, then earliest.
+    fn rank(&self) -> (u64, std::cmp::Reverse<Location>) {
+        (self.weight, std::cmp::Reverse(self.location))
+    }
+
+    /// The piece, written.
+    pub(crate) fn write(self) -> RawEvidence {
+        RawEvidence {
+            location: self.location,
+            excerpt: match self.excerpt {
+                Excerpt::Query {
+                    text,
+                    redact,
+                    clean,
+                } => super::excerpt(text, redact, clean),
+                Excerpt::With(f) => f(),
+            },
+            weight: self.weight,
+        }
+    }
 }
 
 impl Group {
@@ -244,8 +372,8 @@ impl Group {
             first: hit.time,
             last: hit.time,
             count: 0,
-            sums: BTreeMap::new(),
-            maxes: BTreeMap::new(),
+            sums: Vec::new(),
+            maxes: Vec::new(),
             tables: BTreeSet::new(),
             targets: BTreeSet::new(),
             evidence: Vec::new(),
@@ -258,12 +386,10 @@ impl Group {
         self.last = self.last.max(hit.time);
         self.count += 1;
         for (k, v) in hit.sums {
-            let s = self.sums.entry(k).or_default();
-            *s = s.saturating_add(*v);
+            update(&mut self.sums, k, |s| s.saturating_add(*v));
         }
         for (k, v) in hit.maxes {
-            let m = self.maxes.entry(k).or_default();
-            *m = (*m).max(*v);
+            update(&mut self.maxes, k, |m| m.max(*v));
         }
         for t in hit.tables {
             insert_capped(&mut self.tables, t);
@@ -275,11 +401,29 @@ impl Group {
     }
 
     pub(crate) fn sum(&self, k: &str) -> u64 {
-        self.sums.get(k).copied().unwrap_or(0)
+        value(&self.sums, k)
     }
 
     pub(crate) fn max(&self, k: &str) -> u64 {
-        self.maxes.get(k).copied().unwrap_or(0)
+        value(&self.maxes, k)
+    }
+
+    /// The sums and maxima by name (a maximum wins over a sum of the same name).
+    pub(crate) fn metrics(&self) -> BTreeMap<&'static str, u64> {
+        self.sums.iter().chain(&self.maxes).copied().collect()
+    }
+}
+
+/// The value named `k` (0 if none).
+fn value(list: &[(&'static str, u64)], k: &str) -> u64 {
+    list.iter().find(|(n, _)| *n == k).map_or(0, |(_, v)| *v)
+}
+
+/// Sets the value named `k` to `f` of it (of 0 if there is none yet).
+fn update(list: &mut Vec<(&'static str, u64)>, k: &'static str, f: impl FnOnce(u64) -> u64) {
+    match list.iter_mut().find(|(n, _)| *n == k) {
+        Some((_, v)) => *v = f(*v),
+        None => list.push((k, f(0))),
     }
 }
 
@@ -297,24 +441,25 @@ fn insert_capped(set: &mut BTreeSet<String>, name: &str) {
 }
 
 /// Keeps the [`MAX_EVIDENCE`] heaviest pieces, the earliest on ties: a total order, so the
-/// same pieces are kept whatever order events arrive in.
-fn keep_evidence(kept: &mut Vec<RawEvidence>, e: RawEvidence) {
+/// same pieces are kept whatever order events arrive in. A piece is written only if kept.
+fn keep_evidence(kept: &mut Vec<RawEvidence>, e: Pending<'_>) {
     let rank = |e: &RawEvidence| (e.weight, std::cmp::Reverse(e.location));
     if kept.len() < MAX_EVIDENCE {
-        kept.push(e);
+        kept.push(e.write());
     } else if let Some((i, min)) = kept.iter().enumerate().min_by_key(|(_, k)| rank(k)) {
-        if rank(&e) > rank(min) {
+        if e.rank() > rank(min) {
             if let Some(slot) = kept.get_mut(i) {
-                *slot = e;
+                *slot = e.write();
             }
         }
     }
 }
 
-/// All groups of a scan, keyed deterministically.
+/// All groups of a scan. A hash map (one probe per hit); whoever reads them all sorts them
+/// by key first ([`Groups::into_sorted`]).
 #[derive(Debug, Default)]
 pub(crate) struct Groups {
-    pub(crate) map: BTreeMap<GroupKey, Group>,
+    pub(crate) map: FastMap<GroupKey, Group>,
     /// Hits folded into an overflow group because the group cap was reached.
     pub(crate) folded: u64,
     /// Groups kept at most (0 is read as 1).
@@ -324,16 +469,32 @@ pub(crate) struct Groups {
 impl Groups {
     /// Folds the hit into its group; past `cap` groups, new clients go to an overflow group
     /// per rule and window (user `*`, no address).
-    pub(crate) fn add(&mut self, mut key: GroupKey, hit: Hit<'_>) {
-        if self.map.len() >= self.cap.max(1) && !self.map.contains_key(&key) {
-            key.user = "*".to_owned();
-            key.client = None;
-            self.folded += 1;
+    pub(crate) fn add(&mut self, key: KeyRef<'_>, hit: Hit<'_>) {
+        if let Some(group) = self.map.get_mut(&key as &dyn AsKeyRef) {
+            group.add(hit);
+            return;
         }
+        let key = if self.map.len() >= self.cap.max(1) {
+            self.folded += 1;
+            KeyRef {
+                user: "*",
+                client: None,
+                ..key
+            }
+        } else {
+            key
+        };
         self.map
-            .entry(key)
+            .entry(key.to_owned())
             .or_insert_with(|| Group::new(&hit))
             .add(hit);
+    }
+
+    /// Every group, in key order.
+    pub(crate) fn into_sorted(self) -> Vec<(GroupKey, Group)> {
+        let mut all: Vec<(GroupKey, Group)> = self.map.into_iter().collect();
+        all.sort_unstable_by(|(a, _), (b, _)| a.cmp(b));
+        all
     }
 }
 

@@ -6,6 +6,7 @@
 //! which format an event came from; its tests build events by hand.
 
 pub mod baseline;
+mod facts;
 mod finding;
 mod ledger;
 mod policy;
@@ -13,18 +14,18 @@ pub mod rules;
 pub mod timeline;
 
 use std::borrow::Cow;
-use std::cell::OnceCell;
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
 use std::rc::Rc;
 
 use serde::Serialize;
 
 pub use finding::{human_bytes, human_count, Evidence, Finding, RuleId, Severity};
-pub(crate) use finding::{GroupKey, Groups, Hit, RawEvidence};
+pub(crate) use finding::{Excerpt, GroupKey, Groups, Hit, KeyRef, Pending, RawEvidence};
 pub use ledger::{Channel, LedgerEntry};
 
 use baseline::{Baseline, BaselineState, ClientVolume};
+use facts::TextFacts;
 use ledger::Ledger;
 use policy::Policy;
 
@@ -33,9 +34,10 @@ use crate::error::ConfigError;
 use crate::event::{
     Event, HttpEvent, HttpOrigin, Interface, Location, LoginEvent, QueryEvent, QueryOutcome, Volume,
 };
+use crate::memo::{FastMap, FastSet};
 use crate::net::{NetClass, Networks};
 use crate::redact::{redact, redact_url};
-use crate::sql::{classify_shared, QueryClass, StatementKind};
+use crate::sql::{QueryClass, StatementKind};
 use crate::time::Timestamp;
 
 /// Characters of query text quoted in evidence.
@@ -104,32 +106,61 @@ pub(crate) struct Observation<'e, 'a> {
     pub(crate) client_class: NetClass,
     pub(crate) passwordless: bool,
     pub(crate) settings: &'e Settings,
-    class: OnceCell<Rc<QueryClass>>,
+    /// What the query text says, from one memo lookup for all rules.
+    facts: Rc<TextFacts>,
+    kind: StatementKind,
 }
 
-impl Observation<'_, '_> {
-    /// The lexical classification of the query text, computed on first use.
-    pub(crate) fn class(&self) -> &QueryClass {
-        self.class
-            .get_or_init(|| classify_shared(&self.event.query))
-    }
-
-    /// Statement kind: the text decides INSERT INTO FUNCTION (query_kind says only
-    /// `Insert`); otherwise the server's own `query_kind` is preferred.
-    pub(crate) fn kind(&self) -> StatementKind {
-        let from_server = self
-            .event
+impl<'e, 'a> Observation<'e, 'a> {
+    fn new(
+        event: &'e QueryEvent<'a>,
+        client_class: NetClass,
+        passwordless: bool,
+        settings: &'e Settings,
+    ) -> Self {
+        let facts = facts::facts(&event.query);
+        let from_server = event
             .query_kind
             .as_deref()
             .and_then(StatementKind::from_query_kind);
-        match from_server {
-            // Only the text tells INSERT INTO FUNCTION apart, and only if it says FUNCTION.
-            Some(StatementKind::Insert) if !mentions(&self.event.query, b"function") => {
+        // The server's own `query_kind` is preferred, but only the text tells INSERT INTO
+        // FUNCTION apart (query_kind says `Insert`), and only if it says FUNCTION.
+        let kind = match from_server {
+            Some(StatementKind::Insert) if !facts.mentions_function(&event.query) => {
                 StatementKind::Insert
             }
-            Some(StatementKind::Insert) | None => self.class().kind(),
+            Some(StatementKind::Insert) | None => facts.class(&event.query).kind(),
             Some(k) => k,
+        };
+        Self {
+            event,
+            client_class,
+            passwordless,
+            settings,
+            facts,
+            kind,
         }
+    }
+
+    /// The lexical classification of the query text.
+    pub(crate) fn class(&self) -> &QueryClass {
+        self.facts.class(&self.event.query)
+    }
+
+    /// What the memo knows of the query text (ask it with `self.event.query`).
+    pub(crate) fn facts(&self) -> &TextFacts {
+        &self.facts
+    }
+
+    /// Whether the query text holds no secret (known from the memo lookup).
+    pub(crate) fn secret_free(&self) -> bool {
+        self.facts.secret_kinds(&self.event.query).is_empty()
+    }
+
+    /// Statement kind: the server's `query_kind` where it is logged and says enough, else
+    /// the text's.
+    pub(crate) fn kind(&self) -> StatementKind {
+        self.kind
     }
 
     /// [`Self::tables`] one by one, without collecting them.
@@ -169,17 +200,30 @@ impl Observation<'_, '_> {
         &self.settings.thresholds
     }
 
-    pub(crate) fn key(&self, rule: RuleId) -> GroupKey {
-        GroupKey {
+    pub(crate) fn key(&self, rule: RuleId) -> KeyRef<'e> {
+        KeyRef {
             rule,
             window: self.window(),
-            user: self.event.user.to_string(),
+            user: &self.event.user,
             client: self.event.client,
         }
     }
 
     pub(crate) fn evidence(&self, weight: u64) -> RawEvidence {
-        evidence_of(self.event, self.settings.redact, weight)
+        self.pending(weight).write()
+    }
+
+    /// [`Self::evidence`], written only if a group keeps it.
+    pub(crate) fn pending(&self, weight: u64) -> Pending<'e> {
+        Pending {
+            location: self.event.location,
+            weight,
+            excerpt: Excerpt::Query {
+                text: &self.event.query,
+                redact: self.settings.redact,
+                clean: self.secret_free(),
+            },
+        }
     }
 }
 
@@ -189,25 +233,44 @@ pub(crate) fn evidence_of(
     redact_secrets: bool,
     weight: u64,
 ) -> RawEvidence {
-    {
-        let q = event.query.as_ref();
-        let mut excerpt: String = q
-            .chars()
-            .take(EXCERPT_CHARS)
-            .map(|c| if c.is_control() { ' ' } else { c })
-            .collect();
-        if q.chars().nth(EXCERPT_CHARS).is_some() {
-            excerpt.push('…');
-        }
-        if redact_secrets {
-            excerpt = redact(&excerpt).into_owned();
-        }
-        RawEvidence {
-            location: event.location,
-            excerpt,
-            weight,
-        }
+    RawEvidence {
+        location: event.location,
+        excerpt: excerpt(&event.query, redact_secrets, false),
+        weight,
     }
+}
+
+/// A query as evidence quotes it: its first [`EXCERPT_CHARS`] characters (and `…` if there
+/// are more), control characters as blanks and, with `redact_secrets`, secrets masked.
+/// `clean`: the caller knows `q` holds no secret, so an excerpt that is all of `q`, as it
+/// is, needs no scan for them.
+pub(crate) fn excerpt(q: &str, redact_secrets: bool, clean: bool) -> String {
+    // Up to EXCERPT_CHARS bytes are at most as many characters.
+    let cut = if q.len() <= EXCERPT_CHARS {
+        q.len()
+    } else {
+        q.char_indices()
+            .nth(EXCERPT_CHARS)
+            .map_or(q.len(), |(i, _)| i)
+    };
+    let head = q.get(..cut).unwrap_or(q);
+    // Control characters are C0, DEL and C1 (U+0080–U+009F, 0xC2 0x80–0x9F in UTF-8).
+    let plain = !head.bytes().any(|b| b < 0x20 || b == 0x7f || b == 0xc2);
+    let mut excerpt: String = if plain {
+        head.to_owned()
+    } else {
+        head.chars()
+            .map(|c| if c.is_control() { ' ' } else { c })
+            .collect()
+    };
+    let whole = cut == q.len();
+    if !whole {
+        excerpt.push('…');
+    }
+    if redact_secrets && !(clean && plain && whole) {
+        excerpt = redact(&excerpt).into_owned();
+    }
+    excerpt
 }
 
 /// Totals for one client (user at address) over the whole scan.
@@ -327,14 +390,14 @@ pub struct Detector {
     groups: Groups,
     stats: EventStats,
     /// Per user, per address: looked up by `&str`, so a known client costs no allocation.
-    clients: HashMap<String, HashMap<Option<IpAddr>, TrackedClient>>,
+    clients: FastMap<String, FastMap<Option<IpAddr>, TrackedClient>>,
     /// Clients itemized in `clients`.
     tracked: usize,
     /// Hashes of the clients beyond the cap, to count each once (at most
     /// [`MAX_UNTRACKED_COUNTED`]).
-    untracked: HashSet<u64>,
+    untracked: FastSet<u64>,
     /// query_log executions by (query_id, user, client) hash: their start and location.
-    seen: HashMap<u64, Vec<(Timestamp, Location)>>,
+    seen: FastMap<u64, Vec<(Timestamp, Location)>>,
     seen_count: usize,
     /// Text-log executions waiting for the end (see [`Event::ServerLogQuery`]).
     held: Vec<QueryEvent<'static>>,
@@ -347,7 +410,7 @@ pub struct Detector {
     held_uris: Vec<HttpEvent<'static>>,
     /// Proxy access-log requests by target hash: time (seconds) and location, to recognise the
     /// server's `Request URI` line of the same request.
-    proxy_targets: HashMap<u64, Vec<(i64, Location)>>,
+    proxy_targets: FastMap<u64, Vec<(i64, Location)>>,
     proxy_target_count: usize,
     /// `auth_type`s of successful logins per (user, client), from session_log.
     login_types: BTreeMap<(String, Option<IpAddr>), BTreeSet<String>>,
@@ -373,16 +436,16 @@ impl Detector {
             settings,
             groups,
             stats: EventStats::default(),
-            clients: HashMap::new(),
+            clients: FastMap::default(),
             tracked: 0,
-            untracked: HashSet::new(),
-            seen: HashMap::new(),
+            untracked: FastSet::default(),
+            seen: FastMap::default(),
             seen_count: 0,
             held: Vec::new(),
             held_proxied: Vec::new(),
             held_requests: Vec::new(),
             held_uris: Vec::new(),
-            proxy_targets: HashMap::new(),
+            proxy_targets: FastMap::default(),
             proxy_target_count: 0,
             login_types: BTreeMap::new(),
             auth: rules::auth_failure_burst::State::default(),
@@ -499,6 +562,8 @@ impl Detector {
 
     /// Lists `extra` as evidence of every finding-to-be that already cites `original`.
     fn attach(&mut self, original: Location, extra: RawEvidence) {
+        // Each group on its own: the order they are visited in cannot matter.
+        #[allow(clippy::iter_over_hash_type)]
         for group in self.groups.map.values_mut() {
             if group.evidence.iter().any(|e| e.location == original)
                 && !group.evidence.iter().any(|e| e.location == extra.location)
@@ -676,17 +741,15 @@ impl Detector {
             return;
         }
         let failed = h.status.is_some_and(|s| s >= 400);
+        // Borrowed from the request: only a held execution is copied (`into_owned`).
         let q = QueryEvent {
             start: h.time,
             end: Some(h.time),
-            user: h
-                .user
-                .clone()
-                .unwrap_or(std::borrow::Cow::Borrowed("default")),
+            user: Cow::Borrowed(h.user.as_deref().unwrap_or("default")),
             authenticated_user: None,
             client: h.client,
-            query_id: std::borrow::Cow::Borrowed(""),
-            query: h.query.clone().unwrap_or_default(),
+            query_id: Cow::Borrowed(""),
+            query: Cow::Borrowed(h.query.as_deref().unwrap_or_default()),
             query_kind: None,
             outcome: if failed {
                 QueryOutcome::FailedBeforeStart
@@ -703,17 +766,22 @@ impl Detector {
             },
             table_functions: None,
             tables: None,
-            http_user_agent: h.user_agent.clone(),
+            http_user_agent: h.user_agent.as_deref().map(Cow::Borrowed),
             location: h.location,
         };
         if self.joins && self.held_requests.len() < MAX_HELD_SERVER_QUERIES {
             self.held_requests.push(q.into_owned());
         } else {
-            self.observe_query(&q);
+            self.observe_classified(&q, Some(class));
         }
     }
 
     fn observe_query(&mut self, q: &QueryEvent<'_>) {
+        self.observe_classified(q, None);
+    }
+
+    /// [`Self::observe_query`] with the client's class if the caller knows it already.
+    fn observe_classified(&mut self, q: &QueryEvent<'_>, class: Option<NetClass>) {
         if self.range.0.is_some_and(|t| q.start < t) || self.range.1.is_some_and(|t| q.start >= t) {
             self.stats.out_of_range += 1;
             return;
@@ -732,15 +800,13 @@ impl Detector {
             s.subqueries += 1;
             return;
         }
-        let client_class = self.settings.classify(q.client);
-        self.track_client(q, client_class);
-        let obs = Observation {
-            event: q,
+        let client_class = self.track_client(q, class);
+        let obs = Observation::new(
+            q,
             client_class,
-            passwordless: self.settings.passwordless.contains(q.user.as_ref()),
-            settings: &self.settings,
-            class: OnceCell::new(),
-        };
+            self.settings.passwordless.contains(q.user.as_ref()),
+            &self.settings,
+        );
         rules::unauthenticated_read::observe(&obs, &mut self.groups);
         rules::external_client_read::observe(&obs, &mut self.groups);
         rules::table_function_egress::observe(&obs, &mut self.groups);
@@ -753,7 +819,9 @@ impl Detector {
         }
     }
 
-    fn track_client(&mut self, q: &QueryEvent<'_>, client_class: NetClass) {
+    /// Counts the query for its client and returns the client's class: the class the table
+    /// remembers for a known client, else `class` or the configured networks' answer.
+    fn track_client(&mut self, q: &QueryEvent<'_>, class: Option<NetClass>) -> NetClass {
         // For INSERT the server counts the inserted data as the "result": it came in, not out.
         let sent = if q.volume.written_rows == 0 {
             q.volume.result_bytes
@@ -768,8 +836,9 @@ impl Detector {
             c.count(q, sent);
             let id = c.timeline;
             self.timeline.observe(Some(id), q.start, sent);
-            return;
+            return c.summary.client_class;
         }
+        let client_class = class.unwrap_or_else(|| self.settings.classify(q.client));
         if self.tracked >= self.settings.max_clients {
             // Counted once per distinct client, as long as the set of their hashes has room.
             let ip = match q.client {
@@ -783,7 +852,7 @@ impl Detector {
                 self.stats.clients_untracked += 1;
             }
             self.timeline.observe(None, q.start, sent);
-            return;
+            return client_class;
         }
         self.stats.clients += 1;
         self.tracked += 1;
@@ -807,6 +876,7 @@ impl Detector {
             .entry(q.user.to_string())
             .or_default()
             .insert(q.client, c);
+        client_class
     }
 
     /// Closes every group, applies each rule's final judgement and returns the findings.
@@ -870,7 +940,7 @@ impl Detector {
         }
         self.stats.clients_untracked += self.auth.untracked();
         let mut findings = self.auth.findings(&self.settings, paths);
-        for (key, group) in self.groups.map {
+        for (key, group) in self.groups.into_sorted() {
             let verdict = match key.rule {
                 RuleId::UnauthenticatedRead => {
                     rules::unauthenticated_read::judge(&key, &group, &self.settings)
@@ -902,12 +972,11 @@ impl Detector {
                 RuleId::VolumeAnomaly => None,
             };
             let Some(v) = verdict else { continue };
+            let mut metrics = group.metrics();
+            metrics.extend(v.extra_metrics);
             let mut evidence = group.evidence;
             evidence.sort_by_key(|e| e.location);
             evidence.dedup_by_key(|e| e.location);
-            let mut metrics = group.sums;
-            metrics.extend(group.maxes);
-            metrics.extend(v.extra_metrics);
             metrics.insert("queries", group.count);
             findings.push(Finding {
                 rule: key.rule,
@@ -976,7 +1045,7 @@ impl Detector {
         let mut tracked: Vec<TrackedClient> = self
             .clients
             .into_values()
-            .flat_map(HashMap::into_values)
+            .flat_map(FastMap::into_values)
             .collect();
         tracked.sort_by(|a, b| {
             let (a, b) = (&a.summary, &b.summary);
@@ -1163,6 +1232,69 @@ pub(crate) mod tests {
 
     use super::*;
     use crate::event::{Interface, Location, SourceId, Volume};
+
+    /// [`excerpt`] as it was: character by character, then a redaction scan.
+    fn reference_excerpt(q: &str, redact_secrets: bool) -> String {
+        let mut excerpt: String = q
+            .chars()
+            .take(EXCERPT_CHARS)
+            .map(|c| if c.is_control() { ' ' } else { c })
+            .collect();
+        if q.chars().nth(EXCERPT_CHARS).is_some() {
+            excerpt.push('…');
+        }
+        if redact_secrets {
+            excerpt = redact(&excerpt).into_owned();
+        }
+        excerpt
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig {
+            cases: 4000,
+            ..proptest::prelude::ProptestConfig::default()
+        })]
+        /// Around the cut, with control characters (C1 too) and secrets the cut or a blank
+        /// makes or unmakes, the excerpt is what it was.
+        #[test]
+        fn ok_excerpt_matches_reference(
+            pieces in proptest::collection::vec(
+                proptest::sample::select(vec![
+                    "SELECT ", "x", "é", "日本", "\u{85}", "\u{a0}", "\t", "\n", "\u{0}",
+                    "\u{7f}", "password", "=", " = ", "pw", "'", "sk-", "0123456789abcdef",
+                    "AKIA", "ABCDEFGHIJKLMNOP", "ABCDEFGHIJKLMNOPQRSTUVWXYZ", "''", "identified",
+                    " by ", "://u:p@h",
+                ]),
+                0..120,
+            ),
+            pad in 0_usize..250,
+        ) {
+            let q = format!("{}{}", "a".repeat(pad), pieces.concat());
+            let clean = crate::redact::secret_kinds(&q).is_empty();
+            for redact_secrets in [false, true] {
+                proptest::prop_assert_eq!(
+                    excerpt(&q, redact_secrets, clean),
+                    reference_excerpt(&q, redact_secrets),
+                    "{:?}",
+                    q
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn ok_excerpt_redacts_what_the_cut_makes_a_secret() {
+        // A token too long to be an AWS key id, cut to one that is; an empty password, cut
+        // to one that is not.
+        let key = format!("{} AKIA{}", "x".repeat(EXCERPT_CHARS - 20), "B".repeat(40));
+        let pw = format!("{} password=''", "x".repeat(EXCERPT_CHARS - 11));
+        for q in [key, pw] {
+            assert!(crate::redact::secret_kinds(&q).is_empty(), "{q}");
+            let e = excerpt(&q, true, true);
+            assert!(e.contains(crate::redact::MASK), "{e}");
+            assert_eq!(e, reference_excerpt(&q, true));
+        }
+    }
 
     #[test]
     fn ok_mentions_ignores_ascii_case_only() {

@@ -145,18 +145,23 @@ impl TimelineBuilder {
             None => Err(0),
             Some(_) => cells.binary_search_by_key(&window, |c| c.0),
         };
+        let mut new_cell = false;
         let at = at.unwrap_or_else(|at| {
             cells.insert(at, (window, 0, 0));
-            self.cells += 1;
+            new_cell = true;
             at
         });
         if let Some(cell) = cells.get_mut(at) {
             cell.1 += 1;
             cell.2 = cell.2.saturating_add(result_bytes);
         }
-        self.span = Some(span);
-        while self.too_fine(span.0, span.1) {
-            self.widen();
+        // Only a longer span or a new cell can make the windows too fine.
+        if new_cell || self.span != Some(span) {
+            self.cells += usize::from(new_cell);
+            self.span = Some(span);
+            while self.too_fine(span.0, span.1) {
+                self.widen();
+            }
         }
     }
 

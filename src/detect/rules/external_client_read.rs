@@ -47,7 +47,7 @@ pub(crate) fn observe(obs: &Observation<'_, '_>, groups: &mut Groups) {
             maxes: &[("max_result_bytes", v.result_bytes)],
             tables: &obs.tables(),
             targets: &[],
-            evidence: obs.evidence(v.result_bytes),
+            evidence: obs.pending(v.result_bytes),
         },
     );
 }

@@ -60,7 +60,7 @@ pub(crate) fn observe(obs: &Observation<'_, '_>, b: &Baseline, groups: &mut Grou
             maxes: &[],
             tables: &obs.tables(),
             targets: &[],
-            evidence: obs.evidence(e.volume.result_bytes.saturating_add(1)),
+            evidence: obs.pending(e.volume.result_bytes.saturating_add(1)),
         },
     );
 }

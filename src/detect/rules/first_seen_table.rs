@@ -60,7 +60,7 @@ pub(crate) fn observe(
             maxes: &[],
             tables: &new,
             targets: &[],
-            evidence: obs.evidence(e.volume.result_bytes.saturating_add(1)),
+            evidence: obs.pending(e.volume.result_bytes.saturating_add(1)),
         },
     );
 }

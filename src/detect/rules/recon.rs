@@ -20,8 +20,10 @@
 //! → high: `default` from external 198.51.100.7 explored the server: 6 metadata queries, 2 probes …
 //! ```
 
-use super::super::{describe_client, GroupKey, Groups, Hit, Observation, Settings, Verdict};
-use crate::detect::finding::{Group, RawEvidence};
+use super::super::{
+    describe_client, GroupKey, Groups, Hit, KeyRef, Observation, Settings, Verdict,
+};
+use crate::detect::finding::{Excerpt, Group, Pending};
 use crate::detect::{human_count, is_system_table, mentions, RuleId, Severity};
 use crate::event::HttpEvent;
 use crate::net::NetClass;
@@ -52,6 +54,13 @@ const FINGERPRINT_FUNCTIONS: &[&str] = &[
     "serveruuid()",
 ];
 
+/// Whether `text` calls one of the [`FINGERPRINT_FUNCTIONS`] (any ASCII case).
+pub(crate) fn fingerprints(text: &str) -> bool {
+    FINGERPRINT_FUNCTIONS
+        .iter()
+        .any(|f| mentions(text, f.as_bytes()))
+}
+
 /// Whether a path is ClickHouse's query handler (`/`, `/query`).
 pub(crate) fn is_query_handler(path: &str) -> bool {
     matches!(path, "/" | "/query" | "")
@@ -75,9 +84,7 @@ pub(crate) fn observe(obs: &Observation<'_, '_>, groups: &mut Groups) {
         StatementKind::Select => {
             let mut tables = obs.each_table().filter(not_one).peekable();
             if tables.peek().is_none() {
-                FINGERPRINT_FUNCTIONS
-                    .iter()
-                    .any(|f| mentions(&obs.event.query, f.as_bytes()))
+                obs.facts().fingerprint(&obs.event.query)
             } else {
                 tables.all(is_system_table)
             }
@@ -110,7 +117,7 @@ pub(crate) fn observe(obs: &Observation<'_, '_>, groups: &mut Groups) {
             maxes: &[],
             tables: &tables,
             targets: &[],
-            evidence: obs.evidence(1),
+            evidence: obs.pending(1),
         },
     );
 }
@@ -136,10 +143,10 @@ pub(crate) fn observe_http(
     let passwordless = settings.passwordless.contains(user);
     let path = h.path.to_string();
     groups.add(
-        GroupKey {
+        KeyRef {
             rule: RuleId::Recon,
             window: h.time.floor_to(settings.thresholds.window_secs),
-            user: user.to_owned(),
+            user,
             client: h.client,
         },
         Hit {
@@ -150,19 +157,21 @@ pub(crate) fn observe_http(
             maxes: &[],
             tables: &[],
             targets: &[path],
-            evidence: RawEvidence {
+            evidence: Pending {
                 location: h.location,
-                excerpt: format!(
-                    "{} {} → {}",
-                    if h.method.is_empty() { "?" } else { &h.method },
-                    if settings.redact {
-                        crate::redact::redact_url(&h.target)
-                    } else {
-                        std::borrow::Cow::Borrowed(h.target.as_ref())
-                    },
-                    h.status.map_or("-".to_owned(), |s| s.to_string())
-                ),
                 weight: 1,
+                excerpt: Excerpt::With(&|| {
+                    format!(
+                        "{} {} → {}",
+                        if h.method.is_empty() { "?" } else { &h.method },
+                        if settings.redact {
+                            crate::redact::redact_url(&h.target)
+                        } else {
+                            std::borrow::Cow::Borrowed(h.target.as_ref())
+                        },
+                        h.status.map_or("-".to_owned(), |s| s.to_string())
+                    )
+                }),
             },
         },
     );

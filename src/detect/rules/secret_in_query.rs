@@ -21,18 +21,18 @@
 //! ```
 
 use super::super::{
-    describe_client, evidence_of, GroupKey, Groups, Hit, Observation, Settings, Verdict,
+    describe_client, GroupKey, Groups, Hit, KeyRef, Observation, Settings, Verdict,
 };
-use crate::detect::finding::{Group, RawEvidence};
+use crate::detect::finding::{Excerpt, Group, Pending};
 use crate::detect::{human_count, RuleId, Severity};
 use crate::event::{Credentials, HttpEvent};
 use crate::net::NetClass;
-use crate::redact::{redact_url, secret_kinds};
+use crate::redact::redact_url;
 
 const URL_PASSWORD: &str = "password in an HTTP request URL";
 
 pub(crate) fn observe(obs: &Observation<'_, '_>, groups: &mut Groups) {
-    let kinds = secret_kinds(&obs.event.query);
+    let kinds = obs.facts().secret_kinds(&obs.event.query);
     if kinds.is_empty() {
         return;
     }
@@ -53,7 +53,15 @@ pub(crate) fn observe(obs: &Observation<'_, '_>, groups: &mut Groups) {
             tables: &[],
             targets: &targets,
             // Always redacted: this rule exists to say where secrets are, not to repeat them.
-            evidence: evidence_of(obs.event, true, 1),
+            evidence: Pending {
+                location: obs.event.location,
+                weight: 1,
+                excerpt: Excerpt::Query {
+                    text: &obs.event.query,
+                    redact: true,
+                    clean: false,
+                },
+            },
         },
     );
 }
@@ -73,10 +81,10 @@ pub(crate) fn observe_http(
     }
     let user = h.user.as_deref().unwrap_or("default");
     groups.add(
-        GroupKey {
+        KeyRef {
             rule: RuleId::SecretInQuery,
             window: h.time.floor_to(settings.thresholds.window_secs),
-            user: user.to_owned(),
+            user,
             client: h.client,
         },
         Hit {
@@ -87,11 +95,11 @@ pub(crate) fn observe_http(
             maxes: &[],
             tables: &[],
             targets: &[URL_PASSWORD.to_owned()],
-            evidence: RawEvidence {
+            evidence: Pending {
                 location: h.location,
-                // The target had its password masked when parsed; redact the rest too.
-                excerpt: format!("{} {}", h.method, redact_url(&h.target)),
                 weight: 1,
+                // The target had its password masked when parsed; redact the rest too.
+                excerpt: Excerpt::With(&|| format!("{} {}", h.method, redact_url(&h.target))),
             },
         },
     );

@@ -30,7 +30,7 @@ pub(crate) fn observe(obs: &Observation<'_, '_>, groups: &mut Groups) {
         .as_ref()
         .is_some_and(|f| f.iter().any(|n| n == "file" || n == "filecluster"));
     // file(), fileCluster() and INTO OUTFILE all spell "file": most queries stop here.
-    if !logged_file && !crate::detect::mentions(&obs.event.query, b"file") {
+    if !logged_file && !obs.facts().mentions_file(&obs.event.query) {
         return;
     }
     let class = obs.class();
@@ -75,7 +75,7 @@ pub(crate) fn observe(obs: &Observation<'_, '_>, groups: &mut Groups) {
             maxes: &[],
             tables: &[],
             targets: &targets,
-            evidence: obs.evidence(1),
+            evidence: obs.pending(1),
         },
     );
 }

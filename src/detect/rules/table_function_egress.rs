@@ -91,7 +91,7 @@ pub(crate) fn observe(obs: &Observation<'_, '_>, groups: &mut Groups) {
             maxes: &[],
             tables: &[],
             targets: &targets,
-            evidence: obs.evidence(
+            evidence: obs.pending(
                 v.written_bytes
                     .saturating_add(v.read_bytes)
                     .saturating_add(1),

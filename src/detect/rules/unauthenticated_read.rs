@@ -64,7 +64,7 @@ pub(crate) fn observe(obs: &Observation<'_, '_>, groups: &mut Groups) {
             maxes: &[("max_result_bytes", v.result_bytes)],
             tables: &tables,
             targets: &[],
-            evidence: obs.evidence(
+            evidence: obs.pending(
                 v.result_bytes
                     .saturating_add(v.read_bytes)
                     .saturating_add(1),
