@@ -368,19 +368,27 @@ pub(crate) fn parse_address(b: &[u8]) -> Option<IpAddr> {
 /// `a.b.c.d` in its canonical form only (each part 0-255 without leading zeros), read
 /// without the general parser; anything else is `None` and goes to `Ipv4Addr::from_str`.
 pub(crate) fn plain_ipv4(b: &[u8]) -> Option<std::net::Ipv4Addr> {
+    // One pass: the part being read, its digit count, and the parts done.
     let mut octets = [0u8; 4];
-    let mut parts = b.split(|c| *c == b'.');
-    for o in &mut octets {
-        let p = parts.next()?;
-        if p.is_empty() || p.len() > 3 || (p.len() > 1 && p.first() == Some(&b'0')) {
+    let (mut part, mut len, mut done) = (0u32, 0, 0);
+    for &c in b {
+        if c == b'.' {
+            *octets.get_mut(done)? = u8::try_from(part).ok().filter(|_| len > 0)?;
+            (part, len, done) = (0, 0, done + 1);
+            continue;
+        }
+        let d = c.wrapping_sub(b'0');
+        // A digit after a leading zero, or a fourth digit, is not canonical.
+        if d > 9 || len == 3 || (len == 1 && part == 0) {
             return None;
         }
-        *o = u8::try_from(digits(p)?).ok()?;
+        (part, len) = (part * 10 + u32::from(d), len + 1);
     }
-    parts
-        .next()
-        .is_none()
-        .then(|| std::net::Ipv4Addr::from(octets))
+    if done != 3 || len == 0 {
+        return None;
+    }
+    *octets.get_mut(3)? = u8::try_from(part).ok()?;
+    Some(std::net::Ipv4Addr::from(octets))
 }
 
 /// Splits the quoted-text form of a ClickHouse array (`['a','b\'c']`, `[1,2]`, `[]`) into its
@@ -430,35 +438,71 @@ pub(crate) fn parse_text_array(b: &[u8]) -> Vec<Cow<'_, [u8]>> {
 /// Decodes URL percent-encoding (`%XX`); with `plus_as_space`, `+` is a space as in a query
 /// string. A malformed escape is kept literally. Borrows when there is nothing to decode.
 pub(crate) fn percent_decode(raw: &[u8], plus_as_space: bool) -> Cow<'_, [u8]> {
-    let special = if plus_as_space {
-        memchr::memchr2(b'%', b'+', raw)
-    } else {
-        memchr(b'%', raw)
-    };
-    if special.is_none() {
+    if !needs_decoding(raw, plus_as_space) {
         return Cow::Borrowed(raw);
     }
     let mut out = Vec::new();
-    percent_decode_into(raw, plus_as_space, &mut out);
+    let len = percent_decode_into(raw, plus_as_space, &mut out).len();
+    out.truncate(len);
     Cow::Owned(out)
 }
 
-/// [`percent_decode`] into `out` (its contents replaced), always copying.
+/// Whether [`percent_decode`] has anything to decode in `raw`.
+pub(crate) fn needs_decoding(raw: &[u8], plus_as_space: bool) -> bool {
+    if plus_as_space {
+        memchr::memchr2(b'%', b'+', raw).is_some()
+    } else {
+        memchr(b'%', raw).is_some()
+    }
+}
+
+/// [`percent_decode`] into `buf`, always copying: returns the decoded bytes, which start
+/// `buf`. What else `buf` holds is scratch, kept so that the next call need not clear it.
 ///
 /// A 16-byte block at a time: `+` become spaces inside the vector, the whole block is stored,
 /// and only a `%` stops the run, which then moves on by the bytes before it plus the escape.
 /// So plain stretches cost one load and store per block and an escape about thirty
-/// instructions, against five to seven per byte for a byte loop. `out` is kept 16 bytes longer
-/// than the input so that every block store fits; the surplus is cut off at the end.
-pub(crate) fn percent_decode_into(raw: &[u8], plus_as_space: bool, out: &mut Vec<u8>) {
-    out.clear();
-    out.resize(raw.len() + BLOCK, 0);
+/// instructions, against five to seven per byte for a byte loop. `buf` is made 16 bytes
+/// longer than the input so that every block store fits.
+pub(crate) fn percent_decode_into<'b>(
+    raw: &[u8],
+    plus_as_space: bool,
+    buf: &'b mut Vec<u8>,
+) -> &'b [u8] {
+    if buf.len() < raw.len() + BLOCK {
+        buf.resize(raw.len() + BLOCK, 0);
+    }
+    let (r, w) = decode_blocks(raw, raw.len(), plus_as_space, buf, 0);
+    // Fewer than 16 bytes are left: they are decoded the same way from a copy padded with
+    // zeros, which are neither escapes nor hex digits. One copy costs less than a byte loop.
+    let rest = raw.get(r..).unwrap_or_default();
+    let mut padded = [0u8; 2 * BLOCK];
+    if let Some(head) = padded.get_mut(..rest.len()) {
+        head.copy_from_slice(rest);
+    }
+    let (_, w) = decode_blocks(&padded, rest.len(), plus_as_space, buf, w);
+    buf.get(..w).unwrap_or_default()
+}
+
+/// Decodes `src[..end]` into `out` from `w` on, for as long as a whole block of `src` can be
+/// read; returns how far it read and wrote.
+#[inline]
+fn decode_blocks(
+    src: &[u8],
+    end: usize,
+    plus_as_space: bool,
+    out: &mut [u8],
+    mut w: usize,
+) -> (usize, usize) {
     let percent = u8x16::splat(b'%');
     let plus = u8x16::splat(b'+');
     // `+` ^ 0x0b is a space; xor with 0 keeps it.
     let flip = u8x16::splat(if plus_as_space { b'+' ^ b' ' } else { 0 });
-    let (mut r, mut w) = (0, 0);
-    while let Some(block) = raw.get(r..r + BLOCK) {
+    let mut r = 0;
+    while r < end {
+        let Some(block) = src.get(r..r + BLOCK) else {
+            break;
+        };
         let v = u8x16::new(block.try_into().unwrap_or_default());
         let v = v ^ (v.simd_eq(plus) & flip);
         if let Some(dst) = out.get_mut(w..w + BLOCK) {
@@ -466,34 +510,22 @@ pub(crate) fn percent_decode_into(raw: &[u8], plus_as_space: bool, out: &mut Vec
         }
         let escapes = v.simd_eq(percent).to_bitmask();
         if escapes == 0 {
-            r += BLOCK;
-            w += BLOCK;
+            let step = BLOCK.min(end - r);
+            r += step;
+            w += step;
             continue;
         }
         let before = escapes.trailing_zeros() as usize;
         r += before;
         w += before;
-        let (byte, len) = escape_at(raw, r);
+        let (byte, len) = escape_at(src, r);
         if let Some(slot) = out.get_mut(w) {
             *slot = byte;
         }
         r += len;
         w += 1;
     }
-    // Fewer than 16 bytes left.
-    while let Some(&b) = raw.get(r) {
-        let (byte, len) = match b {
-            b'%' => escape_at(raw, r),
-            b'+' if plus_as_space => (b' ', 1),
-            _ => (b, 1),
-        };
-        if let Some(slot) = out.get_mut(w) {
-            *slot = byte;
-        }
-        r += len;
-        w += 1;
-    }
-    out.truncate(w);
+    (r, w)
 }
 
 /// Bytes per SIMD block.
@@ -503,12 +535,11 @@ const BLOCK: usize = 16;
 /// and 3, or the `%` itself and 1 when two hex digits do not follow.
 #[inline]
 fn escape_at(raw: &[u8], at: usize) -> (u8, usize) {
-    let nibble = |i: usize| {
-        raw.get(i)
-            .and_then(|&c| HEX.get(usize::from(c)))
-            .map_or(INVALID, |&v| v)
+    let nibble = |c: u8| HEX.get(usize::from(c)).map_or(INVALID, |&v| v);
+    let (hi, lo) = match raw.get(at + 1..at + 3) {
+        Some(&[h, l]) => (nibble(h), nibble(l)),
+        _ => (INVALID, INVALID),
     };
-    let (hi, lo) = (nibble(at + 1), nibble(at + 2));
     if (hi | lo) & INVALID == 0 {
         (hi << 4 | lo, 3)
     } else {
@@ -568,10 +599,24 @@ pub(crate) fn target_params(target: &[u8]) -> TargetParams<'_> {
     let Some(qs) = qs else {
         return params;
     };
-    let fragment = memchr(b'#', qs).unwrap_or(qs.len());
+    // Where the first `#` is, once a piece holding it was reached: until then, the pieces end
+    // before it, and `qs.len()` serves as well (one scan finds both `&` and `#`).
+    let mut fragment = None;
     let mut start = 0;
     while start <= qs.len() {
-        let end = memchr(b'&', qs.get(start..).unwrap_or_default()).map_or(qs.len(), |e| start + e);
+        let rest = qs.get(start..).unwrap_or_default();
+        let end = match fragment {
+            Some(_) => memchr(b'&', rest),
+            None => match memchr::memchr2(b'&', b'#', rest) {
+                Some(h) if rest.get(h) == Some(&b'#') => {
+                    fragment = Some(start + h);
+                    memchr(b'&', rest.get(h..).unwrap_or_default()).map(|e| h + e)
+                }
+                amp => amp,
+            },
+        }
+        .map_or(qs.len(), |e| start + e);
+        let fragment = fragment.unwrap_or(qs.len());
         let piece = qs.get(start..end).unwrap_or_default();
         let eq = memchr(b'=', piece);
         let name = eq.and_then(|e| piece.get(..e)).unwrap_or(piece);
