@@ -449,11 +449,29 @@ pub(crate) fn percent_decode(raw: &[u8], plus_as_space: bool) -> Cow<'_, [u8]> {
 
 /// Whether [`percent_decode`] has anything to decode in `raw`.
 pub(crate) fn needs_decoding(raw: &[u8], plus_as_space: bool) -> bool {
-    if plus_as_space {
-        memchr::memchr2(b'%', b'+', raw).is_some()
-    } else {
-        memchr(b'%', raw).is_some()
+    let plus = if plus_as_space { b'+' } else { b'%' };
+    find2_near(b'%', plus, raw).is_some()
+}
+
+/// The first `a` or `b` in `hay`, as `memchr2` finds it, but with the first 16 bytes looked
+/// at by one SIMD compare: what the access-log reader looks for is mostly that near (`=`
+/// after a parameter name, `?` after `/`, the first `%` of a query, the quote closing a
+/// referer), and a `memchr2` call spends some fifty instructions before its first compare.
+pub(crate) fn find2_near(a: u8, b: u8, hay: &[u8]) -> Option<usize> {
+    let Some(block) = hay.get(..BLOCK) else {
+        return hay.iter().position(|&c| c == a || c == b);
+    };
+    let v = u8x16::new(block.try_into().unwrap_or_default());
+    let hits = (v.simd_eq(u8x16::splat(a)) | v.simd_eq(u8x16::splat(b))).to_bitmask();
+    if hits != 0 {
+        return Some(hits.trailing_zeros() as usize);
     }
+    memchr::memchr2(a, b, hay.get(BLOCK..)?).map(|p| BLOCK + p)
+}
+
+/// [`find2_near`] for one byte.
+pub(crate) fn find_near(a: u8, hay: &[u8]) -> Option<usize> {
+    find2_near(a, a, hay)
 }
 
 /// [`percent_decode`] into `buf`, always copying: returns the decoded bytes, which start
@@ -588,7 +606,7 @@ pub(crate) struct TargetParams<'t> {
 /// on to the end of the target. Names are compared without regard to ASCII case.
 pub(crate) fn target_params(target: &[u8]) -> TargetParams<'_> {
     let mut params = TargetParams {
-        path_end: memchr::memchr2(b'?', b'#', target).unwrap_or(target.len()),
+        path_end: find2_near(b'?', b'#', target).unwrap_or(target.len()),
         ..TargetParams::default()
     };
     let qs = match target.get(params.path_end) {
@@ -618,7 +636,7 @@ pub(crate) fn target_params(target: &[u8]) -> TargetParams<'_> {
         .map_or(qs.len(), |e| start + e);
         let fragment = fragment.unwrap_or(qs.len());
         let piece = qs.get(start..end).unwrap_or_default();
-        let eq = memchr(b'=', piece);
+        let eq = find_near(b'=', piece);
         let name = eq.and_then(|e| piece.get(..e)).unwrap_or(piece);
         if eq.is_some_and(|e| e + 1 < piece.len()) && is_secret_name(name) {
             params.secrets = true;
