@@ -26,7 +26,7 @@ use std::ops::Range;
 
 use serde_json::Value;
 
-use super::common::{find2_near, find_near, plain_ipv4, target_params, LogTime};
+use super::common::{find, find2, plain_ipv4, target_params, LogTime};
 use super::common::{lossy, mask_url_secrets, needs_decoding, parse_address, parse_datetime};
 use super::common::{percent_decode, percent_decode_into};
 pub use crate::config::AccessLogFields;
@@ -72,10 +72,13 @@ struct Request<'a> {
 fn mask_userinfo(target: &str) -> Cow<'_, str> {
     let t = target.as_bytes();
     // Cheaper than `memmem::find`, which sets up a searcher per call, for a `:` so rare.
-    let Some(scheme_end) =
-        memchr::memchr_iter(b':', t).find(|&c| t.get(c + 1..c + 3) == Some(b"//"))
-    else {
-        return Cow::Borrowed(target);
+    let mut colon = find(b':', t);
+    let scheme_end = loop {
+        match colon {
+            None => return Cow::Borrowed(target),
+            Some(c) if t.get(c + 1..c + 3) == Some(b"//") => break c,
+            Some(c) => colon = find(b':', t.get(c + 1..).unwrap_or_default()).map(|n| c + 1 + n),
+        }
     };
     let start = scheme_end + 3;
     let rest = target.get(start..).unwrap_or_default();
@@ -318,7 +321,7 @@ pub(crate) fn parse_text_line<'a>(
         }
     };
     let remote_user = (line.bytes(user.clone()) != b"-").then(|| {
-        let escaped = find_near(b'\\', line.bytes(user.clone())).is_some();
+        let escaped = find(b'\\', line.bytes(user.clone())).is_some();
         line.text(user, escaped)
     });
     Ok(Request {
@@ -410,7 +413,7 @@ impl<'a> Line<'a> {
         let mut escaped = false;
         let mut j = i + 1;
         let close = loop {
-            let k = j + find2_near(b'"', b'\\', self.bytes.get(j..)?)?;
+            let k = j + find2(b'"', b'\\', self.bytes.get(j..)?)?;
             if self.byte(k) == Some(b'"') {
                 break k;
             }
@@ -449,7 +452,7 @@ fn split_request(request: &str) -> (&str, &str) {
         return ("", request);
     }
     let rest = b.get(sp + 1..).unwrap_or_default();
-    let end = memchr::memchr(b' ', rest).map_or(b.len(), |e| sp + 1 + e);
+    let end = find(b' ', rest).map_or(b.len(), |e| sp + 1 + e);
     // Both cuts are at ASCII spaces, so they are character boundaries.
     match (request.get(..sp), request.get(sp + 1..end)) {
         (Some(m), Some(t)) => (m, t),
