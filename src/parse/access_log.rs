@@ -291,10 +291,7 @@ pub(crate) fn parse_text_line<'a>(
     let bytes_sent = if bytes == b"-" {
         Some(0)
     } else {
-        Some(
-            super::common::parse_u64(bytes)
-                .ok_or_else(|| expected(bytes_at, "a byte count or `-`"))?,
-        )
+        Some(parse_byte_count(bytes).ok_or_else(|| expected(bytes_at, "a byte count or `-`"))?)
     };
     // Combined adds referer and user agent; anything after them (nginx custom formats) is ignored.
     let mut user_agent = None;
@@ -436,6 +433,15 @@ fn parse_status(b: &[u8]) -> Option<u16> {
         }
         _ => std::str::from_utf8(b).ok()?.parse().ok(),
     }
+}
+
+/// Up to 19 digits (short of `u64` overflow) read directly; anything else as
+/// [`parse_u64`](super::common::parse_u64) reads it.
+fn parse_byte_count(b: &[u8]) -> Option<u64> {
+    if b.is_empty() || b.len() > 19 || !b.iter().all(u8::is_ascii_digit) {
+        return super::common::parse_u64(b);
+    }
+    Some(b.iter().fold(0, |n, &c| n * 10 + u64::from(c - b'0')))
 }
 
 /// `METHOD target …` → method and target; a TLS handshake or garbage where a request line
@@ -858,6 +864,15 @@ mod tests {
 
     proptest::proptest! {
         #![proptest_config(proptest::prelude::ProptestConfig::with_cases(5000))]
+        /// The direct byte-count reader agrees with the general one, up to and past overflow.
+        #[test]
+        fn ok_byte_count_matches_parse_u64(b in "[0-9]{0,22}|[0-9 +x\t]{0,6}") {
+            proptest::prop_assert_eq!(
+                parse_byte_count(b.as_bytes()),
+                crate::parse::common::parse_u64(b.as_bytes())
+            );
+        }
+
         /// The fast reader gives what the plain one gives, event or error, on any line, also
         /// when its scratch buffer still holds an earlier line's query.
         #[test]
