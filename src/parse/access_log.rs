@@ -22,11 +22,13 @@
 
 use std::borrow::Cow;
 use std::net::IpAddr;
+use std::ops::Range;
 
 use serde_json::Value;
 
-use super::common::{lossy, mask_url_secrets, parse_address, parse_datetime, query_pairs};
-use super::common::{percent_decode, LogTime};
+use super::common::{find, find2, plain_ipv4, target_params, LogTime};
+use super::common::{lossy, mask_url_secrets, needs_decoding, parse_address, parse_datetime};
+use super::common::{percent_decode, percent_decode_into};
 pub use crate::config::AccessLogFields;
 use crate::error::ParseErrorKind;
 use crate::event::{Credentials, HttpEvent, HttpOrigin, Location};
@@ -68,8 +70,15 @@ struct Request<'a> {
 /// the userinfo password replaced by `[REDACTED]`: like a `password=` value, it is never
 /// stored, whatever the redaction setting.
 fn mask_userinfo(target: &str) -> Cow<'_, str> {
-    let Some(scheme_end) = memchr::memmem::find(target.as_bytes(), b"://") else {
-        return Cow::Borrowed(target);
+    let t = target.as_bytes();
+    // Cheaper than `memmem::find`, which sets up a searcher per call, for a `:` so rare.
+    let mut colon = find(b':', t);
+    let scheme_end = loop {
+        match colon {
+            None => return Cow::Borrowed(target),
+            Some(c) if t.get(c + 1..c + 3) == Some(b"//") => break c,
+            Some(c) => colon = find(b':', t.get(c + 1..).unwrap_or_default()).map(|n| c + 1 + n),
+        }
     };
     let start = scheme_end + 3;
     let rest = target.get(start..).unwrap_or_default();
@@ -98,12 +107,13 @@ pub(crate) fn http_event<'a>(
     origin: HttpOrigin,
     location: Location,
 ) -> HttpEvent<'a> {
-    let e = borrowed_http_event(time, client, method, target, origin, location);
+    let e = borrowed_http_event(time, client, method, target, origin, location, None);
     e.into_owned()
 }
 
 /// [`http_event`] borrowing from `target`: path, target and an undecoded query are slices
-/// of it, so a request costs no allocation unless something needs decoding or masking.
+/// of it, and a decoded query is one of `scratch` if there is one, so a request costs no
+/// allocation unless something needs masking.
 fn borrowed_http_event<'a>(
     time: Timestamp,
     client: Option<IpAddr>,
@@ -111,10 +121,13 @@ fn borrowed_http_event<'a>(
     target: &'a str,
     origin: HttpOrigin,
     location: Location,
+    scratch: Option<&'a mut Vec<u8>>,
 ) -> HttpEvent<'a> {
     match mask_userinfo(target) {
-        Cow::Borrowed(t) => target_event(time, client, method, t, origin, location),
-        Cow::Owned(t) => target_event(time, client, method, &t, origin, location).into_owned(),
+        Cow::Borrowed(t) => target_event(time, client, method, t, origin, location, scratch),
+        Cow::Owned(t) => {
+            target_event(time, client, method, &t, origin, location, None).into_owned()
+        }
     }
 }
 
@@ -126,23 +139,14 @@ fn target_event<'a>(
     target: &'a str,
     origin: HttpOrigin,
     location: Location,
+    scratch: Option<&'a mut Vec<u8>>,
 ) -> HttpEvent<'a> {
-    let mut url_user = None;
-    let mut password = None;
-    let mut query = None;
-    for (k, v) in query_pairs(target.as_bytes()) {
-        if k.eq_ignore_ascii_case(b"user") && url_user.is_none() {
-            url_user = Some(lossy(percent_decode(v, true)));
-        } else if k.eq_ignore_ascii_case(b"password") && password.is_none() {
-            password = Some(!v.is_empty());
-        } else if k.eq_ignore_ascii_case(b"query") && query.is_none() {
-            query = Some(lossy(percent_decode(v, true)));
-        }
-    }
-    let path_end = target.find(['?', '#']).unwrap_or(target.len());
-    let credentials = if url_user.is_some() || password.is_some() {
+    let params = target_params(target.as_bytes());
+    let decoded = |v: &'a [u8]| lossy(percent_decode(v, true));
+    let url_user = params.user.map(decoded);
+    let credentials = if params.user.is_some() || params.password.is_some() {
         Credentials::UrlParams {
-            password_given: password.unwrap_or(false),
+            password_given: params.password.unwrap_or(false),
         }
     } else {
         Credentials::None
@@ -153,9 +157,22 @@ fn target_event<'a>(
         user: url_user,
         credentials,
         method,
-        path: Cow::Borrowed(target.get(..path_end).unwrap_or(target)),
-        target: mask_url_secrets(target),
-        query,
+        path: Cow::Borrowed(target.get(..params.path_end).unwrap_or(target)),
+        target: if params.secrets {
+            mask_url_secrets(target)
+        } else {
+            Cow::Borrowed(target)
+        },
+        query: params.query.map(|v| match scratch {
+            Some(buf) if needs_decoding(v, true) => {
+                let v = percent_decode_into(v, true, buf);
+                std::str::from_utf8(v).map_or_else(
+                    |_| Cow::Owned(String::from_utf8_lossy(v).into_owned()),
+                    Cow::Borrowed,
+                )
+            }
+            _ => decoded(v),
+        }),
         status: None,
         bytes_sent: None,
         user_agent: None,
@@ -165,7 +182,8 @@ fn target_event<'a>(
 }
 
 impl<'a> Request<'a> {
-    fn into_event(self, location: Location) -> HttpEvent<'a> {
+    /// The event; `scratch`, if given, holds the decoded query (see [`borrowed_http_event`]).
+    fn into_event(self, location: Location, scratch: Option<&'a mut Vec<u8>>) -> HttpEvent<'a> {
         let mut e = match self.target {
             Cow::Borrowed(t) => borrowed_http_event(
                 self.time,
@@ -174,6 +192,7 @@ impl<'a> Request<'a> {
                 t,
                 HttpOrigin::ProxyLog,
                 location,
+                scratch,
             ),
             Cow::Owned(t) => http_event(
                 self.time,
@@ -213,73 +232,82 @@ fn expected(at: usize, what: &'static str) -> Fail {
     )
 }
 
-/// Reads one combined/common line. Errors carry a 0-based byte offset.
-pub(crate) fn parse_text_line(line: &[u8], location: Location) -> Result<HttpEvent<'_>, Fail> {
+/// Reads one combined/common line. Errors carry a 0-based byte offset. A decoded query is
+/// written to `scratch`, which the caller keeps from line to line so that a line costs no
+/// allocation.
+pub(crate) fn parse_text_line<'a>(
+    line: &'a [u8],
+    location: Location,
+    scratch: &'a mut Vec<u8>,
+) -> Result<HttpEvent<'a>, Fail> {
+    let line = Line::new(line);
     let mut i = 0;
-    let word = |i: &mut usize| -> &[u8] {
-        let start = *i;
-        while line.get(*i).is_some_and(|c| *c != b' ') {
-            *i += 1;
-        }
-        let w = line.get(start..*i).unwrap_or_default();
-        while line.get(*i) == Some(&b' ') {
-            *i += 1;
-        }
-        w
-    };
-    let addr = word(&mut i);
-    let client = match parse_address(addr) {
+    let addr = line.word(&mut i);
+    let addr = line.bytes(addr);
+    // Nearly every proxy logs a plain IPv4 address, which the general reader takes far longer
+    // to read.
+    let client = match plain_ipv4(addr)
+        .map(IpAddr::V4)
+        .or_else(|| parse_address(addr))
+    {
         Some(ip) => Some(ip),
         None if addr == b"-" => None,
         None => return Err(expected(0, "a client address")),
     };
-    let _ident = word(&mut i);
+    let _ident = line.word(&mut i);
     let user_at = i;
-    let user = word(&mut i);
+    let user = line.word(&mut i);
     if user.is_empty() {
         return Err(expected(user_at, "a user or `-`"));
     }
-    if line.get(i) != Some(&b'[') {
+    if line.byte(i) != Some(b'[') {
         return Err(expected(i, "`[` and the request time"));
     }
-    let t_end = memchr::memchr(b']', line.get(i..).unwrap_or_default())
-        .map(|p| i + p)
-        .ok_or_else(|| expected(i, "`]`"))?;
-    let time = parse_clf_time(line.get(i + 1..t_end).unwrap_or_default())
-        .ok_or_else(|| expected(i + 1, "a time such as 25/Nov/2026:22:23:53 +0000"))?;
-    i = t_end + 1;
-    while line.get(i) == Some(&b' ') {
-        i += 1;
-    }
-    let (request, next) = quoted(line, i).ok_or_else(|| expected(i, "a quoted request"))?;
-    i = next;
+    // nginx and Apache write the time 26 bytes wide, and a time that `fast_clf_time` reads
+    // holds no `]`: when one closes it there, that is the first `]`, found without a search.
+    let fixed = line.byte(i + 27) == Some(b']');
+    let (t_end, time) = match fixed.then(|| fast_clf_time(line.bytes(i + 1..i + 27))) {
+        Some(Some(time)) => (i + 27, time),
+        _ => {
+            let t_end = memchr::memchr(b']', line.bytes(i..line.len()))
+                .map(|p| i + p)
+                .ok_or_else(|| expected(i, "`]`"))?;
+            let time = parse_clf_time(line.bytes(i + 1..t_end))
+                .ok_or_else(|| expected(i + 1, "a time such as 25/Nov/2026:22:23:53 +0000"))?;
+            (t_end, time)
+        }
+    };
+    i = line.skip_spaces(t_end + 1);
+    let request = line
+        .quoted(i)
+        .ok_or_else(|| expected(i, "a quoted request"))?;
+    i = request.next;
     let status_at = i;
-    let status = word(&mut i);
-    let status = std::str::from_utf8(status)
-        .ok()
-        .and_then(|s| s.parse::<u16>().ok())
-        .ok_or_else(|| expected(status_at, "a status code"))?;
+    let status = line.word(&mut i);
+    let status =
+        parse_status(line.bytes(status)).ok_or_else(|| expected(status_at, "a status code"))?;
     let bytes_at = i;
-    let bytes = word(&mut i);
+    let bytes = line.bytes(line.word(&mut i));
     let bytes_sent = if bytes == b"-" {
         Some(0)
     } else {
-        Some(
-            super::common::parse_u64(bytes)
-                .ok_or_else(|| expected(bytes_at, "a byte count or `-`"))?,
-        )
+        Some(parse_byte_count(bytes).ok_or_else(|| expected(bytes_at, "a byte count or `-`"))?)
     };
     // Combined adds referer and user agent; anything after them (nginx custom formats) is ignored.
     let mut user_agent = None;
-    if line.get(i) == Some(&b'"') {
-        let (_referer, next) = quoted(line, i).ok_or_else(|| expected(i, "a quoted referer"))?;
-        i = next;
-        if line.get(i) == Some(&b'"') {
-            let (ua, _) = quoted(line, i).ok_or_else(|| expected(i, "a quoted user agent"))?;
-            user_agent = Some(unescape_clf(ua));
+    if line.byte(i) == Some(b'"') {
+        let referer = line
+            .quoted(i)
+            .ok_or_else(|| expected(i, "a quoted referer"))?;
+        i = referer.next;
+        if line.byte(i) == Some(b'"') {
+            let ua = line
+                .quoted(i)
+                .ok_or_else(|| expected(i, "a quoted user agent"))?;
+            user_agent = Some(line.text(ua.body, ua.escaped));
         }
     }
-    let (method, target) = match unescape_clf(request) {
+    let (method, target) = match line.text(request.body, request.escaped) {
         Cow::Borrowed(r) => {
             let (m, t) = split_request(r);
             (Cow::Borrowed(m), Cow::Borrowed(t))
@@ -289,7 +317,10 @@ pub(crate) fn parse_text_line(line: &[u8], location: Location) -> Result<HttpEve
             (Cow::Owned(m.to_owned()), Cow::Owned(t.to_owned()))
         }
     };
-    let remote_user = (user != b"-").then(|| unescape_clf(user));
+    let remote_user = (line.bytes(user.clone()) != b"-").then(|| {
+        let escaped = find(b'\\', line.bytes(user.clone())).is_some();
+        line.text(user, escaped)
+    });
     Ok(Request {
         time,
         client,
@@ -301,49 +332,138 @@ pub(crate) fn parse_text_line(line: &[u8], location: Location) -> Result<HttpEve
         bytes_sent,
         user_agent,
     }
-    .into_event(location))
+    .into_event(location, Some(scratch)))
+}
+
+/// A text line, checked for UTF-8 once so that its fields can be borrowed as text without
+/// each being checked again.
+struct Line<'a> {
+    bytes: &'a [u8],
+    /// The line as text, if it is UTF-8.
+    text: Option<&'a str>,
+}
+
+/// Where a `"…"` field is.
+struct Quoted {
+    /// Between the quotes.
+    body: Range<usize>,
+    /// Whether the body holds a backslash escape.
+    escaped: bool,
+    /// After the closing quote and the spaces that follow it.
+    next: usize,
+}
+
+impl<'a> Line<'a> {
+    fn new(bytes: &'a [u8]) -> Self {
+        Line {
+            bytes,
+            text: std::str::from_utf8(bytes).ok(),
+        }
+    }
+
+    fn len(&self) -> usize {
+        self.bytes.len()
+    }
+
+    fn byte(&self, i: usize) -> Option<u8> {
+        self.bytes.get(i).copied()
+    }
+
+    /// The bytes at `range`; empty where it is out of the line.
+    fn bytes(&self, range: Range<usize>) -> &'a [u8] {
+        self.bytes.get(range).unwrap_or_default()
+    }
+
+    /// The field at `range` as text, CLF escapes undone: a slice of the line unless it has
+    /// escapes or the line is not UTF-8.
+    fn text(&self, range: Range<usize>, escaped: bool) -> Cow<'a, str> {
+        match self.text.and_then(|t| t.get(range.clone())) {
+            Some(s) if !escaped => Cow::Borrowed(s),
+            _ => unescape_clf(self.bytes(range)),
+        }
+    }
+
+    /// The first offset from `i` on that holds no space.
+    fn skip_spaces(&self, mut i: usize) -> usize {
+        while self.byte(i) == Some(b' ') {
+            i += 1;
+        }
+        i
+    }
+
+    /// The run of non-spaces at `*i` (empty if there is none); moves `*i` past it and the
+    /// spaces after it.
+    fn word(&self, i: &mut usize) -> Range<usize> {
+        let start = *i;
+        let rest = self.bytes(start..self.len());
+        let end = start + rest.iter().position(|&c| c == b' ').unwrap_or(rest.len());
+        *i = self.skip_spaces(end);
+        start..end
+    }
+
+    /// The `"…"` field starting at `i`, backslash escapes skipped over; `None` if there is
+    /// no quote at `i` or no closing one.
+    fn quoted(&self, i: usize) -> Option<Quoted> {
+        if self.byte(i) != Some(b'"') {
+            return None;
+        }
+        let mut escaped = false;
+        let mut j = i + 1;
+        let close = loop {
+            let k = j + find2(b'"', b'\\', self.bytes.get(j..)?)?;
+            if self.byte(k) == Some(b'"') {
+                break k;
+            }
+            escaped = true;
+            j = k + 2;
+        };
+        Some(Quoted {
+            body: i + 1..close,
+            escaped,
+            next: self.skip_spaces(close + 1),
+        })
+    }
+}
+
+/// A three-digit status read directly; anything else as `u16::from_str` reads it.
+fn parse_status(b: &[u8]) -> Option<u16> {
+    match *b {
+        [h, t, u] if b.iter().all(u8::is_ascii_digit) => {
+            Some(u16::from(h - b'0') * 100 + u16::from(t - b'0') * 10 + u16::from(u - b'0'))
+        }
+        _ => std::str::from_utf8(b).ok()?.parse().ok(),
+    }
+}
+
+/// Up to 19 digits (short of `u64` overflow) read directly; anything else as
+/// [`parse_u64`](super::common::parse_u64) reads it.
+fn parse_byte_count(b: &[u8]) -> Option<u64> {
+    if b.is_empty() || b.len() > 19 || !b.iter().all(u8::is_ascii_digit) {
+        return super::common::parse_u64(b);
+    }
+    Some(b.iter().fold(0, |n, &c| n * 10 + u64::from(c - b'0')))
 }
 
 /// `METHOD target …` → method and target; a TLS handshake or garbage where a request line
 /// should be is kept whole as the target, with no method.
 fn split_request(request: &str) -> (&str, &str) {
     let b = request.as_bytes();
-    let Some(sp) = memchr::memchr(b' ', b) else {
-        return ("", request);
-    };
-    let m = b.get(..sp).unwrap_or_default();
-    if m.is_empty() || !m.iter().all(u8::is_ascii_uppercase) {
+    // The method is all capitals, so it ends at the first byte that is not one: a space, or
+    // this is no method. Checked byte by byte, as a method is too short for `memchr`.
+    let sp = b
+        .iter()
+        .position(|c| !c.is_ascii_uppercase())
+        .unwrap_or(b.len());
+    if sp == 0 || b.get(sp) != Some(&b' ') {
         return ("", request);
     }
     let rest = b.get(sp + 1..).unwrap_or_default();
-    let end = memchr::memchr(b' ', rest).map_or(b.len(), |e| sp + 1 + e);
+    let end = find(b' ', rest).map_or(b.len(), |e| sp + 1 + e);
     // Both cuts are at ASCII spaces, so they are character boundaries.
     match (request.get(..sp), request.get(sp + 1..end)) {
         (Some(m), Some(t)) => (m, t),
         _ => ("", request),
     }
-}
-
-/// A `"…"` field starting at `i` (backslash escapes skipped over); returns its body and the
-/// offset after the closing quote and following spaces.
-fn quoted(line: &[u8], i: usize) -> Option<(&[u8], usize)> {
-    if line.get(i) != Some(&b'"') {
-        return None;
-    }
-    let mut j = i + 1;
-    loop {
-        match line.get(j)? {
-            b'\\' => j += 2,
-            b'"' => break,
-            _ => j += 1,
-        }
-    }
-    let body = line.get(i + 1..j)?;
-    let mut k = j + 1;
-    while line.get(k) == Some(&b' ') {
-        k += 1;
-    }
-    Some((body, k))
 }
 
 /// Undoes nginx `\xHH` and Apache `\"`/`\\` escapes.
@@ -558,7 +678,7 @@ pub(crate) fn parse_json_line<'a>(
         ])
         .map(Cow::Owned),
     }
-    .into_event(location))
+    .into_event(location, None))
 }
 
 /// Whether a line has the shape of a combined/common access-log line.
@@ -582,8 +702,190 @@ fn parse_clf_time_prefix(d: &[u8]) -> bool {
 }
 
 #[cfg(test)]
+mod reference;
+
+#[cfg(test)]
 mod tests {
     use super::*;
+
+    /// CLF lines, mostly well-formed, now and then with a malformed, escaped or non-UTF-8
+    /// piece, or cut short anywhere. Targets are built from parameters, so that `user=`,
+    /// `query=` and password-like values with every kind of escape come up often.
+    fn clf_line() -> impl proptest::strategy::Strategy<Value = Vec<u8>> {
+        use proptest::prelude::*;
+        use proptest::sample::select;
+        type Piece = &'static [u8];
+        // Good pieces four times in five, bad ones the rest.
+        let pick = |good: &[Piece], bad: &[Piece]| prop_oneof![4 => select(good.to_vec()), 1 => select(bad.to_vec())];
+        let addr = pick(
+            &[
+                b"198.51.100.7",
+                b"10.0.0.1",
+                b"-",
+                b"::1",
+                b"::ffff:1.2.3.4",
+            ],
+            &[b"1.2.3", b"010.1.1.1", b"256.1.1.1", b"[::1]:80", b"x", b""],
+        );
+        let user = pick(
+            &[b"-", b"alice"],
+            &[b"a\\x41b\\", b"\\-", b"\xc3\xbc", b"\xff", b""],
+        );
+        let time = pick(
+            &[
+                b"[25/Nov/2026:22:26:07 +0000]",
+                b"[01/jan/2025:00:00:00 -0130]",
+            ],
+            &[
+                b"[5/Nov/2026:2:26:07 +0000]",
+                b"[25/Nov/2026:22:26:07 +0000",
+                b"[bad]",
+                b"x",
+            ],
+        );
+        let method = pick(
+            &[b"GET ", b"POST "],
+            &[b"get ", b"", b"\\x16\\x03", b"G\\\"T "],
+        );
+        let start = pick(
+            &[b"/", b"/play"],
+            &[
+                b"",
+                b"http://u:p@h:8123/",
+                b"http://h/a@b:c",
+                b"/a#f",
+                b"/\xff",
+            ],
+        );
+        let name = pick(
+            &[
+                b"user",
+                b"query",
+                b"password",
+                b"pwd",
+                b"passwd",
+                b"token",
+                b"x",
+            ],
+            &[b"PassWord", b"USER", b"Query", b"", b"user#", b"us%65r"],
+        );
+        let value = proptest::collection::vec(
+            pick(
+                &[
+                    b"SELECT",
+                    b"%20",
+                    b"+",
+                    b"a",
+                    b"1",
+                    b"%2B",
+                    b"%e2%82%ac",
+                    b"%3D",
+                ],
+                &[
+                    b"%",
+                    b"%4",
+                    b"%zz",
+                    b"%C3",
+                    b"=",
+                    b"?",
+                    b"#",
+                    b":",
+                    b"//",
+                    b"@",
+                    b"u:p@",
+                    b" ",
+                    b"\\x41",
+                    b"\\\"",
+                    b"\\\\",
+                    b"\xff",
+                    b"\xc3\xa9",
+                ],
+            ),
+            0..40,
+        );
+        let param = (name, pick(&[b"="], &[b"", b"=="]), value);
+        let params = proptest::collection::vec(param, 0..4);
+        let sep = pick(&[b"&"], &[b"&&", b"#", b"&#", b"?"]);
+        let target = (start, pick(&[b"?"], &[b"", b"#?"]), params, sep).prop_map(
+            |(start, q, params, sep)| {
+                let mut t = [start, q].concat();
+                for (k, (name, eq, value)) in params.into_iter().enumerate() {
+                    if k > 0 {
+                        t.extend_from_slice(sep);
+                    }
+                    t.extend_from_slice(name);
+                    t.extend_from_slice(eq);
+                    value.iter().for_each(|v| t.extend_from_slice(v));
+                }
+                t
+            },
+        );
+        let status = pick(
+            &[b"200", b"404"],
+            &[b"+20", b"2000", b"99999", b"OK", b"20x", b""],
+        );
+        let bytes = pick(&[b"12", b"-", b"0"], &[b"18446744073709551616", b"1x", b""]);
+        let tail = pick(
+            &[
+                b"",
+                b" \"-\" \"Mozilla/5.0\"",
+                b" \"http://r/?a=b\" \"curl/8\" extra",
+            ],
+            &[
+                b" \"-\" \"\\x41\\xff\xff\"",
+                b" \"-\"",
+                b" \"-",
+                b" \"-\" \"ua",
+                b" \"a\\\"b\" \"\\",
+            ],
+        );
+        // Each gap on its own: one missing or doubled space, not all of them.
+        let gaps = proptest::collection::vec(pick(&[b" "], &[b"  ", b""]), 3);
+        (
+            (addr, user, time, method, target),
+            (status, bytes, tail, gaps, any::<proptest::sample::Index>()),
+        )
+            .prop_map(
+                |((addr, user, time, method, target), (status, bytes, tail, gap, cut))| {
+                    let gap = |k: usize| gap.get(k).copied().unwrap_or(b" ");
+                    let mut line =
+                        [addr, b" - ", user, gap(0), time, gap(1), b"\"", method].concat();
+                    line.extend_from_slice(&target);
+                    line.extend_from_slice(
+                        &[b" HTTP/1.1\" ", status, gap(2), bytes, tail].concat(),
+                    );
+                    if cut.index(8) == 0 {
+                        line.truncate(cut.index(line.len() + 1));
+                    }
+                    line
+                },
+            )
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(5000))]
+        /// The direct byte-count reader agrees with the general one, up to and past overflow.
+        #[test]
+        fn ok_byte_count_matches_parse_u64(b in "[0-9]{0,22}|[0-9 +x\t]{0,6}") {
+            proptest::prop_assert_eq!(
+                parse_byte_count(b.as_bytes()),
+                crate::parse::common::parse_u64(b.as_bytes())
+            );
+        }
+
+        /// The fast reader gives what the plain one gives, event or error, on any line, also
+        /// when its scratch buffer still holds an earlier line's query.
+        #[test]
+        fn ok_text_line_matches_the_plain_reader(lines in proptest::collection::vec(clf_line(), 1..4)) {
+            let mut scratch = Vec::new();
+            for line in lines {
+                let fast = parse_text_line(&line, Location::default(), &mut scratch)
+                    .map(HttpEvent::into_owned);
+                let plain = reference::parse_text_line(&line);
+                proptest::prop_assert_eq!(fast, plain, "{}", String::from_utf8_lossy(&line));
+            }
+        }
+    }
 
     proptest::proptest! {
         #![proptest_config(proptest::prelude::ProptestConfig::with_cases(4000))]
@@ -605,6 +907,11 @@ mod tests {
     }
     use crate::event::SourceId;
 
+    /// [`parse_text_line`] with a scratch buffer of its own.
+    fn parse(line: &[u8]) -> Result<HttpEvent<'static>, Fail> {
+        parse_text_line(line, loc(), &mut Vec::new()).map(HttpEvent::into_owned)
+    }
+
     fn loc() -> Location {
         Location {
             source: SourceId(0),
@@ -615,7 +922,7 @@ mod tests {
     #[test]
     fn ok_userinfo_password_is_masked() {
         let line = br#"198.51.100.7 - - [25/Nov/2026:22:26:07 +0000] "GET http://admin:pw:x@203.0.113.5:8123/play?q=1 HTTP/1.1" 200 12 "-" "-""#;
-        let e = parse_text_line(line, Location::default()).unwrap();
+        let e = parse(line).unwrap();
         assert_eq!(
             e.target,
             "http://admin:[REDACTED]@203.0.113.5:8123/play?q=1"
@@ -628,7 +935,7 @@ mod tests {
     #[test]
     fn ok_combined_line_decodes_query_and_masks_password() {
         let line = br#"198.51.100.7 - - [25/Nov/2026:22:26:07 +0000] "GET /?user=default&password=s3cr%20t&query=SELECT+1%2B1 HTTP/1.1" 200 12 "-" "Mozilla/5.0""#;
-        let e = parse_text_line(line, loc()).unwrap();
+        let e = parse(line).unwrap();
         assert_eq!(e.client, "198.51.100.7".parse().ok());
         assert_eq!(e.user.as_deref(), Some("default"));
         assert_eq!(
@@ -651,17 +958,13 @@ mod tests {
 
     #[test]
     fn ok_common_basic_user_and_garbage_request() {
-        let e = parse_text_line(
-            b"10.0.0.1 - alice [25/Nov/2026:22:26:07 +0100] \"POST / HTTP/1.1\" 200 -",
-            loc(),
-        )
-        .unwrap();
+        let e = parse(b"10.0.0.1 - alice [25/Nov/2026:22:26:07 +0100] \"POST / HTTP/1.1\" 200 -")
+            .unwrap();
         assert_eq!(e.user.as_deref(), Some("alice"));
         assert_eq!(e.credentials, Credentials::Basic);
         assert_eq!(e.bytes_sent, Some(0));
-        let e = parse_text_line(
+        let e = parse(
             br#"203.0.113.1 - - [25/Nov/2026:22:26:07 +0000] "\x16\x03\x01\x00" 400 157 "-" "-""#,
-            loc(),
         )
         .unwrap();
         assert_eq!(e.method, "");
@@ -671,13 +974,10 @@ mod tests {
 
     #[test]
     fn err_positions_name_the_field() {
-        let e = parse_text_line(b"1.2.3.4 - - [bad] \"GET / HTTP/1.1\" 200 1", loc()).unwrap_err();
+        let e = parse(b"1.2.3.4 - - [bad] \"GET / HTTP/1.1\" 200 1").unwrap_err();
         assert_eq!(e.0, 13);
-        let e = parse_text_line(
-            b"1.2.3.4 - - [25/Nov/2026:22:26:07 +0000] \"GET / HTTP/1.1\" OK 1",
-            loc(),
-        )
-        .unwrap_err();
+        let e =
+            parse(b"1.2.3.4 - - [25/Nov/2026:22:26:07 +0000] \"GET / HTTP/1.1\" OK 1").unwrap_err();
         assert_eq!(e.0, 58);
     }
 
@@ -723,7 +1023,7 @@ mod tests {
     fn ok_never_panics_on_prefixes() {
         let line = br#"198.51.100.7 - x [25/Nov/2026:22:26:07 +0000] "GET /?query=%E2%82 HTTP/1.1" 200 12 "-" "\x22a""#;
         for n in 0..line.len() {
-            let _ = parse_text_line(line.get(..n).unwrap(), loc());
+            let _ = parse(line.get(..n).unwrap());
             let _ = looks_like_text_line(line.get(..n).unwrap());
         }
         assert!(looks_like_text_line(line));
