@@ -32,7 +32,12 @@ wasm-bindgen --target web --out-dir pkg target/wasm32-unknown-unknown/release/ch
 WASM_OPT="${WASM_OPT:-node_modules/.bin/wasm-opt}"
 if [ "$WASM_OPT" != none ]; then
   [ -x "$WASM_OPT" ] || { echo "no $WASM_OPT: run npm ci (or WASM_OPT=none)" >&2; exit 1; }
-  "$WASM_OPT" -O3 pkg/chaudit_bg.wasm -o pkg/chaudit_bg.wasm
+  # -ocimfs 200: by default -O3 inlines every function that has one caller, however large,
+  # and builds a 100 KB scan function. V8 runs a new module in its baseline tier until the
+  # optimising tier has compiled the hot functions, and a huge function takes long to
+  # compile: the first scan after loading the page (the only one, for most users) was ~12 %
+  # slower than with no wasm-opt at all (node, 200 MiB, docs/performance.md).
+  "$WASM_OPT" -O3 --one-caller-inline-max-function-size 200 pkg/chaudit_bg.wasm -o pkg/chaudit_bg.wasm
 fi
 
 rm -rf www/pkg
