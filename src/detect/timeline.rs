@@ -87,6 +87,8 @@ pub(crate) struct TimelineBuilder {
     cells: FastMap<(u32, i64), (u64, u64)>,
     /// Earliest and latest query start, seconds.
     span: Option<(i64, i64)>,
+    /// The windows (start / width) of the first and the last query at the current width.
+    span_windows: (i64, i64),
 }
 
 /// The window width at a ladder level.
@@ -116,22 +118,24 @@ impl TimelineBuilder {
     pub(crate) fn observe(&mut self, id: Option<u32>, start: Timestamp, result_bytes: u64) {
         let id = id.unwrap_or(OTHER);
         let t = start.secs();
-        let (lo, hi) = self.span.map_or((t, t), |(a, b)| (a.min(t), b.max(t)));
-        let wider = self.span != Some((lo, hi));
-        self.span = Some((lo, hi));
         let w = width(self.level);
+        let window = t.div_euclid(w);
+        // Only a query outside the windows spanned so far, or a new cell, can make the
+        // windows too fine (most queries land in a window that has been seen).
+        let (first, last) = self.span_windows;
+        let wider = self.span.is_none() || window < first || window > last;
+        let (lo, hi) = self.span.map_or((t, t), |(a, b)| (a.min(t), b.max(t)));
+        self.span = Some((lo, hi));
         let cells = self.cells.len();
-        let cell = self
-            .cells
-            .entry((id, t.div_euclid(w) * w))
-            .or_insert((0, 0));
+        let cell = self.cells.entry((id, window * w)).or_insert((0, 0));
         cell.0 += 1;
         cell.1 = cell.1.saturating_add(result_bytes);
-        // Only a longer span or a new cell can make the windows too fine.
         if wider || self.cells.len() > cells {
             while self.too_fine(lo, hi) {
                 self.widen();
             }
+            let w = width(self.level);
+            self.span_windows = (lo.div_euclid(w), hi.div_euclid(w));
         }
     }
 
