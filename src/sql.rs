@@ -316,80 +316,52 @@ pub(crate) fn number_blind(query: &str, out: &mut Vec<u8>) -> bool {
     let rest = |i: usize| bytes.get(i..).unwrap_or_default();
     out.clear();
     let mut copied = 0; // `bytes[..copied]` is in `out`, numbers blinded
-    let mut specials = Specials::new(bytes);
-    let mut i = 0;
-    while let Some(at) = specials.first_from(i) {
-        i = at;
-        let b = bytes.get(i).copied().unwrap_or_default();
-        let next = bytes.get(i + 1).copied();
-        match b {
-            b'\\' | b'#' => return false,
-            b'-' if next == Some(b'-') => return false,
-            b'/' if next == Some(b'*') => return false,
-            b'\'' | b'"' | b'`' => match memchr::memchr2(b, b'\\', rest(i + 1)) {
-                Some(j) if bytes.get(i + 1 + j) == Some(&b) => {
-                    i += j + 2;
-                    continue;
-                }
-                Some(_) => return false,
-                // Unterminated: the lexer makes the rest one quoted run too.
-                None => break,
-            },
-            b'0'..=b'9' => {
-                let run = rest(i).iter().take_while(|c| c.is_ascii_digit()).count();
-                if !word_inside(bytes, i) {
-                    out.extend_from_slice(bytes.get(copied..i).unwrap_or_default());
-                    out.push(b'0');
-                    copied = i + run;
-                }
-                i += run;
-                continue;
+    let mut i = 0; // `bytes[..i]` has been looked at
+    // The bytes the loop must look at — digits, `\\`, `#`, `-`, `/` and quotes — are found 64
+    // at a time; everything else is copied as it is. Most of a query is neither, and a few
+    // 16-byte compares beat a table lookup per byte (`wide` keeps the SIMD safe).
+    let mut base = 0;
+    while base < bytes.len() {
+        let mut mask = special_mask_at(bytes, base);
+        while mask != 0 {
+            let at = base + mask.trailing_zeros() as usize;
+            mask &= mask - 1;
+            if at < i {
+                continue; // inside a quoted run or a number already read
             }
-            _ => {}
+            i = at;
+            let b = bytes.get(i).copied().unwrap_or_default();
+            let next = bytes.get(i + 1).copied();
+            match b {
+                b'\\' | b'#' => return false,
+                b'-' if next == Some(b'-') => return false,
+                b'/' if next == Some(b'*') => return false,
+                b'\'' | b'"' | b'`' => match memchr::memchr2(b, b'\\', rest(i + 1)) {
+                    Some(j) if bytes.get(i + 1 + j) == Some(&b) => i += j + 2,
+                    Some(_) => return false,
+                    // Unterminated: the lexer makes the rest one quoted run too.
+                    None => {
+                        out.extend_from_slice(rest(copied));
+                        return true;
+                    }
+                },
+                b'0'..=b'9' => {
+                    let run = rest(i).iter().take_while(|c| c.is_ascii_digit()).count();
+                    if !word_inside(bytes, i) {
+                        out.extend_from_slice(bytes.get(copied..i).unwrap_or_default());
+                        out.push(b'0');
+                        copied = i + run;
+                    }
+                    i += run;
+                }
+                _ => i += 1,
+            }
         }
-        i += 1;
+        // The next block starts after this one, or after a run that went past it.
+        base = (base + 64).max(i);
     }
     out.extend_from_slice(rest(copied));
     true
-}
-
-/// The bytes [`number_blind`] must look at — digits, `\\`, `#`, `-`, `/` and quotes — found
-/// 64 at a time: everything else is copied as it is. Most of a query is neither, and a
-/// 16-byte compare per byte class beats a table lookup per byte (`wide` keeps the SIMD safe).
-struct Specials<'a> {
-    bytes: &'a [u8],
-    /// Offset in `bytes` of bit 0 of `mask`.
-    base: usize,
-    /// The special bytes of `bytes[base..base + 64]`.
-    mask: u64,
-}
-
-impl<'a> Specials<'a> {
-    fn new(bytes: &'a [u8]) -> Self {
-        Self {
-            bytes,
-            base: 0,
-            mask: special_mask_at(bytes, 0),
-        }
-    }
-
-    /// The first special byte at or after `from`.
-    fn first_from(&mut self, mut from: usize) -> Option<usize> {
-        loop {
-            if let Some(off) = from.checked_sub(self.base).filter(|&o| o < 64) {
-                let ahead = self.mask >> off;
-                if ahead != 0 {
-                    return Some(from + ahead.trailing_zeros() as usize);
-                }
-                from = self.base + 64;
-            }
-            if from >= self.bytes.len() {
-                return None;
-            }
-            self.base = from;
-            self.mask = special_mask_at(self.bytes, from);
-        }
-    }
 }
 
 /// The special bytes of `bytes[from..from + 64]`.
@@ -809,7 +781,7 @@ mod tests {
         proptest::collection::vec(piece, 0..120).prop_map(|v| v.concat())
     }
 
-    /// [`number_blind`] as it was before [`Specials`]: a table lookup per byte.
+    /// [`number_blind`] as it was before its 64-byte masks: a table lookup per byte.
     fn reference_number_blind(query: &str, out: &mut Vec<u8>) -> bool {
         /// Bytes the loop must look at: everything else is copied as it is. A table, because
         /// `matches!` over these ranges compiles to a chain of compares per byte.

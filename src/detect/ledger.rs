@@ -2,12 +2,12 @@
 //! and UTC day. It counts, it does not judge: every external result and every
 //! `INSERT INTO FUNCTION` is booked whether or not a rule fired.
 
-use std::collections::BTreeMap;
 use std::net::IpAddr;
 
 use serde::Serialize;
 
 use super::Observation;
+use crate::memo::FastMap;
 use crate::net::NetClass;
 use crate::sql::{StatementKind, EGRESS_FUNCTIONS};
 use crate::time::{civil_from_days, Timestamp};
@@ -16,7 +16,7 @@ use crate::time::{civil_from_days, Timestamp};
 const MAX_ENTRIES: usize = 100_000;
 
 /// How data left.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Channel {
     /// Query results delivered to an external client.
@@ -63,26 +63,29 @@ pub struct LedgerEntry {
     pub last_seen: Timestamp,
 }
 
-type LedgerKey = (i64, String, Option<IpAddr>, Channel, String);
+/// A line of one user: day (since the epoch), client, channel and, for a table function,
+/// its destination (an external client's destination is its address).
+type LineKey = (i64, Option<IpAddr>, Channel, Option<String>);
 
 /// The ledger under construction.
 #[derive(Debug, Default)]
 pub(crate) struct Ledger {
-    entries: BTreeMap<LedgerKey, LedgerEntry>,
+    /// Per user, looked up by `&str` so booking on a known line allocates nothing.
+    entries: FastMap<String, FastMap<LineKey, LedgerEntry>>,
+    /// Lines in `entries`.
+    count: usize,
     overflow_bytes: u64,
 }
 
 impl Ledger {
     pub(crate) fn observe(&mut self, obs: &Observation<'_, '_>) {
-        let e = obs.event;
-        let v = e.volume;
+        let v = obs.event.volume;
         let kind = obs.kind();
         if obs.client_class == NetClass::External && kind.is_read() && v.result_bytes > 0 {
-            let dest = e.client.map_or_else(|| "-".to_owned(), |ip| ip.to_string());
             self.book(
                 obs,
                 Channel::ExternalClient,
-                dest,
+                None,
                 v.result_rows,
                 v.result_bytes,
             );
@@ -103,7 +106,7 @@ impl Ledger {
             self.book(
                 obs,
                 Channel::TableFunction,
-                dest,
+                Some(dest),
                 v.written_rows,
                 v.written_bytes,
             );
@@ -114,44 +117,66 @@ impl Ledger {
         &mut self,
         obs: &Observation<'_, '_>,
         channel: Channel,
-        dest: String,
+        dest: Option<String>,
         rows: u64,
         bytes: u64,
     ) {
         let e = obs.event;
         let day = e.start.secs().div_euclid(86_400);
-        let key = (day, e.user.to_string(), e.client, channel, dest);
-        if !self.entries.contains_key(&key) && self.entries.len() >= MAX_ENTRIES {
+        let key = (day, e.client, channel, dest);
+        let count = |entry: &mut LedgerEntry| {
+            entry.queries += 1;
+            entry.rows = entry.rows.saturating_add(rows);
+            entry.bytes = entry.bytes.saturating_add(bytes);
+            entry.first_seen = entry.first_seen.min(e.start);
+            entry.last_seen = entry.last_seen.max(e.start);
+        };
+        let known = self
+            .entries
+            .get_mut(e.user.as_ref())
+            .and_then(|lines| lines.get_mut(&key));
+        if let Some(entry) = known {
+            count(entry);
+            return;
+        }
+        if self.count >= MAX_ENTRIES {
             self.overflow_bytes = self.overflow_bytes.saturating_add(bytes);
             return;
         }
+        self.count += 1;
         let (y, m, d) = civil_from_days(day);
-        let entry = self
-            .entries
-            .entry(key.clone())
-            .or_insert_with(|| LedgerEntry {
-                day: format!("{y:04}-{m:02}-{d:02}"),
-                user: key.1.clone(),
-                client_ip: key.2,
-                client_class: obs.client_class,
-                channel,
-                destination: key.4.clone(),
-                queries: 0,
-                rows: 0,
-                bytes: 0,
-                first_seen: e.start,
-                last_seen: e.start,
-            });
-        entry.queries += 1;
-        entry.rows = entry.rows.saturating_add(rows);
-        entry.bytes = entry.bytes.saturating_add(bytes);
-        entry.first_seen = entry.first_seen.min(e.start);
-        entry.last_seen = entry.last_seen.max(e.start);
+        let destination = match &key.3 {
+            Some(d) => d.clone(),
+            None => e.client.map_or_else(|| "-".to_owned(), |ip| ip.to_string()),
+        };
+        let mut entry = LedgerEntry {
+            day: format!("{y:04}-{m:02}-{d:02}"),
+            user: e.user.to_string(),
+            client_ip: e.client,
+            client_class: obs.client_class,
+            channel,
+            destination,
+            queries: 0,
+            rows: 0,
+            bytes: 0,
+            first_seen: e.start,
+            last_seen: e.start,
+        };
+        count(&mut entry);
+        self.entries
+            .entry(e.user.to_string())
+            .or_default()
+            .insert(key, entry);
     }
 
     /// Entries by day, then most bytes first; and bytes not itemized.
     pub(crate) fn finish(self) -> (Vec<LedgerEntry>, u64) {
-        let mut v: Vec<LedgerEntry> = self.entries.into_values().collect();
+        // The sort below orders by every field of the key: the maps' order cannot show.
+        let mut v: Vec<LedgerEntry> = self
+            .entries
+            .into_values()
+            .flat_map(FastMap::into_values)
+            .collect();
         v.sort_by(|a, b| {
             a.day
                 .cmp(&b.day)

@@ -254,8 +254,11 @@ pub(crate) fn excerpt(q: &str, redact_secrets: bool, clean: bool) -> String {
             .map_or(q.len(), |(i, _)| i)
     };
     let head = q.get(..cut).unwrap_or(q);
-    // Control characters are C0, DEL and C1 (U+0080–U+009F, 0xC2 0x80–0x9F in UTF-8).
-    let plain = !head.bytes().any(|b| b < 0x20 || b == 0x7f || b == 0xc2);
+    // Control characters are C0, DEL and C1 (U+0080–U+009F, 0xC2 0x80–0x9F in UTF-8). A
+    // fold with no early exit, which the compiler turns into vector compares.
+    let plain = !head
+        .bytes()
+        .fold(false, |seen, b| seen | (b < 0x20) | (b == 0x7f) | (b == 0xc2));
     let mut excerpt: String = if plain {
         head.to_owned()
     } else {
@@ -299,6 +302,8 @@ pub struct ClientSummary {
 struct TrackedClient {
     summary: ClientSummary,
     timeline: u32,
+    /// Whether the user is in the passwordless-users list (asked once per client).
+    passwordless: bool,
 }
 
 impl TrackedClient {
@@ -800,13 +805,8 @@ impl Detector {
             s.subqueries += 1;
             return;
         }
-        let client_class = self.track_client(q, class);
-        let obs = Observation::new(
-            q,
-            client_class,
-            self.settings.passwordless.contains(q.user.as_ref()),
-            &self.settings,
-        );
+        let (client_class, passwordless) = self.track_client(q, class);
+        let obs = Observation::new(q, client_class, passwordless, &self.settings);
         rules::unauthenticated_read::observe(&obs, &mut self.groups);
         rules::external_client_read::observe(&obs, &mut self.groups);
         rules::table_function_egress::observe(&obs, &mut self.groups);
@@ -819,9 +819,14 @@ impl Detector {
         }
     }
 
-    /// Counts the query for its client and returns the client's class: the class the table
-    /// remembers for a known client, else `class` or the configured networks' answer.
-    fn track_client(&mut self, q: &QueryEvent<'_>, class: Option<NetClass>) -> NetClass {
+    /// Counts the query for its client and returns the client's class and whether its user
+    /// is passwordless: what the table remembers for a known client, else `class` or the
+    /// configured networks' answer, and the passwordless-users list's.
+    fn track_client(
+        &mut self,
+        q: &QueryEvent<'_>,
+        class: Option<NetClass>,
+    ) -> (NetClass, bool) {
         // For INSERT the server counts the inserted data as the "result": it came in, not out.
         let sent = if q.volume.written_rows == 0 {
             q.volume.result_bytes
@@ -836,9 +841,10 @@ impl Detector {
             c.count(q, sent);
             let id = c.timeline;
             self.timeline.observe(Some(id), q.start, sent);
-            return c.summary.client_class;
+            return (c.summary.client_class, c.passwordless);
         }
         let client_class = class.unwrap_or_else(|| self.settings.classify(q.client));
+        let passwordless = self.settings.passwordless.contains(q.user.as_ref());
         if self.tracked >= self.settings.max_clients {
             // Counted once per distinct client, as long as the set of their hashes has room.
             let ip = match q.client {
@@ -852,7 +858,7 @@ impl Detector {
                 self.stats.clients_untracked += 1;
             }
             self.timeline.observe(None, q.start, sent);
-            return client_class;
+            return (client_class, passwordless);
         }
         self.stats.clients += 1;
         self.tracked += 1;
@@ -870,13 +876,14 @@ impl Detector {
                 last_seen: q.start,
             },
             timeline: id,
+            passwordless,
         };
         c.count(q, sent);
         self.clients
             .entry(q.user.to_string())
             .or_default()
             .insert(q.client, c);
-        client_class
+        (client_class, passwordless)
     }
 
     /// Closes every group, applies each rule's final judgement and returns the findings.
