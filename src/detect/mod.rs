@@ -256,9 +256,9 @@ pub(crate) fn excerpt(q: &str, redact_secrets: bool, clean: bool) -> String {
     let head = q.get(..cut).unwrap_or(q);
     // Control characters are C0, DEL and C1 (U+0080–U+009F, 0xC2 0x80–0x9F in UTF-8). A
     // fold with no early exit, which the compiler turns into vector compares.
-    let plain = !head
-        .bytes()
-        .fold(false, |seen, b| seen | (b < 0x20) | (b == 0x7f) | (b == 0xc2));
+    let plain = !head.bytes().fold(false, |seen, b| {
+        seen | (b < 0x20) | (b == 0x7f) | (b == 0xc2)
+    });
     let mut excerpt: String = if plain {
         head.to_owned()
     } else {
@@ -822,11 +822,7 @@ impl Detector {
     /// Counts the query for its client and returns the client's class and whether its user
     /// is passwordless: what the table remembers for a known client, else `class` or the
     /// configured networks' answer, and the passwordless-users list's.
-    fn track_client(
-        &mut self,
-        q: &QueryEvent<'_>,
-        class: Option<NetClass>,
-    ) -> (NetClass, bool) {
+    fn track_client(&mut self, q: &QueryEvent<'_>, class: Option<NetClass>) -> (NetClass, bool) {
         // For INSERT the server counts the inserted data as the "result": it came in, not out.
         let sent = if q.volume.written_rows == 0 {
             q.volume.result_bytes
