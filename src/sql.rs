@@ -294,8 +294,8 @@ fn eq(word: &str, kw: &str) -> bool {
 
 /// Classifies a query. Never fails; see the module docs for what it cannot see.
 ///
-/// The detector asks through a memo ([`crate::detect`]'s text facts), keyed by the query
-/// with its unquoted numbers blinded.
+/// The detector asks through its per-thread memo of text facts, keyed by the query with
+/// its numbers blinded.
 #[must_use]
 pub fn classify(query: &str) -> QueryClass {
     classify_text(query)
@@ -315,9 +315,8 @@ pub(crate) fn number_blind(query: &str, out: &mut Vec<u8>) -> bool {
     let bytes = query.as_bytes();
     let rest = |i: usize| bytes.get(i..).unwrap_or_default();
     out.clear();
-    let mut copied = 0; // `bytes[..copied]` is in `out`, numbers blinded
-    let mut i = 0; // `bytes[..i]` has been looked at
-
+    // `bytes[..copied]` is in `out`, numbers blinded; `bytes[..i]` has been looked at.
+    let (mut copied, mut i) = (0, 0);
     // The bytes the loop must look at — digits, `\\`, `#`, `-`, `/` and quotes — are found 64
     // at a time; everything else is copied as it is. Most of a query is neither, and a few
     // 16-byte compares beat a table lookup per byte (`wide` keeps the SIMD safe).
