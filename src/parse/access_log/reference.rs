@@ -5,7 +5,7 @@
 
 use std::borrow::Cow;
 
-use super::{expected, parse_clf_time, split_request, Fail};
+use super::{expected, parse_clf_time, split_request, unescape_clf, Fail};
 use crate::event::{Credentials, HttpEvent, HttpOrigin, Location};
 use crate::parse::common::parse_address;
 
@@ -111,34 +111,6 @@ fn quoted(line: &[u8], i: usize) -> Option<(&[u8], usize)> {
         k += 1;
     }
     Some((body, k))
-}
-
-fn unescape_clf(b: &[u8]) -> Cow<'_, str> {
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while let Some(&c) = b.get(i) {
-        if c == b'\\' {
-            if b.get(i + 1) == Some(&b'x') {
-                if let Some(v) = b.get(i + 2..i + 4).and_then(|h| {
-                    std::str::from_utf8(h)
-                        .ok()
-                        .and_then(|h| u8::from_str_radix(h, 16).ok())
-                }) {
-                    out.push(v);
-                    i += 4;
-                    continue;
-                }
-            }
-            if let Some(&n) = b.get(i + 1) {
-                out.push(n);
-                i += 2;
-                continue;
-            }
-        }
-        out.push(c);
-        i += 1;
-    }
-    Cow::Owned(String::from_utf8_lossy(&out).into_owned())
 }
 
 /// The event of one request target, userinfo password masked first.
