@@ -8,11 +8,12 @@
 //! remembered exactly.
 
 use std::cell::{OnceCell, RefCell};
+use std::hash::BuildHasher;
 use std::rc::Rc;
 
 use crate::detect::mentions;
 use crate::detect::rules::recon;
-use crate::memo::{self, Bounded};
+use crate::memo::{self, Bounded, FastSet};
 use crate::redact;
 use crate::sql::{self, QueryClass};
 
@@ -93,13 +94,37 @@ fn shareable(key: &str, facts: &TextFacts) -> bool {
 /// The per-thread memo.
 #[derive(Default)]
 struct Memo {
+    /// Exact text → its facts: the texts whose facts depend on their numbers, and those
+    /// seen more than once (see [`Sightings`]).
+    exact: Bounded<str, Rc<TextFacts>>,
     /// Number-blind key → the facts every text with that key shares, or `None` where they
     /// depend on the numbers (the texts are then in `exact`).
     shape: Bounded<[u8], Option<Rc<TextFacts>>>,
-    /// Exact text → its facts.
-    exact: Bounded<str, Rc<TextFacts>>,
+    /// Texts met on the way to `shape`, so a second sighting goes to `exact`.
+    seen: Sightings,
     /// The key being looked up (reused, so a lookup allocates nothing).
     key: Vec<u8>,
+}
+
+/// Hashes of texts looked up through their number-blind key, at most
+/// `4 * memo::ENTRIES` of them (emptied when full).
+///
+/// Most events repeat a text exactly (a dashboard, a loader): `exact` answers those with one
+/// hash of the text, where the key costs a pass that blinds its numbers first. Only texts
+/// seen before are copied there, so one-off texts (a new id each time) do not crowd it; a
+/// hash that collides only copies a text early.
+#[derive(Default)]
+struct Sightings(FastSet<u64>);
+
+impl Sightings {
+    /// Notes `text`; true if it was noted before.
+    fn again(&mut self, text: &str) -> bool {
+        if self.0.len() >= 4 * memo::ENTRIES {
+            self.0.clear();
+        }
+        let hash = self.0.hasher().hash_one(text);
+        !self.0.insert(hash)
+    }
 }
 
 thread_local! {
@@ -116,11 +141,18 @@ pub(crate) fn facts(text: &str) -> Rc<TextFacts> {
         let Ok(mut memo) = memo.try_borrow_mut() else {
             return Rc::default();
         };
-        let Memo { shape, exact, key } = &mut *memo;
+        let Memo {
+            exact,
+            shape,
+            seen,
+            key,
+        } = &mut *memo;
+        if let Some(hit) = exact.get(text) {
+            return hit;
+        }
         if sql::number_blind(text, key) {
-            match shape.get(key.as_slice()) {
-                Some(Some(shared)) => return shared,
-                Some(None) => {}
+            let shared = match shape.get(key.as_slice()) {
+                Some(shared) => shared,
                 None => {
                     // The first text with this key: answer for the key itself, which is one
                     // of the texts it stands for.
@@ -130,14 +162,15 @@ pub(crate) fn facts(text: &str) -> Rc<TextFacts> {
                         .filter(|(k, f)| shareable(k, f))
                         .map(|(_, f)| Rc::new(f));
                     shape.remember(key, &shared);
-                    if let Some(shared) = shared {
-                        return shared;
-                    }
+                    shared
                 }
+            };
+            if let Some(shared) = shared {
+                if seen.again(text) {
+                    exact.remember(text, &shared);
+                }
+                return shared;
             }
-        }
-        if let Some(hit) = exact.get(text) {
-            return hit;
         }
         let facts = Rc::new(TextFacts::complete(text));
         exact.remember(text, &facts);
@@ -169,7 +202,10 @@ mod tests {
         let b = "SELECT a FROM t WHERE id = 99999 LIMIT 100";
         assert_eq!(facts(a).all(a), TextFacts::complete(a).all(a));
         assert!(Rc::ptr_eq(&facts(a), &facts(b)));
-        assert_eq!(sizes(), (1, 0));
+        // `a`, seen twice, is now also remembered exactly (the same facts).
+        assert_eq!(sizes(), (1, 1));
+        assert!(Rc::ptr_eq(&facts(a), &facts(b)));
+        assert_eq!(sizes(), (1, 2));
         // A table copied from a word that starts with a digit is never shared…
         let (c, d) = ("SELECT a FROM db . 5x", "SELECT a FROM db . 6x");
         assert_eq!(facts(c).class(c).tables, ["db.5x"]);
@@ -181,7 +217,7 @@ mod tests {
         );
         assert!(facts(e).secret_kinds(e).is_empty());
         assert_eq!(facts(f).secret_kinds(f), ["API key (sk-…)"]);
-        assert_eq!(sizes(), (3, 4));
+        assert_eq!(sizes(), (3, 6));
         // Long texts are answered every time, and lazily.
         let long = format!(
             "SELECT * FROM t WHERE id IN ({})",
@@ -190,7 +226,7 @@ mod tests {
         let lazy = facts(&long);
         assert!(lazy.class.get().is_none());
         assert_eq!(lazy.class(&long).tables, ["t"]);
-        assert_eq!(sizes(), (3, 4));
+        assert_eq!(sizes(), (3, 6));
         // Still right once the maps have been emptied.
         for n in 0..memo::ENTRIES + 10 {
             let t = format!("SELECT {n} FROM t{n} WHERE password={n}");
@@ -301,7 +337,8 @@ mod tests {
                 memo::other_numbers(&memo::other_numbers(&t)),
             ];
             clear();
-            for text in texts.iter().chain(&texts) {
+            // Thrice: through the key, noted, then from the exact texts.
+            for text in texts.iter().chain(&texts).chain(&texts) {
                 prop_assert_eq!(
                     facts(text).all(text),
                     TextFacts::complete(text).all(text),
