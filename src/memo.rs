@@ -1,5 +1,5 @@
-//! The bounded per-thread memo behind [`crate::sql::classify`] and
-//! [`crate::redact::secret_kinds`]: logs repeat the same statements, so most answers are a
+//! The bounded map behind the detector's per-thread memo of what query texts say
+//! (classification, secret kinds): logs repeat the same statements, so most answers are a
 //! lookup. Each map holds at most [`ENTRIES`] keys and is emptied when full.
 //!
 //! Also the hasher of the maps the detector touches per event ([`FastState`]).
@@ -17,9 +17,10 @@ use foldhash::SharedSeed;
 /// by whoever sends the queries, so a fixed key would let them flood one bucket.
 ///
 /// The key comes from std's [`RandomState`] (the OS random source std already draws from
-/// for every `HashMap`), not from foldhash's own `RandomState`, whose global seed mixes in
-/// the clock and, where there is no clock (wasm), is fixed by the addresses of the binary.
-/// The seeds shared by all maps are drawn once per process; each map adds its own.
+/// for every `HashMap`), not from foldhash's own `RandomState`, whose global seed reads the
+/// clock and otherwise rests on addresses (fixed in wasm). The seeds shared by all maps are
+/// drawn once per process; each map adds its own. So these maps are as keyed as std's:
+/// where std has no random source (wasm32-unknown-unknown), neither is.
 #[derive(Clone, Debug)]
 pub(crate) struct FastState(SeedableRandomState);
 

@@ -1,11 +1,11 @@
 //! What the rules ask of a query's text — its classification, the kinds of secret in it, a
 //! few words it mentions — answered for each event by one lookup in one per-thread memo.
 //!
-//! Logs repeat the same statements with other numbers in them (`WHERE id = 4283465`), so the
-//! memo is keyed by the number-blind text ([`sql::number_blind`]): one key, one hash and one
-//! probe per event serve every rule. An answer made for a key serves every text with that
-//! key only where no answer depends on the numbers ([`shareable`]); the other texts are
-//! remembered exactly.
+//! Logs repeat the same statements, exactly or with other numbers in them (`WHERE id =
+//! 4283465`). A text seen before is answered by its exact copy; any other by its
+//! number-blind key ([`sql::number_blind`]). An answer made for a key serves every text with
+//! that key only where no answer depends on the numbers ([`shareable`]); the other texts are
+//! remembered exactly. Either way, one answer serves every rule of the event.
 
 use std::cell::{OnceCell, RefCell};
 use std::hash::BuildHasher;
