@@ -745,7 +745,7 @@ mod tests {
         );
         let method = pick(
             &[b"GET ", b"POST "],
-            &[b"get ", b"", b"\\x16\\x03", b"G\\\"T "],
+            &[b"get ", b"", b" ", b"\\x16\\x03", b"G\\\"T "],
         );
         let start = pick(
             &[b"/", b"/play"],
@@ -793,6 +793,8 @@ mod tests {
                     b"//",
                     b"@",
                     b"u:p@",
+                    b"a:b",
+                    b"url('http://u:p@h/')",
                     b" ",
                     b"\\x41",
                     b"\\\"",

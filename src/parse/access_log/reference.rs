@@ -5,7 +5,7 @@
 
 use std::borrow::Cow;
 
-use super::{expected, parse_clf_time, split_request, unescape_clf, Fail};
+use super::{expected, parse_clf_time, unescape_clf, Fail};
 use crate::event::{Credentials, HttpEvent, HttpOrigin, Location};
 use crate::parse::common::parse_address;
 
@@ -91,6 +91,23 @@ pub(super) fn parse_text_line(line: &[u8]) -> Result<HttpEvent<'static>, Fail> {
     e.bytes_sent = bytes_sent;
     e.user_agent = some(user_agent);
     Ok(e)
+}
+
+fn split_request(request: &str) -> (&str, &str) {
+    let b = request.as_bytes();
+    let Some(sp) = memchr::memchr(b' ', b) else {
+        return ("", request);
+    };
+    let m = b.get(..sp).unwrap_or_default();
+    if m.is_empty() || !m.iter().all(u8::is_ascii_uppercase) {
+        return ("", request);
+    }
+    let rest = b.get(sp + 1..).unwrap_or_default();
+    let end = memchr::memchr(b' ', rest).map_or(b.len(), |e| sp + 1 + e);
+    match (request.get(..sp), request.get(sp + 1..end)) {
+        (Some(m), Some(t)) => (m, t),
+        _ => ("", request),
+    }
 }
 
 fn quoted(line: &[u8], i: usize) -> Option<(&[u8], usize)> {
