@@ -41,6 +41,20 @@ impl BuildHasher for FastState {
     }
 }
 
+/// A hash of `parts` keyed with per-process randomness (one key for every thread): the
+/// check beside a stable hash (FNV-1a) of log text, so that text crafted to collide with
+/// another's stable hash is still told apart. Each part is length-prefixed.
+pub(crate) fn keyed_hash(parts: &[&[u8]]) -> u64 {
+    use std::hash::Hasher;
+    static KEY: OnceLock<FastState> = OnceLock::new();
+    let mut h = KEY.get_or_init(FastState::default).build_hasher();
+    for part in parts {
+        h.write_usize(part.len());
+        h.write(part);
+    }
+    h.finish()
+}
+
 /// 64 random bits from a fresh std [`RandomState`] (each one is keyed differently).
 fn random_u64() -> u64 {
     RandomState::new().hash_one(0x5eed_u64)

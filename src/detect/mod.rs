@@ -34,7 +34,7 @@ use crate::error::ConfigError;
 use crate::event::{
     Event, HttpEvent, HttpOrigin, Interface, Location, LoginEvent, QueryEvent, QueryOutcome, Volume,
 };
-use crate::memo::{FastMap, FastSet};
+use crate::memo::{keyed_hash, FastMap, FastSet};
 use crate::net::{NetClass, Networks};
 use crate::redact::{redact, redact_url};
 use crate::sql::{QueryClass, StatementKind};
@@ -401,8 +401,9 @@ pub struct Detector {
     /// Hashes of the clients beyond the cap, to count each once (at most
     /// [`MAX_UNTRACKED_COUNTED`]).
     untracked: FastSet<u64>,
-    /// query_log executions by (query_id, user, client) hash: their start and location.
-    seen: FastMap<u64, Vec<(Timestamp, Location)>>,
+    /// query_log executions by [`SameQuery::key`]: their start, location and
+    /// [`SameQuery::check`].
+    seen: FastMap<u64, Vec<(Timestamp, Location, u64)>>,
     seen_count: usize,
     /// Text-log executions waiting for the end (see [`Event::ServerLogQuery`]).
     held: Vec<QueryEvent<'static>>,
@@ -413,9 +414,9 @@ pub struct Detector {
     held_requests: Vec<QueryEvent<'static>>,
     /// Server `Request URI` lines from internal addresses (a proxy?), held until the end.
     held_uris: Vec<HttpEvent<'static>>,
-    /// Proxy access-log requests by target hash: time (seconds) and location, to recognise the
-    /// server's `Request URI` line of the same request.
-    proxy_targets: FastMap<u64, Vec<(i64, Location)>>,
+    /// Proxy access-log requests by target hash: time (seconds), location and a keyed check
+    /// hash of the target, to recognise the server's `Request URI` line of the same request.
+    proxy_targets: FastMap<u64, Vec<(i64, Location, u64)>>,
     proxy_target_count: usize,
     /// `auth_type`s of successful logins per (user, client), from session_log.
     login_types: BTreeMap<(String, Option<IpAddr>), BTreeSet<String>>,
@@ -527,11 +528,23 @@ impl Detector {
 
     /// Whether a query_log row of this text-log execution was observed.
     fn has_original(&self, q: &QueryEvent<'_>) -> bool {
-        !q.query_id.is_empty()
-            && self.seen.get(&same_query_key(q)).is_some_and(|v| {
-                v.iter()
-                    .any(|(t, _)| (t.secs() - q.start.secs()).abs() <= SAME_QUERY_SECS)
-            })
+        self.original_of(q).is_some()
+    }
+
+    /// Where the query_log row of this text-log execution is, if one was observed: same
+    /// query_id and client (both hashes agree), started within [`SAME_QUERY_SECS`].
+    fn original_of(&self, q: &QueryEvent<'_>) -> Option<Location> {
+        if q.query_id.is_empty() {
+            return None;
+        }
+        let same = same_query(q);
+        self.seen.get(&same.key).and_then(|v| {
+            v.iter()
+                .find(|(t, _, check)| {
+                    *check == same.check && (t.secs() - q.start.secs()).abs() <= SAME_QUERY_SECS
+                })
+                .map(|(_, l, _)| *l)
+        })
     }
 
     /// Remembers a query_log execution so a text-log copy of it is not counted again.
@@ -540,24 +553,16 @@ impl Detector {
             return;
         }
         self.seen_count += 1;
+        let same = same_query(q);
         self.seen
-            .entry(same_query_key(q))
+            .entry(same.key)
             .or_default()
-            .push((q.start, q.location));
+            .push((q.start, q.location, same.check));
     }
 
     /// A text-log execution: evidence for its query_log copy if there is one, else an event.
     fn observe_server_query(&mut self, q: &QueryEvent<'_>) {
-        let original = if q.query_id.is_empty() {
-            None
-        } else {
-            self.seen.get(&same_query_key(q)).and_then(|v| {
-                v.iter()
-                    .find(|(t, _)| (t.secs() - q.start.secs()).abs() <= SAME_QUERY_SECS)
-                    .map(|(_, l)| *l)
-            })
-        };
-        let Some(original) = original else {
+        let Some(original) = self.original_of(q) else {
             self.observe_query(q);
             return;
         };
@@ -675,7 +680,11 @@ impl Detector {
                 self.proxy_targets
                     .entry(hash_parts(&[h.target.as_bytes()]))
                     .or_default()
-                    .push((h.time.secs(), h.location));
+                    .push((
+                        h.time.secs(),
+                        h.location,
+                        keyed_hash(&[h.target.as_bytes()]),
+                    ));
             }
             _ => {}
         }
@@ -691,6 +700,7 @@ impl Detector {
         held.sort_by_key(|h| h.location);
         for h in held {
             let t = h.time.secs();
+            let check = keyed_hash(&[h.target.as_bytes()]);
             let pair = self
                 .proxy_targets
                 .get_mut(&hash_parts(&[h.target.as_bytes()]))
@@ -698,11 +708,12 @@ impl Detector {
                     let best = v
                         .iter()
                         .enumerate()
-                        .filter(|(_, (pt, _))| {
-                            (-SAME_REQUEST_BEFORE_SECS..=SAME_REQUEST_AFTER_SECS)
-                                .contains(&(pt - t))
+                        .filter(|(_, (pt, _, c))| {
+                            *c == check
+                                && (-SAME_REQUEST_BEFORE_SECS..=SAME_REQUEST_AFTER_SECS)
+                                    .contains(&(pt - t))
                         })
-                        .min_by_key(|(_, (pt, l))| ((pt - t).abs(), *l))
+                        .min_by_key(|(_, (pt, l, _))| ((pt - t).abs(), *l))
                         .map(|(i, _)| i)?;
                     Some(v.swap_remove(best).1)
                 });
@@ -893,18 +904,18 @@ impl Detector {
         held.sort_by_key(|q| {
             (
                 q.query_id.is_empty(),
-                same_query_key(q),
+                same_query(q),
                 q.start.secs() / SAME_QUERY_SECS,
                 q.user.starts_with('('),
                 std::cmp::Reverse(q.volume.read_rows),
                 q.location,
             )
         });
-        let mut kept: Option<(u64, i64, Location)> = None;
+        let mut kept: Option<(SameQuery, i64, Location)> = None;
         let mut copies = Vec::new();
         let mut copies_of_rows = Vec::new();
         for q in held {
-            let key = same_query_key(&q);
+            let key = same_query(&q);
             if let Some((k, t, at)) = kept {
                 if !q.query_id.is_empty()
                     && k == key
@@ -1088,11 +1099,26 @@ fn login_type_note(user: &str, types: &BTreeSet<String>) -> String {
     }
 }
 
-/// Hashes what identifies one execution across sources (FNV-1a: stable everywhere). The user
-/// is left out: an 18.x error line does not name it.
-fn same_query_key(q: &QueryEvent<'_>) -> u64 {
+/// What identifies one execution across sources: its query_id and client (the user is left
+/// out: an 18.x error line does not name it), hashed twice.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+struct SameQuery {
+    /// FNV-1a: stable everywhere, so the order [`Detector::finish`] visits text-log
+    /// executions in, and with it the report, never depends on the run.
+    key: u64,
+    /// Keyed with per-process randomness: a query_id crafted so that its FNV-1a hash equals
+    /// another execution's (FNV is no defence against that) would otherwise pass for that
+    /// execution's copy, and be counted only as evidence, never judged.
+    check: u64,
+}
+
+fn same_query(q: &QueryEvent<'_>) -> SameQuery {
     let client = q.client.map(|c| c.to_string()).unwrap_or_default();
-    hash_parts(&[q.query_id.as_bytes(), client.as_bytes()])
+    let parts = [q.query_id.as_bytes(), client.as_bytes()];
+    SameQuery {
+        key: hash_parts(&parts),
+        check: keyed_hash(&parts),
+    }
 }
 
 /// FNV-1a over the parts, each followed by a 0xff separator.
@@ -1356,6 +1382,27 @@ pub(crate) mod tests {
             d.observe(&Event::Query(e.clone()));
         }
         d.finish(&["log.tsv".to_owned()]).findings
+    }
+
+    #[test]
+    fn ok_a_text_log_copy_needs_both_hashes() {
+        let mut d = Detector::new(Settings::new(&Config::default()).unwrap());
+        let row = event("default", "198.51.100.7", "SELECT 1", 10);
+        d.remember(&row);
+        let mut copy = row.clone();
+        copy.location.line = 9;
+        assert_eq!(d.original_of(&copy), Some(row.location));
+        // A query_id crafted so that its FNV-1a key equals the row's: simulated by filing the
+        // row under the crafted execution's key. The keyed check still tells them apart.
+        let mut crafted = row.clone();
+        crafted.query_id = Cow::Borrowed("crafted");
+        let entry = d.seen.remove(&same_query(&row).key).unwrap();
+        d.seen.insert(same_query(&crafted).key, entry);
+        assert_eq!(
+            d.original_of(&crafted),
+            None,
+            "a stable-hash collision passed for a copy"
+        );
     }
 
     #[test]
