@@ -60,7 +60,9 @@ BYTES=$(stat -L -c %s "$FILE")
 LINES=$(wc -l < "$FILE")
 cat "$FILE" > /dev/null # warm the page cache: every tool reads from memory
 
-# run NAME CMD…: best elapsed of $REPEAT runs, and the peak RSS of that run.
+# run NAME CMD…: best elapsed of $REPEAT runs, and the peak RSS of that run (also kept in
+# BEST[NAME] and RSS[NAME] for the targets below).
+declare -A BEST RSS
 run() {
     local name=$1 best="" rss="" out
     shift
@@ -73,6 +75,7 @@ run() {
         fi
     done
     rm -f "$out"
+    BEST[$name]=$best RSS[$name]=$rss
     awk -v n="$name" -v s="$best" -v kb="$rss" -v bytes="$BYTES" -v lines="$LINES" 'BEGIN {
         if (s <= 0) s = 0.005
         printf "| %-38s | %8.2f | %9.0f | %12.0f | %9.1f |\n", n, s, bytes / 1e6 / s, lines / s, kb / 1024
@@ -93,6 +96,17 @@ run "chaudit scan (all cores)" "$CHAUDIT" scan "$FILE"
 run "clickhouse-local 26.9 (chdb, default)" "$VENV/bin/python" "$ROOT/benches/clickhouse_local.py" "$FILE"
 run "clickhouse-local 26.9 (max_threads=1)" "$VENV/bin/python" "$ROOT/benches/clickhouse_local.py" "$FILE" 1
 run "(python + import chdb, no query)" "$VENV/bin/python" -c "import chdb"
+QLOG_LINES=$LINES
+# All cores must say exactly what one thread says.
+if cmp -s <("$CHAUDIT" scan --threads 1 --format json "$FILE") <("$CHAUDIT" scan --format json "$FILE"); then
+    SAME="identical"
+else
+    SAME="DIFFERENT"
+fi
+
+QLOG_ONE=${BEST["chaudit scan (1 thread)"]} QLOG_ALL=${BEST["chaudit scan (all cores)"]}
+QLOG_RSS_ONE=${RSS["chaudit scan (1 thread)"]} QLOG_RSS_ALL=${RSS["chaudit scan (all cores)"]}
+QLOG_WC=${BEST["wc -l"]}
 
 echo
 echo "nginx access log in front of :8123: $ACCESS"
@@ -105,5 +119,23 @@ echo "| tool                                   |        s |      MB/s |      lin
 echo "|----------------------------------------|---------:|----------:|-------------:|----------:|"
 run "wc -l" wc -l "$ACCESS"
 run "chaudit scan (1 thread)" "$CHAUDIT" scan --threads 1 "$ACCESS"
+
+# The targets of issue 6, from the figures above. clickhouse-local's time includes starting
+# python and importing chdb (the "no query" row); the ratio without it is printed too.
+echo
+echo "targets:"
+awk -v qone="$QLOG_ONE" -v qall="$QLOG_ALL" -v qrss1="$QLOG_RSS_ONE" -v qrssall="$QLOG_RSS_ALL" \
+    -v ch1="${BEST["clickhouse-local 26.9 (chdb, default)"]}" -v ch2="${BEST["clickhouse-local 26.9 (max_threads=1)"]}" \
+    -v py="${BEST["(python + import chdb, no query)"]}" -v qwc="$QLOG_WC" -v same="$SAME" -v cores="$(nproc)" \
+    -v acc="${BEST["chaudit scan (1 thread)"]}" -v acclines="$LINES" -v accrss="${RSS["chaudit scan (1 thread)"]}" '
+    function verdict(ok) { return ok ? "met" : "NOT met" }
+    BEGIN {
+        ch = ch1 < ch2 ? ch1 : ch2
+        printf "  query_log, 1 thread vs clickhouse-local: %.2fx (%.2fx without its python start-up); target >= 3x: %s\n", ch / qone, (ch - py) / qone, verdict((ch - py) / qone >= 3)
+        printf "  query_log, 1 thread vs wc -l: %.2fx; target >= 0.5x: %s\n", qwc / qone, verdict(qwc / qone >= 0.5)
+        printf "  access log, 1 thread: %.2f M lines/s; target >= 3 M: %s\n", acclines / acc / 1e6, verdict(acclines / acc >= 3e6)
+        printf "  query_log, all %d cores: %.2fx one thread, report %s to one thread\n", cores, qone / qall, same
+        printf "  peak RSS: query_log %.1f MiB (1 thread), %.1f MiB (all cores), access log %.1f MiB; target < 100 MiB on 5 GB (SIZE=5G CLIENTS=10000)\n", qrss1 / 1024, qrssall / 1024, accrss / 1024
+    }'
 echo
 echo "load average after: $(cut -d' ' -f1-3 /proc/loadavg)"
