@@ -10,7 +10,7 @@
 
 use chaudit::event::SourceId;
 use chaudit::parse::LogTable;
-use chaudit::{Event, FileParser, InputFormat, ParseError, ParseOptions, Sink};
+use chaudit::{Event, FileParser, InputFormat, ParseError, ParseErrorKind, ParseOptions, Sink};
 
 #[derive(Default, Debug, PartialEq)]
 struct Collect {
@@ -44,7 +44,15 @@ fn parse(
 
 /// Asserts that every chunking gives what the whole input gives, and returns that.
 fn same_in_any_chunks(data: &[u8]) -> (Collect, Option<InputFormat>, Option<LogTable>) {
-    let options = ParseOptions::default();
+    same_in_any_chunks_with(data, &ParseOptions::default())
+}
+
+/// [`same_in_any_chunks`] with these options.
+fn same_in_any_chunks_with(
+    data: &[u8],
+    options: &ParseOptions,
+) -> (Collect, Option<InputFormat>, Option<LogTable>) {
+    let options = options.clone();
     let whole = parse(data, data.len().max(1), &options);
     for chunk in [1, 2, 3, 5, 8, 13, 64] {
         assert_eq!(parse(data, chunk, &options), whole, "chunks of {chunk}");
@@ -130,4 +138,33 @@ fn ok_redaction_is_idempotent_on_the_fuzz_input() {
     let text = String::from_utf8_lossy(&data);
     let once = chaudit::redact::redact(&text);
     assert_eq!(chaudit::redact::redact(&once), once);
+}
+
+/// `parse`: a Vertical record past the size limit, fed in pieces, was dropped only up to the
+/// line where the limit was crossed; the rest of it was then read as a record of its own and
+/// rejected ("expected `Row N:`"), so the report depended on how the file was read. The whole
+/// record is dropped now, in any chunking, and the next `Row N:` block is read as usual.
+#[test]
+fn ok_over_long_vertical_record_is_dropped_whole_in_any_chunking() {
+    let mut data = String::from("Row 1:\n──────\n");
+    for i in 0..40 {
+        data.push_str(&format!("query:  SELECT {i}, '{}'\n", "p".repeat(500)));
+    }
+    data.push_str("\nRow 2:\n──────\ntype:       QueryFinish\nevent_time: 2026-11-25 19:32:28\nquery:      SELECT 1\n");
+    let options = ParseOptions {
+        format: Some(InputFormat::Vertical),
+        max_record_bytes: 16 << 10,
+        ..ParseOptions::default()
+    };
+    let (c, format, _) = same_in_any_chunks_with(data.as_bytes(), &options);
+    assert_eq!(format, Some(InputFormat::Vertical));
+    assert_eq!(c.rejected.len(), 1, "{:?}", c.rejected);
+    assert_eq!(c.rejected[0].line, 1);
+    assert!(
+        matches!(c.rejected[0].kind, ParseErrorKind::TooLong { .. }),
+        "{:?}",
+        c.rejected
+    );
+    assert_eq!(c.events.len(), 1, "{:?}", c.events);
+    assert!(c.events[0].contains("line: 44"), "{}", c.events[0]);
 }

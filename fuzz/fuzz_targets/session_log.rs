@@ -8,16 +8,6 @@ mod common;
 use chaudit::InputFormat;
 use libfuzzer_sys::fuzz_target;
 
-const FORMATS: [Option<InputFormat>; 7] = [
-    None,
-    Some(InputFormat::TabSeparated),
-    Some(InputFormat::TsvWithNames),
-    Some(InputFormat::TsvWithNamesAndTypes),
-    Some(InputFormat::CsvWithNames),
-    Some(InputFormat::JsonEachRow),
-    Some(InputFormat::Vertical),
-];
-
 /// The column order of `SELECT type, event_time, … FROM system.session_log` exports.
 const COLUMNS: &[&str] = &[
     "type",
@@ -33,7 +23,7 @@ fuzz_target!(|input: &[u8]| {
     let Some((&selector, data)) = input.split_first() else {
         return;
     };
-    let format = FORMATS[usize::from(selector) % FORMATS.len()];
+    let format = common::TABLE_FORMATS[usize::from(selector) % common::TABLE_FORMATS.len()];
     let mut options = common::options(format);
     if format == Some(InputFormat::TabSeparated) {
         options.columns = Some(COLUMNS.iter().map(|c| (*c).to_owned()).collect());

@@ -45,6 +45,17 @@ pub fn run(data: &[u8], options: &ParseOptions, chunk: usize) -> Outcome {
     }
 }
 
+/// Every table format, forced, and `None` (sniffed).
+pub const TABLE_FORMATS: [Option<InputFormat>; 7] = [
+    None,
+    Some(InputFormat::TabSeparated),
+    Some(InputFormat::TsvWithNames),
+    Some(InputFormat::TsvWithNamesAndTypes),
+    Some(InputFormat::CsvWithNames),
+    Some(InputFormat::JsonEachRow),
+    Some(InputFormat::Vertical),
+];
+
 /// Small records so that the too-long path is reached too.
 pub fn options(format: Option<InputFormat>) -> ParseOptions {
     ParseOptions {
