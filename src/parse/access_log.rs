@@ -27,7 +27,7 @@ use std::ops::Range;
 
 use serde_json::Value;
 
-use super::common::{find, find2, plain_ipv4, target_params, LogTime};
+use super::common::{find, find2, plain_ipv4, target_params, LogTime, TargetParams};
 use super::common::{lossy, mask_url_secrets, needs_decoding, parse_address, parse_datetime};
 use super::common::{percent_decode, percent_decode_into};
 pub use crate::config::AccessLogFields;
@@ -54,70 +54,147 @@ impl AccessLogFields {
     }
 }
 
-/// What the text reader keeps from line to line for decoded queries, so that a line costs
-/// no allocation and a repeated query no decoding.
+/// What the text reader keeps from line to line, so that a line costs no allocation and a
+/// repeated request target neither a second reading nor decoding.
 ///
-/// Logs repeat their queries (a dashboard, a loader: two in three of the generated lines
-/// repeat an earlier one), and decoding `%XX` and checking the result is UTF-8 cost some
-/// 800 instructions on a 120-byte query. The decoded text of each query up to
-/// [`QueryScratch::MAX_RAW`] bytes is kept in a slot picked by the hash of its raw text
-/// (direct-mapped: a slot holds the last query that hashed to it), so a repeat costs one
-/// hash and one compare of the raw text. A slot keeps only text that is UTF-8, and its raw
-/// text is emptied before it is refilled, so a slot never answers for a text it was not
-/// made from. At most [`QueryScratch::SLOTS`] × 2 × `MAX_RAW` bytes (4 MiB) per reader.
+/// Logs repeat their requests (a dashboard, a loader: two in three of the generated lines
+/// repeat an earlier target), and reading a target's parameters, looking for userinfo,
+/// decoding `%XX` and checking the result is UTF-8 cost some 1.2 k instructions on a
+/// 130-byte target. What an event takes from each target up to [`QueryScratch::MAX_RAW`]
+/// bytes ([`TargetShape`] and the decoded query) is kept in a slot picked by the hash of the
+/// target (direct-mapped: a slot holds the last target that hashed to it), so a repeat costs
+/// one hash and one compare. Everything kept is a function of the target's bytes alone; a
+/// slot's target is emptied before the slot is refilled, and targets with userinfo to mask
+/// or a query that is not UTF-8 once decoded are not kept, so a slot never answers for a
+/// target it was not made from. At most [`QueryScratch::SLOTS`] × 2 × `MAX_RAW` bytes
+/// (4 MiB) per reader.
 #[derive(Debug, Default)]
 pub(crate) struct QueryScratch {
     slots: Vec<Slot>,
-    /// Where a query that is not kept is decoded.
+    /// Where the query of a target that is not kept is decoded.
     buf: Vec<u8>,
     hasher: crate::memo::FastState,
 }
 
-/// One query: raw as logged, and decoded.
+/// One target: as logged, what the event takes from it, and its decoded query.
 #[derive(Debug, Default)]
 struct Slot {
-    raw: Vec<u8>,
-    text: String,
+    target: Vec<u8>,
+    shape: TargetShape,
+    /// The decoded query, if the query has anything to decode.
+    query: Option<String>,
+}
+
+/// [`TargetParams`] as offsets into the target, so that they outlive it.
+#[derive(Debug, Default, Clone)]
+struct TargetShape {
+    path_end: usize,
+    user: Option<Range<usize>>,
+    password: Option<bool>,
+    query: Option<Range<usize>>,
+    secrets: bool,
+}
+
+impl TargetShape {
+    fn of(params: &TargetParams<'_>, target: &[u8]) -> Self {
+        // Every value is a slice of `target`.
+        let at = |v: &[u8]| {
+            let start = v.as_ptr().addr().saturating_sub(target.as_ptr().addr());
+            start..start + v.len()
+        };
+        TargetShape {
+            path_end: params.path_end,
+            user: params.user.map(at),
+            password: params.password,
+            query: params.query.map(at),
+            secrets: params.secrets,
+        }
+    }
 }
 
 impl QueryScratch {
     /// Slots (a power of two).
     const SLOTS: usize = 2048;
-    /// Longest raw query kept.
+    /// Longest target kept.
     const MAX_RAW: usize = 1024;
 
-    /// The decoded text of `raw`, a query with something to decode.
-    fn decode<'s>(&'s mut self, raw: &[u8]) -> Cow<'s, str> {
-        if raw.len() > Self::MAX_RAW {
-            let v = percent_decode_into(raw, true, &mut self.buf);
-            return std::str::from_utf8(v).map_or_else(
-                |_| Cow::Owned(String::from_utf8_lossy(v).into_owned()),
-                Cow::Borrowed,
-            );
+    /// The decoded text of `raw`, a query with something to decode, in the scratch buffer.
+    fn decode(&mut self, raw: &[u8]) -> Cow<'_, str> {
+        let v = percent_decode_into(raw, true, &mut self.buf);
+        std::str::from_utf8(v).map_or_else(
+            |_| Cow::Owned(String::from_utf8_lossy(v).into_owned()),
+            Cow::Borrowed,
+        )
+    }
+
+    /// [`borrowed_http_event`] through the slots.
+    fn event<'a>(
+        &'a mut self,
+        head: EventHead<'a>,
+        target: &'a str,
+        location: Location,
+    ) -> HttpEvent<'a> {
+        // An empty target would match a slot emptied for refilling.
+        if target.is_empty() || target.len() > Self::MAX_RAW {
+            return unkept_event(head, target, location, Some(self));
         }
         if self.slots.is_empty() {
             self.slots.resize_with(Self::SLOTS, Slot::default);
         }
-        let at = usize::try_from(self.hasher.hash_one(raw)).unwrap_or_default() & (Self::SLOTS - 1);
+        let t = target.as_bytes();
+        let at = usize::try_from(self.hasher.hash_one(t)).unwrap_or_default() & (Self::SLOTS - 1);
         let Some(slot) = self.slots.get_mut(at) else {
-            return Cow::Owned(lossy(percent_decode(raw, true)).into_owned());
+            return unkept_event(head, target, location, None);
         };
-        if slot.raw == raw {
-            return Cow::Borrowed(&slot.text);
-        }
-        slot.raw.clear();
-        let mut v = std::mem::take(&mut slot.text).into_bytes();
-        let len = percent_decode_into(raw, true, &mut v).len();
-        v.truncate(len);
-        match String::from_utf8(v) {
-            Ok(text) => {
-                slot.text = text;
-                slot.raw.extend_from_slice(raw);
-                Cow::Borrowed(&slot.text)
+        if slot.target != t {
+            slot.target.clear();
+            if matches!(mask_userinfo(target), Cow::Owned(_)) {
+                return unkept_event(head, target, location, None);
             }
-            Err(e) => Cow::Owned(String::from_utf8_lossy(e.as_bytes()).into_owned()),
+            let params = target_params(t);
+            slot.shape = TargetShape::of(&params, t);
+            slot.query = None;
+            if let Some(q) = params.query.filter(|q| needs_decoding(q, true)) {
+                let mut v = std::mem::take(&mut slot.query)
+                    .unwrap_or_default()
+                    .into_bytes();
+                let len = percent_decode_into(q, true, &mut v).len();
+                v.truncate(len);
+                match String::from_utf8(v) {
+                    Ok(text) => slot.query = Some(text),
+                    Err(e) => {
+                        let query = String::from_utf8_lossy(e.as_bytes()).into_owned();
+                        let shape = slot.shape.clone();
+                        return shaped_event(
+                            &shape,
+                            Some(Cow::Owned(query)),
+                            head,
+                            target,
+                            location,
+                        );
+                    }
+                }
+            }
+            slot.target.extend_from_slice(t);
         }
+        let query = match (&slot.shape.query, &slot.query) {
+            (Some(_), Some(text)) => Some(Cow::Borrowed(text.as_str())),
+            (Some(r), None) => Some(lossy(percent_decode(
+                t.get(r.clone()).unwrap_or_default(),
+                true,
+            ))),
+            (None, _) => None,
+        };
+        shaped_event(&slot.shape, query, head, target, location)
     }
+}
+
+/// The parts of an event that do not come from the target.
+struct EventHead<'a> {
+    time: Timestamp,
+    client: Option<IpAddr>,
+    method: Cow<'a, str>,
+    origin: HttpOrigin,
 }
 
 /// Builds the event common to every shape from the pieces of one request.
@@ -190,54 +267,85 @@ fn borrowed_http_event<'a>(
     location: Location,
     scratch: Option<&'a mut QueryScratch>,
 ) -> HttpEvent<'a> {
+    let head = EventHead {
+        time,
+        client,
+        method,
+        origin,
+    };
+    match scratch {
+        Some(scratch) => scratch.event(head, target, location),
+        None => unkept_event(head, target, location, None),
+    }
+}
+
+/// [`borrowed_http_event`] read afresh; a decoded query goes to `scratch` if there is one.
+fn unkept_event<'a>(
+    head: EventHead<'a>,
+    target: &'a str,
+    location: Location,
+    scratch: Option<&'a mut QueryScratch>,
+) -> HttpEvent<'a> {
     match mask_userinfo(target) {
-        Cow::Borrowed(t) => target_event(time, client, method, t, origin, location, scratch),
-        Cow::Owned(t) => {
-            target_event(time, client, method, &t, origin, location, None).into_owned()
-        }
+        Cow::Borrowed(t) => target_event(head, t, location, scratch),
+        Cow::Owned(t) => target_event(head, &t, location, None).into_owned(),
     }
 }
 
 /// The event of a target whose userinfo password is already masked.
 fn target_event<'a>(
-    time: Timestamp,
-    client: Option<IpAddr>,
-    method: Cow<'a, str>,
+    head: EventHead<'a>,
     target: &'a str,
-    origin: HttpOrigin,
     location: Location,
     scratch: Option<&'a mut QueryScratch>,
 ) -> HttpEvent<'a> {
     let params = target_params(target.as_bytes());
-    let decoded = |v: &'a [u8]| lossy(percent_decode(v, true));
-    let url_user = params.user.map(decoded);
-    let credentials = if params.user.is_some() || params.password.is_some() {
+    let query = params.query.map(|v| match scratch {
+        Some(scratch) if needs_decoding(v, true) => scratch.decode(v),
+        _ => lossy(percent_decode(v, true)),
+    });
+    let shape = TargetShape::of(&params, target.as_bytes());
+    shaped_event(&shape, query, head, target, location)
+}
+
+/// The event of a target whose userinfo password is already masked, given what it takes
+/// from the target and the decoded query.
+fn shaped_event<'a>(
+    shape: &TargetShape,
+    query: Option<Cow<'a, str>>,
+    head: EventHead<'a>,
+    target: &'a str,
+    location: Location,
+) -> HttpEvent<'a> {
+    let part = |r: &Range<usize>| target.as_bytes().get(r.clone()).unwrap_or_default();
+    let url_user = shape
+        .user
+        .as_ref()
+        .map(|r| lossy(percent_decode(part(r), true)));
+    let credentials = if shape.user.is_some() || shape.password.is_some() {
         Credentials::UrlParams {
-            password_given: params.password.unwrap_or(false),
+            password_given: shape.password.unwrap_or(false),
         }
     } else {
         Credentials::None
     };
     HttpEvent {
-        time,
-        client,
+        time: head.time,
+        client: head.client,
         user: url_user,
         credentials,
-        method,
-        path: Cow::Borrowed(target.get(..params.path_end).unwrap_or(target)),
-        target: if params.secrets {
+        method: head.method,
+        path: Cow::Borrowed(target.get(..shape.path_end).unwrap_or(target)),
+        target: if shape.secrets {
             mask_url_secrets(target)
         } else {
             Cow::Borrowed(target)
         },
-        query: params.query.map(|v| match scratch {
-            Some(scratch) if needs_decoding(v, true) => scratch.decode(v),
-            _ => decoded(v),
-        }),
+        query,
         status: None,
         bytes_sent: None,
         user_agent: None,
-        origin,
+        origin: head.origin,
         location,
     }
 }
@@ -987,20 +1095,33 @@ mod tests {
     }
 
     #[test]
-    fn ok_query_scratch_answers_each_query_for_itself() {
-        // More distinct queries than slots, so that slots are refilled, some not UTF-8 once
-        // decoded, some past the longest kept; each decoded twice, in two orders.
-        let raws: Vec<Vec<u8>> = (0..5000)
-            .map(|n| match n % 7 {
-                0 => format!("%FF{n}").into_bytes(),
-                1 => format!("a%20{}", "x".repeat(QueryScratch::MAX_RAW + n % 3)).into_bytes(),
-                _ => format!("SELECT%20{n}+%2B").into_bytes(),
+    fn ok_query_scratch_answers_each_target_for_itself() {
+        // More distinct targets than slots, so that slots are refilled: some with a query
+        // that is not UTF-8 once decoded, userinfo to mask, a password, a user, no query,
+        // past the longest kept, or empty; each read twice, in two orders, through one
+        // scratch, and each time as a reader without one reads it.
+        let targets: Vec<String> = (0..5000)
+            .map(|n| match n % 9 {
+                0 => format!("/?query=%FF{n}"),
+                1 => format!("/?query=a%20{}", "x".repeat(QueryScratch::MAX_RAW + n % 3)),
+                2 => format!("http://u:p{n}@h/?query=SELECT%20{n}"),
+                3 => format!("/?user=u%20{n}&password=p&query=SELECT+{n}"),
+                4 => format!("/play?n={n}#f"),
+                5 => String::new(),
+                6 => format!("/?query=SELECT+{n}&token=t"),
+                _ => format!("/?query=SELECT%20{n}+%2B"),
             })
             .collect();
+        let head = || EventHead {
+            time: Timestamp(0),
+            client: None,
+            method: Cow::Borrowed("GET"),
+            origin: HttpOrigin::ProxyLog,
+        };
         let mut scratch = QueryScratch::default();
-        for raw in raws.iter().chain(raws.iter().rev()) {
-            let want = lossy(percent_decode(raw, true)).into_owned();
-            assert_eq!(scratch.decode(raw), want);
+        for t in targets.iter().chain(targets.iter().rev()) {
+            let want = unkept_event(head(), t, loc(), None).into_owned();
+            assert_eq!(scratch.event(head(), t, loc()).into_owned(), want, "{t}");
         }
     }
 
