@@ -119,7 +119,7 @@ struct TableReader {
     line: u64,
     /// Kept from record to record for what a reader decodes (the access log's queries), so
     /// that a record costs no allocation.
-    scratch: Vec<u8>,
+    scratch: access_log::QueryScratch,
 }
 
 impl FileParser {
@@ -425,7 +425,7 @@ impl FileParser {
             pairer: Pairer::default(),
             multiline: framing != Framing::Lines,
             line: 1,
-            scratch: Vec::new(),
+            scratch: access_log::QueryScratch::default(),
         });
         (Framer::new(framing, self.options.max_record_bytes), table)
     }
