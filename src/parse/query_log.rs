@@ -14,7 +14,7 @@ use std::borrow::Cow;
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::{Arc, LazyLock};
 
-use super::common::{parse_address, parse_datetime, LogTime};
+use super::common::{parse_address, parse_datetime, DateMemo, LogTime};
 use super::table::{Raw, Row, RowReader, Schema};
 use crate::error::ParseErrorKind;
 use crate::event::{Event, Interface, Location, QueryEvent, QueryOutcome, Volume};
@@ -259,10 +259,21 @@ fn kind_of(row: &Row<'_>) -> Result<RowType, ParseErrorKind> {
 fn time_at(
     row: &Row<'_>,
     zone: &Zone,
+    dates: &DateMemo,
     slot: usize,
     name: &'static str,
 ) -> Result<Option<Timestamp>, ParseErrorKind> {
-    match row.get(slot).and_then(Raw::bytes) {
+    let Some(raw) = row.get(slot) else {
+        return Ok(None);
+    };
+    // The default shapes, read as written: they hold no escape and are not NULL, so
+    // decoding could not change them.
+    if let Raw::Tsv(b) = raw {
+        if let Some(c) = dates.civil(b) {
+            return Ok(Some(zone.to_utc(c)));
+        }
+    }
+    match raw.bytes() {
         None => Ok(None),
         Some(b) => match parse_datetime(&b) {
             Some(LogTime::Civil(c)) => Ok(Some(zone.to_utc(c))),
@@ -272,10 +283,14 @@ fn time_at(
     }
 }
 
-fn event_time(row: &Row<'_>, zone: &Zone) -> Result<Option<Timestamp>, ParseErrorKind> {
-    match time_at(row, zone, EVENT_TIME_US, "event_time_microseconds")? {
+fn event_time(
+    row: &Row<'_>,
+    zone: &Zone,
+    dates: &DateMemo,
+) -> Result<Option<Timestamp>, ParseErrorKind> {
+    match time_at(row, zone, dates, EVENT_TIME_US, "event_time_microseconds")? {
         Some(t) => Ok(Some(t)),
-        None => time_at(row, zone, EVENT_TIME, "event_time"),
+        None => time_at(row, zone, dates, EVENT_TIME, "event_time"),
     }
 }
 
@@ -283,11 +298,18 @@ fn event_time(row: &Row<'_>, zone: &Zone) -> Result<Option<Timestamp>, ParseErro
 fn start_time(
     row: &Row<'_>,
     zone: &Zone,
+    dates: &DateMemo,
     event_time: impl FnOnce() -> Result<Option<Timestamp>, ParseErrorKind>,
 ) -> Result<Timestamp, ParseErrorKind> {
-    let start = match time_at(row, zone, START_TIME_US, "query_start_time_microseconds")? {
+    let start = match time_at(
+        row,
+        zone,
+        dates,
+        START_TIME_US,
+        "query_start_time_microseconds",
+    )? {
         Some(t) => Some(t),
-        None => time_at(row, zone, START_TIME, "query_start_time")?,
+        None => time_at(row, zone, dates, START_TIME, "query_start_time")?,
     };
     match start {
         Some(t) => Ok(t),
@@ -296,9 +318,13 @@ fn start_time(
 }
 
 /// (event time, start time) of a row; the start falls back to the event time.
-fn times(row: &Row<'_>, zone: &Zone) -> Result<(Option<Timestamp>, Timestamp), ParseErrorKind> {
-    let event = event_time(row, zone)?;
-    let start = start_time(row, zone, || Ok(event))?;
+fn times(
+    row: &Row<'_>,
+    zone: &Zone,
+    dates: &DateMemo,
+) -> Result<(Option<Timestamp>, Timestamp), ParseErrorKind> {
+    let event = event_time(row, zone, dates)?;
+    let start = start_time(row, zone, dates, || Ok(event))?;
     Ok((event, start))
 }
 
@@ -306,10 +332,11 @@ fn times(row: &Row<'_>, zone: &Zone) -> Result<(Option<Timestamp>, Timestamp), P
 fn row_event<'a>(
     row: &Row<'a>,
     zone: &Zone,
+    dates: &DateMemo,
     location: Location,
 ) -> Result<(RowType, QueryEvent<'a>), ParseErrorKind> {
     let kind = kind_of(row)?;
-    let (event_time, start) = times(row, zone)?;
+    let (event_time, start) = times(row, zone, dates)?;
     let num = |slot: usize, name: &'static str| -> Result<u64, ParseErrorKind> {
         match row.get(slot) {
             None => Ok(0),
@@ -428,8 +455,12 @@ fn key_of(query_id: &str, start: Timestamp, user: &str) -> u64 {
 
 /// The pairing key of a row, computed from the few fields it needs (as [`pair_key`] would
 /// on the row's event), so a QueryStart row need not be turned into an event at all.
-fn row_key(row: &Row<'_>, zone: &Zone) -> Result<(Timestamp, u64), ParseErrorKind> {
-    let start = start_time(row, zone, || event_time(row, zone))?;
+fn row_key(
+    row: &Row<'_>,
+    zone: &Zone,
+    dates: &DateMemo,
+) -> Result<(Timestamp, u64), ParseErrorKind> {
+    let start = start_time(row, zone, dates, || event_time(row, zone, dates))?;
     let span = row.text_span(&[USER, QUERY_ID]);
     let text = |slot: usize| match &span {
         Some(span) => span.text(row.get(slot)),
@@ -486,7 +517,7 @@ impl Pending {
         let mut row = Row::new();
         // The record was split once already, when it was read: this does not fail.
         reader.fill(&self.rec, &mut row).map_err(|(_, kind)| kind)?;
-        row_event(&row, zone, self.location).map(|(_, e)| e)
+        row_event(&row, zone, &DateMemo::default(), self.location).map(|(_, e)| e)
     }
 }
 
@@ -510,6 +541,8 @@ pub(crate) struct Pairer {
     /// Keys of the first end rows that found no start row in this input: when a file is read
     /// in parts, their start may sit in the previous part (see [`Carry`]).
     orphans: Vec<u64>,
+    /// The date of the last date-time read.
+    dates: DateMemo,
 }
 
 /// What a part of a file leaves for its neighbours: start rows without an end, and the keys
@@ -597,7 +630,7 @@ impl Pairer {
         }
         let kind = kind_of(row)?;
         if kind == RowType::Start {
-            let (start, key) = row_key(row, zone)?;
+            let (start, key) = row_key(row, zone, &self.dates)?;
             if self.done.contains(&key) {
                 return Ok(());
             }
@@ -620,7 +653,7 @@ impl Pairer {
             }
             return Ok(());
         }
-        let (kind, mut event) = row_event(row, zone, location)?;
+        let (kind, mut event) = row_event(row, zone, &self.dates, location)?;
         match kind {
             RowType::BeforeStart => out(Event::Query(event)),
             _ => {
