@@ -15,7 +15,7 @@ use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::{Arc, LazyLock};
 
 use super::common::{parse_address, parse_datetime, DateMemo, LogTime};
-use super::table::{Raw, Row, RowReader, Schema};
+use super::table::{FieldError, Raw, Row, RowReader, Schema, TsvFill};
 use crate::error::ParseErrorKind;
 use crate::event::{Event, Interface, Location, QueryEvent, QueryOutcome, Volume};
 use crate::time::{Timestamp, Zone};
@@ -521,6 +521,54 @@ impl Pending {
     }
 }
 
+/// The slots a QueryStart row is paired by (see [`row_key`]).
+const START_SLOTS: [usize; 6] = [
+    EVENT_TIME,
+    EVENT_TIME_US,
+    START_TIME,
+    START_TIME_US,
+    USER,
+    QUERY_ID,
+];
+
+/// How the TabSeparated records of one reader are filled: the wanted fields up to `type`,
+/// then either the few a QueryStart row is paired by (the row waits as its record, and is
+/// filled whole only if it never ends) or all the rest.
+#[derive(Debug)]
+struct TsvPlans {
+    /// The reader these plans split the header of.
+    reader: Arc<RowReader>,
+    head: Vec<(usize, u8)>,
+    start_rest: Vec<(usize, u8)>,
+    rest: Vec<(usize, u8)>,
+}
+
+impl TsvPlans {
+    /// `None` unless the reader is TabSeparated with one `type` column.
+    fn new(reader: &Arc<RowReader>) -> Option<Self> {
+        let RowReader::Tsv(header) = &**reader else {
+            return None;
+        };
+        let wanted = header.wanted();
+        let is_type = |(_, slot): &&(usize, u8)| usize::from(*slot) == TYPE;
+        let [(type_pos, _)] = wanted.iter().filter(is_type).collect::<Vec<_>>()[..] else {
+            return None;
+        };
+        let (head, rest): (Vec<_>, Vec<_>) = wanted.iter().partition(|(pos, _)| pos <= type_pos);
+        let start_rest = rest
+            .iter()
+            .filter(|(_, slot)| START_SLOTS.contains(&usize::from(*slot)))
+            .copied()
+            .collect();
+        Some(Self {
+            reader: Arc::clone(reader),
+            head,
+            start_rest,
+            rest,
+        })
+    }
+}
+
 /// Start rows waiting for their end row, bounded.
 #[derive(Debug, Default)]
 pub(crate) struct Pairer {
@@ -543,6 +591,8 @@ pub(crate) struct Pairer {
     orphans: Vec<u64>,
     /// The date of the last date-time read.
     dates: DateMemo,
+    /// How the reader's TabSeparated records are filled, once worked out.
+    plans: Option<TsvPlans>,
 }
 
 /// What a part of a file leaves for its neighbours: start rows without an end, and the keys
@@ -611,6 +661,44 @@ const MAX_PENDING: usize = 100_000;
 const MAX_DONE: usize = 65_536;
 
 impl Pairer {
+    /// Fills a row from the record `rec` with `reader` and feeds it (see
+    /// [`record_row`](Self::record_row)). A TabSeparated QueryStart row is filled only with
+    /// the fields it is paired by.
+    pub(crate) fn record(
+        &mut self,
+        rec: &[u8],
+        reader: &Arc<RowReader>,
+        zone: &Zone,
+        location: Location,
+        out: &mut dyn FnMut(Event<'_>),
+    ) -> Result<(), FieldError> {
+        if !self
+            .plans
+            .as_ref()
+            .is_some_and(|p| Arc::ptr_eq(&p.reader, reader))
+        {
+            self.plans = TsvPlans::new(reader);
+        }
+        let mut row = Row::new();
+        match (&**reader, &self.plans) {
+            (RowReader::Tsv(header), Some(plans)) => {
+                let mut fill = TsvFill::new(rec, header, &mut row);
+                fill.place(&plans.head, &mut row)?;
+                let starts = row.get(TYPE).and_then(row_type) == Some(RowType::Start);
+                let rest = if starts {
+                    &plans.start_rest
+                } else {
+                    &plans.rest
+                };
+                fill.place(rest, &mut row)?;
+                fill.finish()?;
+            }
+            _ => reader.fill(rec, &mut row)?,
+        }
+        self.record_row(&row, rec, reader, zone, location, out)
+            .map_err(|kind| (0, kind))
+    }
+
     /// Feeds one row, split by `reader` from the record `rec` (which a waiting start row
     /// keeps, to be split again by `reader` if it never ends); emits zero, one or two events.
     pub(crate) fn record_row<'a>(
@@ -756,12 +844,10 @@ mod tests {
         location: Location,
         out: &mut dyn FnMut(Event<'_>),
     ) -> Result<(), ParseErrorKind> {
+        // As a file is read: QueryStart rows filled with only what they are paired by.
         let reader = Arc::new(RowReader::Tsv(header(names)));
-        let mut row = Row::new();
-        reader
-            .fill(rec.as_bytes(), &mut row)
-            .map_err(|(_, kind)| kind)?;
-        p.record_row(&row, rec.as_bytes(), &reader, &Zone::utc(), location, out)
+        p.record(rec.as_bytes(), &reader, &Zone::utc(), location, out)
+            .map_err(|(_, kind)| kind)
     }
 
     fn run(names: &str, rows: &[&str]) -> Vec<QueryEvent<'static>> {

@@ -82,6 +82,11 @@ impl Header {
     pub(crate) fn has(&self, slot: usize) -> bool {
         self.slots.iter().any(|s| s.map(usize::from) == Some(slot))
     }
+
+    /// (position, slot) of the known columns, in position order: the plan that places them all.
+    pub(crate) fn wanted(&self) -> &[(usize, u8)] {
+        &self.wanted
+    }
 }
 
 /// One field, still in its format's escaping.
@@ -439,50 +444,94 @@ pub(crate) fn fill_tsv<'a>(
     header: &Header,
     row: &mut Row<'a>,
 ) -> Result<(), FieldError> {
-    let line = trim_eol(rec);
-    row.line = line;
-    let mut tabs = Tabs::new(line);
-    // The field `start` begins, counted from 0: the tabs consumed so far.
-    let mut field = 0usize;
-    let mut start = 0usize;
-    let count_error = |found: usize| {
+    let mut fill = TsvFill::new(rec, header, row);
+    fill.place(&header.wanted, row)?;
+    fill.finish()
+}
+
+/// A TabSeparated record filled a plan at a time: the scan keeps its place between plans,
+/// so a table parser can read a field or two, decide which others it needs, and go on.
+/// Plans are `(position, slot)` lists in position order, each past the one before (parts of
+/// [`Header::wanted`]). However the wanted fields are split into plans, the fields placed
+/// and the error of a record with the wrong field count are those of [`fill_tsv`].
+pub(crate) struct TsvFill<'a> {
+    line: &'a [u8],
+    tabs: Tabs<'a>,
+    /// The field `start` begins, counted from 0: the tabs consumed so far.
+    field: usize,
+    start: usize,
+    /// Fields a record must have.
+    expected: usize,
+}
+
+impl<'a> TsvFill<'a> {
+    pub(crate) fn new(rec: &'a [u8], header: &Header, row: &mut Row<'a>) -> Self {
+        let line = trim_eol(rec);
+        row.line = line;
+        Self {
+            line,
+            tabs: Tabs::new(line),
+            field: 0,
+            start: 0,
+            expected: header.slots.len(),
+        }
+    }
+
+    fn count_error(&self, found: usize) -> Result<(), FieldError> {
         Err((
-            line.len(),
+            self.line.len(),
             ParseErrorKind::FieldCount {
-                expected: header.slots.len(),
+                expected: self.expected,
                 found,
             },
         ))
-    };
-    for &(pos, slot) in &header.wanted {
-        if field < pos {
-            if let Err(missing) = tabs.skip(pos - field - 1) {
-                return count_error(pos - missing);
-            }
-            let Some(tab) = tabs.next_tab() else {
-                return count_error(pos);
-            };
-            start = tab + 1;
-            field = pos;
-        }
-        let end = tabs.next_tab();
-        row.set(
-            slot,
-            Raw::Tsv(
-                line.get(start..end.unwrap_or(line.len()))
-                    .unwrap_or_default(),
-            ),
-        );
-        if let Some(tab) = end {
-            start = tab + 1;
-            field += 1;
-        }
     }
-    let found = field + 1 + tabs.count_rest();
-    if found == header.slots.len() {
+
+    /// Places the fields of `plan` in `row`.
+    #[inline]
+    pub(crate) fn place(
+        &mut self,
+        plan: &[(usize, u8)],
+        row: &mut Row<'a>,
+    ) -> Result<(), FieldError> {
+        let line = self.line;
+        let (mut field, mut start) = (self.field, self.start);
+        for &(pos, slot) in plan {
+            if field < pos {
+                if let Err(missing) = self.tabs.skip(pos - field - 1) {
+                    return self.count_error(pos - missing);
+                }
+                let Some(tab) = self.tabs.next_tab() else {
+                    return self.count_error(pos);
+                };
+                start = tab + 1;
+                field = pos;
+            }
+            let end = self.tabs.next_tab();
+            row.set(
+                slot,
+                Raw::Tsv(
+                    line.get(start..end.unwrap_or(line.len()))
+                        .unwrap_or_default(),
+                ),
+            );
+            if let Some(tab) = end {
+                start = tab + 1;
+                field += 1;
+            }
+        }
+        (self.field, self.start) = (field, start);
         Ok(())
-    } else {
-        count_error(found)
+    }
+
+    /// Counts the fields left: the record must have as many as its header.
+    pub(crate) fn finish(mut self) -> Result<(), FieldError> {
+        let found = self.field + 1 + self.tabs.count_rest();
+        if found == self.expected {
+            Ok(())
+        } else {
+            self.count_error(found)
+        }
     }
 }
 
@@ -921,6 +970,52 @@ mod tests {
                         ParseErrorKind::FieldCount { expected: columns, found: fields.len() }
                     )
                 );
+            }
+        }
+    }
+
+    proptest::proptest! {
+        /// Filled a plan at a time, with only some slots after the split point (as a
+        /// QueryStart row is), a record gives what [`fill_tsv`] gives: the same error, and
+        /// the same value in every slot it was asked for.
+        #[test]
+        fn ok_tsv_fill_in_plans_agrees_with_fill_tsv(
+            segments in proptest::collection::vec(
+                proptest::collection::vec(
+                    proptest::sample::select(vec![b'a', b'\\', 0x89, b'\r']),
+                    0..90,
+                ),
+                1..14,
+            ),
+            skew in 0usize..6,
+            picks in proptest::collection::vec(0usize..5, 20),
+            split in 0usize..14,
+            kept in proptest::collection::vec(proptest::bool::ANY, 4),
+        ) {
+            let line = segments.join(&b'\t');
+            let columns = (segments.len() + skew).saturating_sub(1).max(1);
+            let names = ["type", "query", "read_rows", "tables", "other"];
+            let s = schema();
+            let h = Header::from_names(
+                &s,
+                (0..columns).map(|i| Cow::Borrowed(names[picks[i]].as_bytes())),
+            );
+            let mut whole = Row::new();
+            let want = fill_tsv(&line, &h, &mut whole);
+            let (head, rest): (Vec<_>, Vec<_>) = h.wanted().iter().partition(|(pos, _)| *pos <= split);
+            let rest: Vec<_> = rest.into_iter().filter(|(_, slot)| kept[usize::from(*slot)]).collect();
+            let mut row = Row::new();
+            let mut fill = TsvFill::new(&line, &h, &mut row);
+            let got = fill.place(&head, &mut row).and_then(|()| fill.place(&rest, &mut row)).and_then(|()| fill.finish());
+            proptest::prop_assert_eq!(&got, &want);
+            if got.is_ok() {
+                for slot in (0..4).filter(|slot| kept[*slot]) {
+                    let field = |r: &Row<'_>| match r.get(slot) {
+                        Some(Raw::Tsv(b)) => Some(b.to_vec()),
+                        _ => None,
+                    };
+                    proptest::prop_assert_eq!(field(&row), field(&whole));
+                }
             }
         }
     }
