@@ -357,6 +357,10 @@ fn row_event<'a>(
         Some(span) => span.text(row.get(slot)),
         None => row.get(slot).and_then(Raw::text),
     };
+    let list = |slot: usize| match &span {
+        Some(span) => span.list(row.get(slot)),
+        None => row.get(slot).and_then(Raw::list),
+    };
     let exception_code = match row.get(EXCEPTION_CODE) {
         Some(raw) => raw
             .i64()
@@ -419,8 +423,8 @@ fn row_event<'a>(
                 .is_none_or(|v| v == 0),
         interface,
         volume,
-        table_functions: row.get(TABLE_FUNCTIONS).and_then(Raw::list).map(lower),
-        tables: row.get(TABLES).and_then(Raw::list),
+        table_functions: list(TABLE_FUNCTIONS).map(lower),
+        tables: list(TABLES),
         http_user_agent: text(USER_AGENT).filter(|u| !u.is_empty()),
         location,
     };
