@@ -580,18 +580,15 @@ impl TableReader {
         let Some(reader) = &self.reader else {
             return Err((0, ParseErrorKind::UnknownFormat));
         };
-        let mut row = Row::new();
-        reader.fill(rec, &mut row)?;
         if self.table == LogTable::SessionLog {
+            let mut row = Row::new();
+            reader.fill(rec, &mut row)?;
             let e = session_log::row_event(&row, &self.zone, location).map_err(|kind| (0, kind))?;
             sink.event(Event::Login(e));
             return Ok(());
         }
         self.pairer
-            .record_row(&row, rec, reader, &self.zone, location, &mut |e| {
-                sink.event(e)
-            })
-            .map_err(|kind| (0, kind))
+            .record(rec, reader, &self.zone, location, &mut |e| sink.event(e))
     }
 }
 

@@ -82,6 +82,11 @@ impl Header {
     pub(crate) fn has(&self, slot: usize) -> bool {
         self.slots.iter().any(|s| s.map(usize::from) == Some(slot))
     }
+
+    /// (position, slot) of the known columns, in position order: the plan that places them all.
+    pub(crate) fn wanted(&self) -> &[(usize, u8)] {
+        &self.wanted
+    }
 }
 
 /// One field, still in its format's escaping.
@@ -238,25 +243,100 @@ pub(crate) struct TextSpan<'a> {
 }
 
 impl<'a> TextSpan<'a> {
+    /// The text of a TSV field that lies in the span and has no escape (and so is not NULL
+    /// either): its decoded text, as it is written.
+    fn plain(&self, b: &'a [u8]) -> Option<&'a str> {
+        let at = (b.as_ptr() as usize).wrapping_sub(self.start);
+        let inside = self.text.get(at..at.checked_add(b.len())?)?;
+        (!has_backslash(b)).then_some(inside)
+    }
+
     /// The decoded text of a field: borrowed from the span when the field lies in it and
-    /// has no escape (and so is not NULL either), as [`Raw::text`] would give it.
+    /// has no escape, as [`Raw::text`] would give it.
     pub(crate) fn text(&self, raw: Option<&Raw<'a>>) -> Option<Cow<'a, str>> {
         let raw = raw?;
         if let Raw::Tsv(b) = raw {
-            let at = (b.as_ptr() as usize).wrapping_sub(self.start);
-            let plain = if b.len() < 64 {
-                !b.contains(&b'\\')
-            } else {
-                memchr(b'\\', b).is_none()
-            };
-            let inside = at
-                .checked_add(b.len())
-                .and_then(|end| self.text.get(at..end));
-            if let Some(s) = inside.filter(|_| plain) {
+            if let Some(s) = self.plain(b) {
                 return Some(Cow::Borrowed(s));
             }
         }
         raw.text()
+    }
+
+    /// The elements of an array field, as [`Raw::list`] would give them: read from the
+    /// span's text when the field lies in it and has no escape.
+    pub(crate) fn list(&self, raw: Option<&Raw<'a>>) -> Option<Vec<Cow<'a, str>>> {
+        let raw = raw?;
+        if let Raw::Tsv(b) = raw {
+            if let Some(s) = self.plain(b) {
+                return Some(plain_text_array(s));
+            }
+        }
+        raw.list()
+    }
+}
+
+/// Whether `b` holds a backslash: 16 bytes at a time, then 8, then bytes (cheaper than a
+/// byte loop or a `memchr` call on the short fields most are).
+#[inline]
+pub(crate) fn has_backslash(b: &[u8]) -> bool {
+    let backslash = u8x16::splat(b'\\');
+    let mut blocks = b.chunks_exact(16);
+    for block in &mut blocks {
+        let lane = <[u8; 16]>::try_from(block).unwrap_or_default();
+        if u8x16::new(lane).simd_eq(backslash).to_bitmask() != 0 {
+            return true;
+        }
+    }
+    let mut words = blocks.remainder().chunks_exact(8);
+    for word in &mut words {
+        // A zero byte of `x` is a backslash of the word (exact for the lowest; any flag
+        // means there is one).
+        let x = u64::from_le_bytes(<[u8; 8]>::try_from(word).unwrap_or_default())
+            ^ 0x5c5c_5c5c_5c5c_5c5c;
+        if x.wrapping_sub(0x0101_0101_0101_0101) & !x & 0x8080_8080_8080_8080 != 0 {
+            return true;
+        }
+    }
+    words.remainder().contains(&b'\\')
+}
+
+/// The elements of an array's text form with no escape in it (`['a','b']`, `[1, 2]`, `[]`),
+/// as [`parse_text_array`] reads them, borrowed from the text: without escapes there is
+/// nothing to decode and the text is valid UTF-8 already.
+fn plain_text_array(text: &str) -> Vec<Cow<'_, str>> {
+    let mut out = Vec::new();
+    let Some(inner) = text.trim_ascii().strip_prefix('[') else {
+        return out;
+    };
+    let bytes = inner.as_bytes();
+    let mut i = 0;
+    loop {
+        while bytes.get(i).is_some_and(|c| *c == b' ' || *c == b',') {
+            i += 1;
+        }
+        match bytes.get(i) {
+            None | Some(b']') => return out,
+            Some(b'\'') => {
+                let start = i + 1;
+                let Some(len) = memchr(b'\'', bytes.get(start..).unwrap_or_default()) else {
+                    return out;
+                };
+                if let Some(el) = inner.get(start..start + len) {
+                    out.push(Cow::Borrowed(el));
+                }
+                i = start + len + 1;
+            }
+            Some(_) => {
+                let start = i;
+                while bytes.get(i).is_some_and(|c| *c != b',' && *c != b']') {
+                    i += 1;
+                }
+                if let Some(el) = inner.get(start..i) {
+                    out.push(Cow::Borrowed(el.trim_ascii()));
+                }
+            }
+        }
     }
 }
 
@@ -439,50 +519,94 @@ pub(crate) fn fill_tsv<'a>(
     header: &Header,
     row: &mut Row<'a>,
 ) -> Result<(), FieldError> {
-    let line = trim_eol(rec);
-    row.line = line;
-    let mut tabs = Tabs::new(line);
-    // The field `start` begins, counted from 0: the tabs consumed so far.
-    let mut field = 0usize;
-    let mut start = 0usize;
-    let count_error = |found: usize| {
+    let mut fill = TsvFill::new(rec, header, row);
+    fill.place(&header.wanted, row)?;
+    fill.finish()
+}
+
+/// A TabSeparated record filled a plan at a time: the scan keeps its place between plans,
+/// so a table parser can read a field or two, decide which others it needs, and go on.
+/// Plans are `(position, slot)` lists in position order, each past the one before (parts of
+/// [`Header::wanted`]). However the wanted fields are split into plans, the fields placed
+/// and the error of a record with the wrong field count are those of [`fill_tsv`].
+pub(crate) struct TsvFill<'a> {
+    line: &'a [u8],
+    tabs: Tabs<'a>,
+    /// The field `start` begins, counted from 0: the tabs consumed so far.
+    field: usize,
+    start: usize,
+    /// Fields a record must have.
+    expected: usize,
+}
+
+impl<'a> TsvFill<'a> {
+    pub(crate) fn new(rec: &'a [u8], header: &Header, row: &mut Row<'a>) -> Self {
+        let line = trim_eol(rec);
+        row.line = line;
+        Self {
+            line,
+            tabs: Tabs::new(line),
+            field: 0,
+            start: 0,
+            expected: header.slots.len(),
+        }
+    }
+
+    fn count_error(&self, found: usize) -> Result<(), FieldError> {
         Err((
-            line.len(),
+            self.line.len(),
             ParseErrorKind::FieldCount {
-                expected: header.slots.len(),
+                expected: self.expected,
                 found,
             },
         ))
-    };
-    for &(pos, slot) in &header.wanted {
-        if field < pos {
-            if let Err(missing) = tabs.skip(pos - field - 1) {
-                return count_error(pos - missing);
-            }
-            let Some(tab) = tabs.next_tab() else {
-                return count_error(pos);
-            };
-            start = tab + 1;
-            field = pos;
-        }
-        let end = tabs.next_tab();
-        row.set(
-            slot,
-            Raw::Tsv(
-                line.get(start..end.unwrap_or(line.len()))
-                    .unwrap_or_default(),
-            ),
-        );
-        if let Some(tab) = end {
-            start = tab + 1;
-            field += 1;
-        }
     }
-    let found = field + 1 + tabs.count_rest();
-    if found == header.slots.len() {
+
+    /// Places the fields of `plan` in `row`.
+    #[inline]
+    pub(crate) fn place(
+        &mut self,
+        plan: &[(usize, u8)],
+        row: &mut Row<'a>,
+    ) -> Result<(), FieldError> {
+        let line = self.line;
+        let (mut field, mut start) = (self.field, self.start);
+        for &(pos, slot) in plan {
+            if field < pos {
+                if let Err(missing) = self.tabs.skip(pos - field - 1) {
+                    return self.count_error(pos - missing);
+                }
+                let Some(tab) = self.tabs.next_tab() else {
+                    return self.count_error(pos);
+                };
+                start = tab + 1;
+                field = pos;
+            }
+            let end = self.tabs.next_tab();
+            row.set(
+                slot,
+                Raw::Tsv(
+                    line.get(start..end.unwrap_or(line.len()))
+                        .unwrap_or_default(),
+                ),
+            );
+            if let Some(tab) = end {
+                start = tab + 1;
+                field += 1;
+            }
+        }
+        (self.field, self.start) = (field, start);
         Ok(())
-    } else {
-        count_error(found)
+    }
+
+    /// Counts the fields left: the record must have as many as its header.
+    pub(crate) fn finish(mut self) -> Result<(), FieldError> {
+        let found = self.field + 1 + self.tabs.count_rest();
+        if found == self.expected {
+            Ok(())
+        } else {
+            self.count_error(found)
+        }
     }
 }
 
@@ -925,6 +1049,52 @@ mod tests {
         }
     }
 
+    proptest::proptest! {
+        /// Filled a plan at a time, with only some slots after the split point (as a
+        /// QueryStart row is), a record gives what [`fill_tsv`] gives: the same error, and
+        /// the same value in every slot it was asked for.
+        #[test]
+        fn ok_tsv_fill_in_plans_agrees_with_fill_tsv(
+            segments in proptest::collection::vec(
+                proptest::collection::vec(
+                    proptest::sample::select(vec![b'a', b'\\', 0x89, b'\r']),
+                    0..90,
+                ),
+                1..14,
+            ),
+            skew in 0usize..6,
+            picks in proptest::collection::vec(0usize..5, 20),
+            split in 0usize..14,
+            kept in proptest::collection::vec(proptest::bool::ANY, 4),
+        ) {
+            let line = segments.join(&b'\t');
+            let columns = (segments.len() + skew).saturating_sub(1).max(1);
+            let names = ["type", "query", "read_rows", "tables", "other"];
+            let s = schema();
+            let h = Header::from_names(
+                &s,
+                (0..columns).map(|i| Cow::Borrowed(names[picks[i]].as_bytes())),
+            );
+            let mut whole = Row::new();
+            let want = fill_tsv(&line, &h, &mut whole);
+            let (head, rest): (Vec<_>, Vec<_>) = h.wanted().iter().partition(|(pos, _)| *pos <= split);
+            let rest: Vec<_> = rest.into_iter().filter(|(_, slot)| kept[usize::from(*slot)]).collect();
+            let mut row = Row::new();
+            let mut fill = TsvFill::new(&line, &h, &mut row);
+            let got = fill.place(&head, &mut row).and_then(|()| fill.place(&rest, &mut row)).and_then(|()| fill.finish());
+            proptest::prop_assert_eq!(&got, &want);
+            if got.is_ok() {
+                for slot in (0..4).filter(|slot| kept[*slot]) {
+                    let field = |r: &Row<'_>| match r.get(slot) {
+                        Some(Raw::Tsv(b)) => Some(b.to_vec()),
+                        _ => None,
+                    };
+                    proptest::prop_assert_eq!(field(&row), field(&whole));
+                }
+            }
+        }
+    }
+
     #[test]
     fn ok_long_fields_and_block_edges() {
         for len in [0, 1, 63, 64, 65, 127, 128, 129, 700] {
@@ -966,6 +1136,48 @@ mod tests {
                 for slot in 0..4 {
                     proptest::prop_assert_eq!(span.text(row.get(slot)), row.get(slot).unwrap().text());
                 }
+            }
+        }
+    }
+
+    proptest::proptest! {
+        /// An array field through a span gives what it gives read alone (escaped or not,
+        /// NULL, malformed, invalid UTF-8), and the backslash test agrees with a byte loop.
+        #[test]
+        fn ok_span_list_agrees_with_list(
+            fields in proptest::collection::vec(
+                proptest::collection::vec(
+                    // Invalid UTF-8 (which makes the span give up) kept rare.
+                    proptest::prop_oneof![
+                        30 => proptest::sample::select(b"[]',  aa''N\\".to_vec()),
+                        1 => proptest::sample::select(vec![0xc3, 0xa9, 0xff]),
+                    ],
+                    0..40,
+                ),
+                4..5,
+            ),
+            open in proptest::collection::vec(proptest::bool::ANY, 4),
+        ) {
+            let s = schema();
+            let h = Header::from_names(
+                &s,
+                ["type", "query", "read_rows", "tables"].map(|n| Cow::Borrowed(n.as_bytes())),
+            );
+            let fields: Vec<Vec<u8>> = fields
+                .into_iter()
+                .zip(&open)
+                .map(|(f, open)| if *open { [b"[".as_slice(), &f].concat() } else { f })
+                .collect();
+            let line = fields.join(&b'\t');
+            let mut row = Row::new();
+            fill_tsv(&line, &h, &mut row).unwrap();
+            let span = row.text_span(&[0, 1, 2, 3]);
+            for slot in 0..4 {
+                let list = span.as_ref().map_or_else(|| row.get(slot).unwrap().list(), |span| span.list(row.get(slot)));
+                proptest::prop_assert_eq!(list, row.get(slot).unwrap().list());
+            }
+            for f in &fields {
+                proptest::prop_assert_eq!(has_backslash(f), f.contains(&b'\\'));
             }
         }
     }
