@@ -1,5 +1,5 @@
-// Throughput of the wasm module in headless Chromium (the real page and worker, 4 MiB File
-// slices) beside the native CLI, on the same generated TSVWithNames file; prints the figures.
+// Throughput of the wasm module in headless Chromium (the real page and worker, File.stream()
+// chunks) beside the native CLI, on the same generated TSVWithNames file; prints the figures.
 // Also reports peak memory: the Chromium process tree's PSS (sampled) and the wasm linear
 // memory, against the file size — the streaming check. Run by hand, never in CI:
 //
@@ -114,7 +114,7 @@ console.log(`file: ${file} (${mib(bytes)}, generated from fixtures/query_log/26.
 console.log(`runs: ${runs} each, best shown; machine: ${(await import("node:os")).cpus().length} cores shared`);
 console.log(`native CLI, one thread       : ${n1.s.toFixed(2)} s  ${rate(n1.s)}  peak RSS ${mib(n1.rssKb * 1024)}`);
 console.log(`native CLI, all cores        : ${n.s.toFixed(2)} s  ${rate(n.s)}  peak RSS ${mib(n.rssKb * 1024)}`);
-console.log(`wasm in Chromium, worker     : ${w.worker.toFixed(2)} s  ${rate(w.worker)}  (File slices → feed → finishReport → render("json"))`);
+console.log(`wasm in Chromium, worker     : ${w.worker.toFixed(2)} s  ${rate(w.worker)}  (File.stream() → feed → finishReport → render("json"))`);
 console.log(`wasm in Chromium, end to end : ${w.s.toFixed(2)} s  ${rate(w.s)}  (setInputFiles → table shown)`);
 console.log(`wasm / native                : ${(n1.s / w.worker).toFixed(2)}× one native thread, ${(n.s / w.worker).toFixed(2)}× all cores`);
 console.log(`memory: wasm linear memory ${w.memory}; Chromium tree PSS ${mib(w.baseKb * 1024)} idle → peak ${mib(w.peakKb * 1024)} for a ${mib(bytes)} file`);
