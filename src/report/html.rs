@@ -206,7 +206,7 @@ fn timeline_svg(tl: &Timeline, findings: &[&Finding]) -> Option<String> {
         let _ = write!(
             svg,
             "<rect x=\"{}\" y=\"{top}\" width=\"3\" height=\"{}\" fill=\"{}\"><title>{} {} at {}: {}</title></rect>",
-            x(f.first_seen.secs()).min(W - RIGHT - 3),
+            x(f.first_seen.secs()).clamp(LEFT, W - RIGHT - 3),
             LANE - 3,
             severity_colour(f.severity),
             f.severity.name(),
@@ -443,6 +443,16 @@ mod tests {
             tl.contains("height=\"1\" fill=\"#036\"><title>2025-01-29T10:01:05Z: 1 query, 0 B"),
             "{tl}"
         );
+
+        // A finding from before the first window (a login burst, say) is marked at the left
+        // edge of the plot, not over the lane labels.
+        let mut early = a.findings[0].clone();
+        early.first_seen = Timestamp::from_secs(0);
+        let svg = timeline_svg(&a.timeline, &[&early]).unwrap();
+        let mark = format!("fill=\"{}\"><title>", severity_colour(early.severity));
+        let at = svg.find(&mark).unwrap();
+        let rect = &svg[svg[..at].rfind("<rect").unwrap()..at];
+        assert!(rect.starts_with("<rect x=\"210\" "), "{rect}");
 
         // No queries, no chart.
         let a = analyze(Config::default(), &[("q.tsv", &b"type\tevent_time\n"[..])]).unwrap();
