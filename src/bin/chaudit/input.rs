@@ -29,7 +29,7 @@ const MAP_CHUNK: usize = 256 << 10;
 /// Files smaller than this are not split.
 const MIN_SPLIT: usize = 16 << 20;
 /// Parts of a split file are at most this long: a deferring analyzer holds its part's events.
-const MAX_PART: usize = 32 << 20;
+const MAX_PART: usize = 16 << 20;
 /// Units parsed ahead of the merge, per thread.
 const AHEAD_PER_THREAD: usize = 2;
 /// Bytes of a file's head read to tell its format and header.
