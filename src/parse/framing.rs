@@ -90,23 +90,16 @@ impl Framer {
 
     /// Flushes the last record at the end of the input.
     pub(crate) fn finish(&mut self, on: &mut dyn FnMut(Piece<'_>)) {
-        match std::mem::replace(&mut self.skip, Skip::No) {
-            Skip::No => {}
-            Skip::LineEnd { .. } => on(Piece::TooLong {
-                lines: self.skipped_lines.max(1),
-            }),
-            Skip::RowStart { line, long } => {
-                on(Piece::TooLong {
-                    lines: self.skipped_lines.max(1),
-                });
-                // At the end of input a last `Row N:` line without its newline starts a
-                // record too (as in `scan`).
-                if !long && is_vertical_row_start(&line) {
-                    self.carry = line;
-                }
+        if let Skip::RowStart { line, long } = &mut self.skip {
+            // At the end of input a last `Row N:` line without its newline starts a record
+            // too (as in `scan`).
+            if !*long && is_vertical_row_start(line) {
+                self.carry = std::mem::take(line);
             }
         }
-        self.skipped_lines = 0;
+        if self.skip != Skip::No {
+            self.end_skip(on);
+        }
         let carry = std::mem::take(&mut self.carry);
         if !carry.is_empty() {
             scan(self.framing, &carry, true, self.limit, on);
@@ -126,10 +119,10 @@ impl Framer {
                     i = at + 1;
                     if chunk.get(at) == Some(&b'"') {
                         *in_quotes = !*in_quotes && self.framing == Framing::Csv;
-                    } else if *in_quotes {
-                        self.skipped_lines += 1;
-                    } else {
-                        self.skipped_lines += 1;
+                        continue;
+                    }
+                    self.skipped_lines += 1;
+                    if !*in_quotes {
                         end = Some(i);
                         break;
                     }
@@ -173,15 +166,20 @@ impl Framer {
         };
         match end {
             Some(end) => {
-                on(Piece::TooLong {
-                    lines: self.skipped_lines.max(1),
-                });
-                self.skip = Skip::No;
-                self.skipped_lines = 0;
+                self.end_skip(on);
                 end
             }
             None => chunk.len(),
         }
+    }
+
+    /// The dropped record has ended: reports it, with its lines (at least one).
+    fn end_skip(&mut self, on: &mut dyn FnMut(Piece<'_>)) {
+        on(Piece::TooLong {
+            lines: self.skipped_lines.max(1),
+        });
+        self.skip = Skip::No;
+        self.skipped_lines = 0;
     }
 
     /// Appends the chunk to the carried partial record line by line until a record completes;
