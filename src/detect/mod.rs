@@ -15,6 +15,7 @@ pub mod timeline;
 
 use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet};
+use std::fmt::Write as _;
 use std::net::IpAddr;
 use std::rc::Rc;
 
@@ -901,7 +902,9 @@ impl Detector {
         // A query in both clickhouse-server.log and .err.log (or two copies of one log)
         // counts once: the copy that names its user and has volumes wins.
         let mut held = std::mem::take(&mut self.held);
-        held.sort_by_key(|q| {
+        // Keys computed once per execution: `same_query` writes out the client's address,
+        // which per comparison was 60 % of a text-log scan. The order is `sort_by_key`'s.
+        held.sort_by_cached_key(|q| {
             (
                 q.query_id.is_empty(),
                 same_query(q),
@@ -1113,11 +1116,47 @@ struct SameQuery {
 }
 
 fn same_query(q: &QueryEvent<'_>) -> SameQuery {
-    let client = q.client.map(|c| c.to_string()).unwrap_or_default();
+    let mut client = AddrText::default();
+    if let Some(c) = q.client {
+        // Cannot fail: the longest address text fits.
+        let _ = write!(client, "{c}");
+    }
     let parts = [q.query_id.as_bytes(), client.as_bytes()];
     SameQuery {
         key: hash_parts(&parts),
         check: keyed_hash(&parts),
+    }
+}
+
+/// An address written out on the stack (`IpAddr`'s `Display`: at most 39 bytes), so
+/// hashing one allocates nothing.
+struct AddrText {
+    buf: [u8; 48],
+    len: usize,
+}
+
+impl Default for AddrText {
+    fn default() -> Self {
+        Self {
+            buf: [0; 48],
+            len: 0,
+        }
+    }
+}
+
+impl AddrText {
+    fn as_bytes(&self) -> &[u8] {
+        self.buf.get(..self.len).unwrap_or_default()
+    }
+}
+
+impl std::fmt::Write for AddrText {
+    fn write_str(&mut self, s: &str) -> std::fmt::Result {
+        let end = self.len + s.len();
+        let slot = self.buf.get_mut(self.len..end).ok_or(std::fmt::Error)?;
+        slot.copy_from_slice(s.as_bytes());
+        self.len = end;
+        Ok(())
     }
 }
 
@@ -1283,6 +1322,21 @@ pub(crate) mod tests {
             cases: 4000,
             ..proptest::prelude::ProptestConfig::default()
         })]
+        /// An address written on the stack is its `to_string()` (IPv4-mapped and the longest
+        /// IPv6 form included), so `same_query` hashes what it hashed.
+        #[test]
+        fn ok_addr_text_is_to_string(v4 in proptest::prelude::any::<u32>(), v6 in proptest::prelude::any::<u128>(), mapped: bool) {
+            let v6 = if mapped { 0xffff_0000_0000 | (v6 & 0xffff_ffff) } else { v6 };
+            let longest = IpAddr::from(std::net::Ipv6Addr::from(u128::MAX));
+            for ip in [IpAddr::from(std::net::Ipv4Addr::from(v4)), IpAddr::from(std::net::Ipv6Addr::from(v6)), longest] {
+                let mut text = AddrText::default();
+                let written = write!(text, "{ip}");
+                proptest::prop_assert!(written.is_ok());
+                let expected = ip.to_string();
+                proptest::prop_assert_eq!(text.as_bytes(), expected.as_bytes());
+            }
+        }
+
         /// Around the cut, with control characters (C1 too) and secrets the cut or a blank
         /// makes or unmakes, the excerpt is what it was.
         #[test]
