@@ -131,9 +131,12 @@ fn access_lines(c: &mut Criterion) {
     g.finish();
 }
 
-/// One whole scan of `data` as one file; the number of findings.
+/// One whole scan of `data` as one file, joins decided from its head as the CLI decides
+/// them (off: one kind of log); the number of findings.
 fn scan(data: &[u8]) -> usize {
     let mut a = Analyzer::new(Config::default()).unwrap();
+    let joins = a.joins_needed([data.get(..64 << 10).unwrap_or(data)]);
+    a.set_joins(joins);
     a.begin_file("bench");
     for chunk in data.chunks(CHUNK) {
         a.feed(chunk).unwrap();

@@ -303,6 +303,22 @@ impl Analyzer {
         FileParser::source_kind(&self.options, head)
     }
 
+    /// Whether inputs beginning with `heads` (each input's first 64 KiB, or all of it if
+    /// shorter) may need joins (see [`Analyzer::set_joins`]): true unless every head shows
+    /// one and the same [`SourceKind`]. A compressed or unknown head could be anything;
+    /// empty inputs do not count.
+    #[must_use]
+    pub fn joins_needed<'h>(&self, heads: impl IntoIterator<Item = &'h [u8]>) -> bool {
+        let mut seen = None;
+        for head in heads.into_iter().filter(|h| !h.is_empty()) {
+            match self.source_kind(head) {
+                Some(kind) if *seen.get_or_insert(kind) == kind => {}
+                _ => return true,
+            }
+        }
+        false
+    }
+
     /// Whether executions may need joining across kinds of source ([`SourceKind`]) — a
     /// query_log row with its server text-log lines and a proxy's access-log line (on by
     /// default). Joining remembers query_log executions and proxy requests and holds
@@ -652,6 +668,8 @@ pub fn analyze(config: Config, inputs: &[(&str, &[u8])]) -> Result<Analysis, Con
         strict: false,
         ..config
     })?;
+    let joins = a.joins_needed(inputs.iter().map(|(_, b)| b.get(..64 << 10).unwrap_or(b)));
+    a.set_joins(joins);
     for (name, bytes) in inputs {
         a.begin_file(name);
         let _ = a.feed(bytes);

@@ -88,6 +88,22 @@ impl Analyzer {
         Ok(())
     }
 
+    /// `setJoinsFor(heads)`: `heads` holds the first 64 KiB of every file about to be
+    /// scanned (`Uint8Array`s). When they all show one kind of log, executions are not
+    /// remembered or held for joins across kinds: faster, and memory stays flat. Optional
+    /// (joins are on by default); call it before the first `beginFile`.
+    ///
+    /// # Errors
+    /// The analyzer has already finished.
+    #[wasm_bindgen(js_name = setJoinsFor)]
+    pub fn set_joins_for(&mut self, heads: Vec<js_sys::Uint8Array>) -> Result<(), JsError> {
+        let heads: Vec<Vec<u8>> = heads.iter().map(js_sys::Uint8Array::to_vec).collect();
+        let scan = self.scan()?;
+        let joins = scan.joins_needed(heads.iter().map(Vec::as_slice));
+        scan.set_joins(joins);
+        Ok(())
+    }
+
     /// `feed(chunk)`: the next bytes of the current input, any size, cut anywhere.
     ///
     /// # Errors

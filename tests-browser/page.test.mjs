@@ -74,6 +74,16 @@ describe("served page", () => {
     assert.equal(JSON.parse(got.json).summary.sources.length, 3);
   });
 
+  test("query_log, server log and proxy log together are joined as the CLI joins them", async () => {
+    const dir = join(ROOT, "fixtures", "rules", "recon");
+    const paths = ["flags.18.16.TSVWithNames.tsv", "flags.18.16.clickhouse-server.log", "flags.18.16.access.log"].map((p) => join(dir, p));
+    const want = cliJson(paths);
+    const got = await runPage(browser.page, paths);
+    assert.equal(got.json, want);
+    // The copies across sources were recognised, not counted twice.
+    assert.ok(JSON.parse(got.json).summary.duplicates > 0);
+  });
+
   test("filters, evidence, replay and keyboard", async () => {
     const page = browser.page;
     const path = join(FIXTURES, "26.9", "incident.TSVWithNames.tsv");

@@ -320,3 +320,87 @@ fn ok_compressed_inputs_read_like_plain_ones() {
     assert_eq!(one("combined.log.gz", &gz), want);
     assert_eq!(one("combined.log.zst", &zst), want);
 }
+
+/// What the CLI, `analyze` and the browser page decide from the inputs' heads: joins only
+/// when kinds mix or a head cannot tell its kind.
+#[test]
+fn ok_joins_needed_only_when_kinds_mix() {
+    use std::io::Write;
+    let a = chaudit::Analyzer::new(Config::default()).unwrap();
+    let (qlog, text, err, nginx) = (read(QUERY_LOG), read(TEXT_LOG), read(ERR_LOG), read(NGINX));
+    let needed = |heads: &[&[u8]]| a.joins_needed(heads.iter().copied());
+    assert!(!needed(&[]));
+    assert!(!needed(&[&qlog]));
+    assert!(
+        !needed(&[&text, &err]),
+        "a server log and its .err.log are one kind"
+    );
+    assert!(!needed(&[&nginx, b"", &nginx]), "empty inputs do not count");
+    assert!(needed(&[&qlog, &text]));
+    assert!(needed(&[&text, &nginx]));
+    assert!(needed(&[&qlog, &nginx]));
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    gz.write_all(&qlog).unwrap();
+    assert!(
+        needed(&[&gz.finish().unwrap()]),
+        "a compressed head could be anything"
+    );
+}
+
+/// Turning joins off for inputs of one kind changes nothing in the report: every fixture
+/// file alone, and each rules directory's files of one kind together, scanned with joins
+/// on (the default) and off.
+#[test]
+fn ok_joins_off_for_one_kind_changes_no_report() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures");
+    let mut groups: Vec<Vec<std::path::PathBuf>> = Vec::new();
+    for dir in [
+        "query_log/18.16",
+        "query_log/26.9",
+        "session_log/26.9",
+        "text_log/18.16",
+        "access_log/nginx",
+    ] {
+        for e in std::fs::read_dir(root.join(dir)).unwrap() {
+            groups.push(vec![e.unwrap().path()]);
+        }
+    }
+    let probe = chaudit::Analyzer::new(Config::default()).unwrap();
+    for rules in std::fs::read_dir(root.join("rules")).unwrap() {
+        let mut by_kind = std::collections::BTreeMap::<_, Vec<_>>::new();
+        for e in std::fs::read_dir(rules.unwrap().path()).unwrap() {
+            let path = e.unwrap().path();
+            let kind = probe.source_kind(&std::fs::read(&path).unwrap());
+            by_kind.entry(kind).or_default().push(path);
+        }
+        groups.extend(by_kind.into_values());
+    }
+    let mut compared = 0;
+    for paths in groups {
+        let data: Vec<(String, Vec<u8>)> = paths
+            .iter()
+            .filter(|p| p.is_file())
+            .map(|p| (p.display().to_string(), std::fs::read(p).unwrap()))
+            .collect();
+        let Some((_, first)) = data.first() else {
+            continue;
+        };
+        let heads = data.iter().map(|(_, d)| d.as_slice());
+        if probe.source_kind(first).is_none() || probe.joins_needed(heads) {
+            continue; // not one known kind: not what this test is about
+        }
+        let report = |joins: bool| {
+            let mut a = chaudit::Analyzer::new(Config::default()).unwrap();
+            a.set_joins(joins);
+            for (name, bytes) in &data {
+                a.begin_file(name);
+                let _ = a.feed(bytes);
+                let _ = a.end_file();
+            }
+            outputs(&a.finish())
+        };
+        assert_eq!(report(false), report(true), "{paths:?}");
+        compared += 1;
+    }
+    assert!(compared >= 40, "only {compared} groups compared");
+}

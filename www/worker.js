@@ -13,6 +13,8 @@
 import init, { Analyzer, version } from "./pkg/chaudit.js";
 
 const PROGRESS_EVERY_MS = 100;
+// Bytes of each file's head read to tell its kind of log (as the CLI does).
+const HEAD_BYTES = 64 * 1024;
 
 let report = null; // the finished scan (a wasm Report), kept for exports
 
@@ -34,6 +36,9 @@ self.onmessage = async (ev) => {
     const wasm = await init(msg.wasm ? { module_or_path: msg.wasm } : undefined);
     self.postMessage({ type: "ready", version: version() });
     const analyzer = new Analyzer(msg.config ?? {});
+    // Files all of one kind need no joins across kinds: the scan then holds nothing back.
+    const heads = await Promise.all(msg.files.map((f) => f.slice(0, HEAD_BYTES).arrayBuffer()));
+    analyzer.setJoinsFor(heads.map((b) => new Uint8Array(b)));
     const totalBytes = msg.files.reduce((n, f) => n + f.size, 0);
     const t0 = performance.now();
     let bytes = 0;

@@ -9,7 +9,7 @@
 //! guarantees gives the same report. At most two parts per thread are parsed ahead of the
 //! merge, so memory stays bounded and does not grow with the input.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::fs::File;
 use std::io::{self, Read};
 use std::ops::Range;
@@ -146,11 +146,10 @@ fn open(input: &Input) -> Result<(String, Opened)> {
 }
 
 /// Whether the inputs may tell of the same execution from different kinds of source
-/// (see [`Analyzer::set_joins`]): true unless every input is a file whose head shows one
-/// and the same [`SourceKind`]. Stdin, pipes, compressed and unknown files could be anything.
-/// Unreadable and empty files do not count (they are reported when read).
+/// ([`Analyzer::joins_needed`] on their heads). Stdin, pipes and other non-regular files
+/// could be anything. Unreadable files do not count (they are reported when read).
 pub(crate) fn needs_joins(analyzer: &Analyzer, inputs: &[Input]) -> bool {
-    let mut kinds = BTreeSet::new();
+    let mut heads = Vec::with_capacity(inputs.len());
     for input in inputs {
         let Input::File(p) = input else { return true };
         let Ok(mut f) = File::open(p) else { continue };
@@ -158,15 +157,11 @@ pub(crate) fn needs_joins(analyzer: &Analyzer, inputs: &[Input]) -> bool {
             return true;
         }
         let mut head = Vec::with_capacity(HEAD);
-        if f.by_ref().take(HEAD as u64).read_to_end(&mut head).is_err() || head.is_empty() {
-            continue;
+        if f.by_ref().take(HEAD as u64).read_to_end(&mut head).is_ok() {
+            heads.push(head);
         }
-        match analyzer.source_kind(&head) {
-            Some(kind) => kinds.insert(kind),
-            None => return true,
-        };
     }
-    kinds.len() > 1
+    analyzer.joins_needed(heads.iter().map(Vec::as_slice))
 }
 
 #[cfg(unix)]
