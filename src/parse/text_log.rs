@@ -24,9 +24,11 @@
 //! See `shared/docs/clickhouse-formats.md` §4.
 
 use std::borrow::Cow;
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 use std::net::IpAddr;
 use std::sync::LazyLock;
+
+use memchr::memmem::Finder;
 
 use super::access_log::http_event;
 use super::common::{
@@ -38,6 +40,7 @@ use crate::event::{
     Event, HttpOrigin, Interface, Location, LoginEvent, LoginOutcome, QueryEvent, QueryOutcome,
     SourceId, Volume,
 };
+use crate::memo::FastMap;
 use crate::time::{Timestamp, Zone};
 
 /// The user of a query known only from its error line, on a connection that never named one.
@@ -91,8 +94,8 @@ pub(crate) struct TextLogReader {
     zone: Zone,
     json: bool,
     seen_header: bool,
-    threads: HashMap<u64, Thread>,
-    pending: HashMap<String, QueryEvent<'static>>,
+    threads: FastMap<u64, Thread>,
+    pending: FastMap<String, QueryEvent<'static>>,
     order: VecDeque<String>,
 }
 
@@ -105,8 +108,8 @@ impl TextLogReader {
             zone,
             json,
             seen_header: false,
-            threads: HashMap::new(),
-            pending: HashMap::new(),
+            threads: FastMap::default(),
+            pending: FastMap::default(),
             order: VecDeque::new(),
         }
     }
@@ -262,7 +265,7 @@ impl TextLogReader {
                 return;
             }
         }
-        if logger.contains("-Session") {
+        if contains(logger, &SESSION) {
             self.session(l, location, out);
             return;
         }
@@ -353,9 +356,13 @@ impl TextLogReader {
         let Some(q) = self.pending.get_mut(l.query_id.as_ref()) else {
             return;
         };
-        let Some((rows, after)) = rest.split_once(" rows, ") else {
+        let Some(at) = find(rest, &ROWS) else {
             return;
         };
+        let (rows, after) = (
+            rest.get(..at).unwrap_or_default(),
+            rest.get(at + 7..).unwrap_or_default(),
+        );
         q.volume.read_rows = q
             .volume
             .read_rows
@@ -445,7 +452,7 @@ impl TextLogReader {
             Some("gRPC") => Some(Interface::Grpc),
             _ => None,
         };
-        if let Some(at) = msg.find("Authenticating user '") {
+        if let Some(at) = find(msg, &AUTHENTICATING) {
             let rest = msg.get(at + 21..).unwrap_or_default();
             let (user, after) = rest.split_once('\'').unwrap_or((rest, ""));
             let client = after
@@ -459,28 +466,30 @@ impl TextLogReader {
             t.failure_reported = false;
             return;
         }
-        let t = self.thread(l.thread).clone();
-        let outcome = if msg.contains("Authenticated with global context") {
+        let outcome = if contains(msg, &GLOBAL_CONTEXT) {
             LoginOutcome::Success
-        } else if msg.contains("Authentication failed") {
+        } else if contains(msg, &AUTH_FAILED) {
             LoginOutcome::Failure
-        } else if msg.contains(" Logout") || msg.starts_with("Logout") {
+        } else if contains(msg, &LOGOUT) || msg.starts_with("Logout") {
             LoginOutcome::Logout
         } else {
             return;
         };
+        let t = self.thread(l.thread);
         if outcome == LoginOutcome::Failure {
             if t.failure_reported {
                 return;
             }
-            self.thread(l.thread).failure_reported = true;
+            t.failure_reported = true;
         }
+        let user = t.user.clone().unwrap_or_else(|| "default".to_owned());
+        let (client, interface) = (t.client, interface.or(t.interface));
         out(Event::Login(LoginEvent {
             time: l.time,
-            user: Cow::Owned(t.user.unwrap_or_else(|| "default".to_owned())),
-            client: t.client,
+            user: Cow::Owned(user),
+            client,
             outcome,
-            interface: interface.or(t.interface),
+            interface,
             auth_type: None,
             reason: (outcome == LoginOutcome::Failure).then(|| Cow::Owned(failure_reason(msg))),
             location,
@@ -520,9 +529,30 @@ impl TextLogReader {
 /// Authentication error codes: UNKNOWN_USER, WRONG_PASSWORD, REQUIRED_PASSWORD, AUTHENTICATION_FAILED.
 const AUTH_CODES: [i32; 4] = [192, 193, 194, 516];
 
+/// Substrings every line is searched for, their searchers built once (a `str::contains`
+/// builds its searcher per call: most of what a line of no interest cost).
+static AUTH_FAILED: LazyLock<Finder<'static>> =
+    LazyLock::new(|| Finder::new("Authentication failed"));
+static CODE: LazyLock<Finder<'static>> = LazyLock::new(|| Finder::new("Code: "));
+static SESSION: LazyLock<Finder<'static>> = LazyLock::new(|| Finder::new("-Session"));
+static AUTHENTICATING: LazyLock<Finder<'static>> =
+    LazyLock::new(|| Finder::new("Authenticating user '"));
+static GLOBAL_CONTEXT: LazyLock<Finder<'static>> =
+    LazyLock::new(|| Finder::new("Authenticated with global context"));
+static LOGOUT: LazyLock<Finder<'static>> = LazyLock::new(|| Finder::new(" Logout"));
+static ROWS: LazyLock<Finder<'static>> = LazyLock::new(|| Finder::new(" rows, "));
+
+fn find(hay: &str, finder: &Finder<'_>) -> Option<usize> {
+    finder.find(hay.as_bytes())
+}
+
+fn contains(hay: &str, finder: &Finder<'_>) -> bool {
+    find(hay, finder).is_some()
+}
+
 fn is_auth_failure(msg: &str) -> bool {
-    msg.contains("Authentication failed")
-        || (msg.contains("Code: ") && code_of(msg).is_some_and(|c| AUTH_CODES.contains(&c)))
+    contains(msg, &AUTH_FAILED)
+        || (contains(msg, &CODE) && code_of(msg).is_some_and(|c| AUTH_CODES.contains(&c)))
 }
 
 /// The ClickHouse error code after the first `Code: `.
@@ -659,9 +689,9 @@ fn parse_plain<'a>(rec: &'a [u8], zone: &Zone) -> Option<Line<'a>> {
     Some(Line {
         time: zone.to_utc(civil),
         thread,
-        query_id: String::from_utf8_lossy(query_id),
-        logger: String::from_utf8_lossy(logger),
-        message: String::from_utf8_lossy(message.trim_ascii_end()),
+        query_id: lossy(Cow::Borrowed(query_id)),
+        logger: lossy(Cow::Borrowed(logger)),
+        message: lossy(Cow::Borrowed(message.trim_ascii_end())),
     })
 }
 
