@@ -334,6 +334,21 @@ pub(crate) struct DateMemo(Cell<([u8; 10], i64)>);
 impl DateMemo {
     /// What [`fast_datetime`] gives for `b`: the two fixed shapes only, `None` otherwise.
     pub(crate) fn civil(&self, b: &[u8]) -> Option<CivilTime> {
+        self.civil_sep(b, b'-')
+    }
+
+    /// The time at the start of a server text-log line (`YYYY.MM.DD hh:mm:ss.ffffff `,
+    /// the shape every version writes) and the rest of the line; `None` for any other shape,
+    /// which [`text_log_time`] then reads.
+    pub(crate) fn text_log_time<'a>(&self, line: &'a [u8]) -> Option<(&'a [u8], CivilTime)> {
+        match line.get(26) {
+            Some(b' ') => Some((line.get(26..)?, self.civil_sep(line.get(..26)?, b'.')?)),
+            _ => None,
+        }
+    }
+
+    /// [`DateMemo::civil`] with `sep` between the date's parts.
+    fn civil_sep(&self, b: &[u8], sep: u8) -> Option<CivilTime> {
         let (head, micros) = match b.len() {
             19 => (b, 0),
             26 => match b.split_at(19) {
@@ -355,9 +370,10 @@ impl DateMemo {
         let midnight = if known == date {
             midnight
         } else {
-            let [y0, y1, y2, y3, b'-', m0, m1, b'-', d0, d1] = date else {
+            let [y0, y1, y2, y3, s0, m0, m1, s1, d0, d1] = date;
+            if s0 != sep || s1 != sep {
                 return None;
-            };
+            }
             let day = CivilTime::from_parts(
                 i64::from(digits(&[y0, y1, y2, y3])?),
                 digits(&[m0, m1])?,
@@ -767,6 +783,15 @@ pub(crate) fn mask_url_secrets(target: &str) -> Cow<'_, str> {
 pub(crate) fn parse_socket_address(s: &[u8]) -> Option<IpAddr> {
     let s = s.trim_ascii();
     if s.first() == Some(&b'[') {
+        // The common shape by far: `[::ffff:a.b.c.d]:port` (16 bytes would be raw octets).
+        if let Some(ip) = s
+            .strip_prefix(b"[::ffff:")
+            .filter(|_| s.len() != 16)
+            .and_then(|r| r.get(..memchr(b']', r)?))
+            .and_then(plain_ipv4)
+        {
+            return Some(IpAddr::V4(ip));
+        }
         return parse_address(s);
     }
     // One colon: IPv4 with a port. More: a bare IPv6 address.
@@ -886,6 +911,41 @@ mod tests {
             }
         }
 
+        /// The text-log time fast path gives what the general reader gives, or defers to
+        /// it; the date memo is shared across lines as the reader shares it.
+        #[test]
+        fn ok_text_log_time_memo_agrees_with_general(
+            texts in proptest::collection::vec(
+                "20(2[45]|x1)[.-](0[12]|02|13)[.-](2[89]|30|00) [0-2][0-9]:[0-6][0-9]:[0-6][0-9](\\.[0-9]{1,9}|\\.[0-9x]{6}|x)?( \\[ 1|x| )?",
+                1..12,
+            ),
+        ) {
+            let memo = DateMemo::default();
+            fn header(t: Option<(&[u8], CivilTime)>) -> Option<(&[u8], CivilTime)> {
+                t.filter(|(rest, _)| rest.starts_with(b" [ "))
+            }
+            for text in &texts {
+                let b = text.as_bytes();
+                let general = text_log_time(b).ok();
+                let fast = memo.text_log_time(b);
+                if fast.is_some() {
+                    proptest::prop_assert_eq!(fast, general, "{}", text);
+                }
+                // As parse_plain reads a header line: the fast path, else the general one.
+                let read = fast.or_else(|| text_log_time(b).ok());
+                proptest::prop_assert_eq!(header(read), header(general), "{}", text);
+            }
+        }
+
+        /// `[::ffff:a.b.c.d]:port` read without the general parser is what the general
+        /// parser reads.
+        #[test]
+        fn ok_bracketed_socket_address_agrees_with_general(
+            text in "\\[(::ffff:|::|::fffe:)?([0-9]{1,3}|0[0-9])\\.[0-9]{1,3}\\.[0-9]{1,4}\\.[0-9]{1,3}\\]?(:[0-9]{1,5})?",
+        ) {
+            proptest::prop_assert_eq!(parse_socket_address(text.as_bytes()), parse_address(text.trim_ascii().as_bytes()), "{}", text);
+        }
+
         /// The fixed-shape date-time reader agrees with the general parser.
         #[test]
         fn ok_fast_datetime_agrees_with_civil(
@@ -896,6 +956,22 @@ mod tests {
                 .and_then(|(rest, t)| rest.is_empty().then_some(t));
             proptest::prop_assert_eq!(fast_datetime(text.as_bytes()), general);
         }
+    }
+
+    #[test]
+    fn ok_bracketed_socket_address_edges() {
+        let v4 = |s: &str| Some(IpAddr::V4(s.parse().unwrap()));
+        assert_eq!(
+            parse_socket_address(b"[::ffff:10.20.1.46]:32549"),
+            v4("10.20.1.46")
+        );
+        assert_eq!(parse_socket_address(b" [::ffff:1.2.3.45] "), v4("1.2.3.45"));
+        // Sixteen bytes are a raw 18.x FixedString(16), whatever they spell.
+        let raw = b"[::ffff:1.2.3.4]";
+        assert_eq!(parse_socket_address(raw), parse_address(raw));
+        assert_ne!(parse_socket_address(raw), v4("1.2.3.4"));
+        // Not canonical: the general parser decides.
+        assert_eq!(parse_socket_address(b"[::ffff:01.2.3.4]:1"), None);
     }
 
     #[test]

@@ -32,7 +32,8 @@ use memchr::memmem::Finder;
 
 use super::access_log::http_event;
 use super::common::{
-    lossy, parse_datetime, parse_socket_address, parse_u64, text_log_time, unescape_json, LogTime,
+    lossy, parse_datetime, parse_socket_address, parse_u64, text_log_time, unescape_json, DateMemo,
+    LogTime,
 };
 use super::table::{fill_json, Raw, Row, Schema};
 use crate::error::ParseErrorKind;
@@ -92,6 +93,8 @@ struct Thread {
 pub(crate) struct TextLogReader {
     source: SourceId,
     zone: Zone,
+    /// The date of the last line's time, remembered (lines come in runs of one date).
+    dates: DateMemo,
     json: bool,
     seen_header: bool,
     threads: FastMap<u64, Thread>,
@@ -106,6 +109,7 @@ impl TextLogReader {
         Self {
             source,
             zone,
+            dates: DateMemo::default(),
             json,
             seen_header: false,
             threads: FastMap::default(),
@@ -124,7 +128,7 @@ impl TextLogReader {
         let parsed = if self.json {
             parse_json(rec)?
         } else {
-            match parse_plain(rec, &self.zone) {
+            match parse_plain(rec, &self.zone, &self.dates) {
                 Some(l) => l,
                 None if self.seen_header => return Ok(()),
                 None => {
@@ -661,7 +665,7 @@ fn readable_size(s: &str) -> u64 {
 }
 
 /// Parses a plain header line; `None` when the line is not a header (a continuation).
-fn parse_plain<'a>(rec: &'a [u8], zone: &Zone) -> Option<Line<'a>> {
+fn parse_plain<'a>(rec: &'a [u8], zone: &Zone, dates: &DateMemo) -> Option<Line<'a>> {
     let mut i = rec;
     if i.first() == Some(&b'[') {
         let close = memchr::memchr(b']', i)?;
@@ -670,7 +674,10 @@ fn parse_plain<'a>(rec: &'a [u8], zone: &Zone) -> Option<Line<'a>> {
         }
         i = i.get(close + 2..)?;
     }
-    let (rest, civil) = text_log_time(i).ok()?;
+    let (rest, civil) = match dates.text_log_time(i) {
+        Some(fast) => fast,
+        None => text_log_time(i).ok()?,
+    };
     let rest = rest.strip_prefix(b" [ ")?;
     let sp = memchr::memchr(b' ', rest)?;
     let thread = parse_u64(rest.get(..sp)?)?;
@@ -732,7 +739,7 @@ fn parse_json(rec: &[u8]) -> Result<Line<'_>, Fail> {
 
 /// Whether a line is a plain text-log header.
 pub(crate) fn looks_like_plain(line: &[u8]) -> bool {
-    parse_plain(line, &Zone::utc()).is_some()
+    parse_plain(line, &Zone::utc(), &DateMemo::default()).is_some()
 }
 
 /// Whether a JSON object line is from the JSON logger.
