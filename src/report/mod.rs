@@ -113,8 +113,93 @@ pub fn render_json(analysis: &Analysis, min: Severity, out: &mut dyn Write) -> i
         ledger: &analysis.ledger,
         timeline: &analysis.timeline,
     };
-    serde_json::to_writer_pretty(&mut *out, &view)?;
-    out.write_all(b"\n")
+    // Buffered here too, so that serde_json's many small writes are inlined rather than
+    // calls through `dyn Write`.
+    let mut buffered = io::BufWriter::with_capacity(1 << 16, &mut *out);
+    let mut ser = serde_json::Serializer::with_formatter(&mut buffered, Pretty::default());
+    serde::Serialize::serialize(&view, &mut ser)?;
+    buffered.write_all(b"\n")?;
+    buffered.flush()
+}
+
+/// A line break with a comma before it and the indentation of 64 levels after it.
+const BREAK: &[u8; 130] = b",\n                                                                                                                                ";
+
+/// serde_json's `PrettyFormatter` (two spaces a level) writing each line break and the
+/// indentation after it as one piece, where serde_json writes the break and then the two
+/// spaces of each level one at a time: most of a report's writes were indentation, each a
+/// call through the `dyn Write`.
+#[derive(Debug, Default)]
+struct Pretty {
+    depth: usize,
+    has_value: bool,
+}
+
+impl Pretty {
+    /// A line break (after a comma if `comma`) and the indentation of the current depth.
+    fn line<W: ?Sized + Write>(&self, w: &mut W, comma: bool) -> io::Result<()> {
+        let start = usize::from(!comma);
+        if let Some(piece) = BREAK.get(start..2 + 2 * self.depth) {
+            return w.write_all(piece);
+        }
+        w.write_all(if comma { b",\n" } else { b"\n" })?;
+        for _ in 0..self.depth {
+            w.write_all(b"  ")?;
+        }
+        Ok(())
+    }
+}
+
+impl serde_json::ser::Formatter for Pretty {
+    fn begin_array<W: ?Sized + Write>(&mut self, w: &mut W) -> io::Result<()> {
+        self.depth += 1;
+        self.has_value = false;
+        w.write_all(b"[")
+    }
+
+    fn end_array<W: ?Sized + Write>(&mut self, w: &mut W) -> io::Result<()> {
+        self.depth = self.depth.saturating_sub(1);
+        if self.has_value {
+            self.line(w, false)?;
+        }
+        w.write_all(b"]")
+    }
+
+    fn begin_array_value<W: ?Sized + Write>(&mut self, w: &mut W, first: bool) -> io::Result<()> {
+        self.line(w, !first)
+    }
+
+    fn end_array_value<W: ?Sized + Write>(&mut self, _w: &mut W) -> io::Result<()> {
+        self.has_value = true;
+        Ok(())
+    }
+
+    fn begin_object<W: ?Sized + Write>(&mut self, w: &mut W) -> io::Result<()> {
+        self.depth += 1;
+        self.has_value = false;
+        w.write_all(b"{")
+    }
+
+    fn end_object<W: ?Sized + Write>(&mut self, w: &mut W) -> io::Result<()> {
+        self.depth = self.depth.saturating_sub(1);
+        if self.has_value {
+            self.line(w, false)?;
+        }
+        w.write_all(b"}")
+    }
+
+    fn begin_object_key<W: ?Sized + Write>(&mut self, w: &mut W, first: bool) -> io::Result<()> {
+        self.line(w, !first)
+    }
+
+    fn begin_object_value<W: ?Sized + Write>(&mut self, w: &mut W) -> io::Result<()> {
+        w.write_all(b": ")
+    }
+
+    fn end_object_value<W: ?Sized + Write>(&mut self, _w: &mut W) -> io::Result<()> {
+        self.has_value = true;
+        Ok(())
+    }
 }
 
 /// Writes one finding per line.
@@ -127,4 +212,54 @@ pub fn render_jsonl(analysis: &Analysis, min: Severity, out: &mut dyn Write) -> 
         out.write_all(b"\n")?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+    use serde_json::Value;
+
+    use super::*;
+
+    /// JSON values nested up to past the 64 levels `BREAK` holds, with empty and one-element
+    /// arrays and objects, and strings that need escaping.
+    fn value() -> impl Strategy<Value = Value> {
+        let leaf = prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::Bool),
+            any::<i64>().prop_map(Value::from),
+            "[a\"\\\\ \n\u{e9}]{0,4}".prop_map(Value::String),
+        ];
+        leaf.prop_recursive(70, 200, 4, |inner| {
+            prop_oneof![
+                proptest::collection::vec(inner.clone(), 0..4).prop_map(Value::Array),
+                proptest::collection::vec(("[ab\"]{0,2}", inner), 0..4)
+                    .prop_map(|kv| Value::Object(kv.into_iter().collect())),
+            ]
+        })
+    }
+
+    /// `value` nested `depth` times in one-element arrays and objects.
+    fn deep(value: Value, depth: usize) -> Value {
+        (0..depth).fold(value, |v, d| {
+            if d % 2 == 0 {
+                Value::Array(vec![v])
+            } else {
+                Value::Object([("k".to_owned(), v)].into_iter().collect())
+            }
+        })
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 2000, ..ProptestConfig::default() })]
+        /// `Pretty` writes what serde_json's own pretty printer writes.
+        #[test]
+        fn ok_pretty_matches_serde_json(v in value(), depth in prop_oneof![0usize..4, 60usize..70]) {
+            let v = deep(v, depth);
+            let mut ours = Vec::new();
+            let mut ser = serde_json::Serializer::with_formatter(&mut ours, Pretty::default());
+            serde::Serialize::serialize(&v, &mut ser).unwrap();
+            prop_assert_eq!(String::from_utf8(ours).unwrap(), serde_json::to_string_pretty(&v).unwrap());
+        }
+    }
 }
