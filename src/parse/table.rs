@@ -412,7 +412,8 @@ fn tab_mask(block: &[u8; 64]) -> u64 {
 /// ~90 fields in ~1.3 KiB); a block without a tab is inside a long field (ProfileEvents,
 /// Settings, the query), whose end `memchr` then finds at vector speed. Chosen with
 /// callgrind against `memchr` per field, `memchr_iter`, a per-field SWAR probe and SWAR
-/// masks.
+/// masks. `Copy`: a scan works on a copy in registers and stores it back once.
+#[derive(Clone, Copy)]
 struct Tabs<'a> {
     line: &'a [u8],
     /// Offset in `line` of bit 0 of `mask`.
@@ -570,19 +571,28 @@ impl<'a> TsvFill<'a> {
         row: &mut Row<'a>,
     ) -> Result<(), FieldError> {
         let line = self.line;
+        // The scan's state in locals, stored back once: through `self` every tab passed
+        // was a store.
+        let mut tabs = self.tabs;
         let (mut field, mut start) = (self.field, self.start);
         for &(pos, slot) in plan {
             if field < pos {
-                if let Err(missing) = self.tabs.skip(pos - field - 1) {
-                    return self.count_error(pos - missing);
-                }
-                let Some(tab) = self.tabs.next_tab() else {
-                    return self.count_error(pos);
+                let skipped = tabs.skip(pos - field - 1);
+                let tab = match skipped.map(|()| tabs.next_tab()) {
+                    Ok(Some(tab)) => tab,
+                    Ok(None) => {
+                        self.tabs = tabs;
+                        return self.count_error(pos);
+                    }
+                    Err(missing) => {
+                        self.tabs = tabs;
+                        return self.count_error(pos - missing);
+                    }
                 };
                 start = tab + 1;
                 field = pos;
             }
-            let end = self.tabs.next_tab();
+            let end = tabs.next_tab();
             row.set(
                 slot,
                 Raw::Tsv(
@@ -595,6 +605,7 @@ impl<'a> TsvFill<'a> {
                 field += 1;
             }
         }
+        self.tabs = tabs;
         (self.field, self.start) = (field, start);
         Ok(())
     }
