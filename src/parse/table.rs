@@ -622,17 +622,13 @@ impl<'a> TsvFill<'a> {
                 start = tab + 1;
                 field = pos;
             }
-            let end = tabs.next_tab();
-            row.set(
-                slot,
-                Raw::Tsv(
-                    line.get(start..end.unwrap_or(line.len()))
-                        .unwrap_or_default(),
-                ),
-            );
-            if let Some(tab) = end {
-                start = tab + 1;
-                field += 1;
+            match tabs.next_tab() {
+                Some(tab) => {
+                    row.set(slot, Raw::Tsv(line.get(start..tab).unwrap_or_default()));
+                    start = tab + 1;
+                    field += 1;
+                }
+                None => row.set(slot, Raw::Tsv(line.get(start..).unwrap_or_default())),
             }
         }
         self.tabs = tabs;
