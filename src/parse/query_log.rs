@@ -403,17 +403,6 @@ fn kind_event<'a>(
             Some(b) => Some(parse_address(&b).ok_or(bad("address", "an IP address"))?),
         },
     };
-    let lower = |v: Vec<Cow<'a, str>>| -> Vec<Cow<'a, str>> {
-        v.into_iter()
-            .map(|s| {
-                if s.bytes().any(|b| b.is_ascii_uppercase()) {
-                    Cow::Owned(s.to_ascii_lowercase())
-                } else {
-                    s
-                }
-            })
-            .collect()
-    };
     let outcome = match kind {
         RowType::Start => QueryOutcome::Unfinished,
         RowType::Finish => QueryOutcome::Finished,
@@ -449,12 +438,30 @@ fn kind_event<'a>(
                 .is_none_or(|v| v == 0),
         interface,
         volume,
-        table_functions: list(TABLE_FUNCTIONS).map(lower),
+        table_functions: list(TABLE_FUNCTIONS).map(lower_all),
         tables: list(TABLES),
         http_user_agent: text(USER_AGENT).filter(|u| !u.is_empty()),
         location,
     };
     Ok(event)
+}
+
+/// The elements in ASCII lower case (table functions are matched by lower-case name); the
+/// list as it is when none has an upper-case letter, as most have not.
+fn lower_all(v: Vec<Cow<'_, str>>) -> Vec<Cow<'_, str>> {
+    let upper = |s: &str| s.bytes().any(|b| b.is_ascii_uppercase());
+    if !v.iter().any(|s| upper(s)) {
+        return v;
+    }
+    v.into_iter()
+        .map(|s| {
+            if upper(&s) {
+                Cow::Owned(s.to_ascii_lowercase())
+            } else {
+                s
+            }
+        })
+        .collect()
 }
 
 /// A stable hash of the parts (the same on every platform, so pairing behaves the same
@@ -1100,6 +1107,17 @@ mod tests {
                     b.iter().all(|c| c.is_ascii() && *c != b'\\')
                 );
             }
+        }
+    }
+
+    proptest::proptest! {
+        /// `lower_all` gives every element in lower case, whether or not it returns the list
+        /// as it is.
+        #[test]
+        fn ok_lower_all_lowers_every_element(v in proptest::collection::vec("[a-cA-C_0-9é]{0,6}", 0..4)) {
+            let want: Vec<String> = v.iter().map(|s| s.to_ascii_lowercase()).collect();
+            let got = lower_all(v.iter().map(|s| Cow::Borrowed(s.as_str())).collect());
+            proptest::prop_assert_eq!(got, want);
         }
     }
 

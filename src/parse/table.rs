@@ -172,6 +172,8 @@ impl<'a> Raw<'a> {
             return None;
         }
         Some(match self {
+            // An empty array, as most rows' `used_table_functions` is: nothing to read.
+            Self::Tsv(b) if *b == b"[]" => Vec::new(),
             Self::JsonBare(b) => json_string_array(b).into_iter().map(lossy).collect(),
             Self::Tsv(b) => parse_text_array(b).into_iter().map(lossy).collect(),
             Self::Csv { .. } | Self::Plain(_) | Self::JsonString(_) => {
@@ -1243,6 +1245,21 @@ mod tests {
             for f in &fields {
                 proptest::prop_assert_eq!(has_backslash(f), f.contains(&b'\\'));
             }
+        }
+    }
+
+    proptest::proptest! {
+        /// A TSV array read by `Raw::list` (which answers `[]` at once) is what the general
+        /// reader gives: NULL, or `parse_text_array`'s elements as text.
+        #[test]
+        fn ok_tsv_list_agrees_with_parse_text_array(
+            b in proptest::prop_oneof![
+                1 => proptest::strategy::Just(b"[]".to_vec()),
+                4 => proptest::collection::vec(proptest::sample::select(b"[]' ,aN\\".to_vec()), 0..6),
+            ],
+        ) {
+            let want = (b != b"\\N").then(|| parse_text_array(&b).into_iter().map(lossy).collect::<Vec<_>>());
+            proptest::prop_assert_eq!(Raw::Tsv(&b).list(), want);
         }
     }
 
