@@ -403,17 +403,6 @@ fn kind_event<'a>(
             Some(b) => Some(parse_address(&b).ok_or(bad("address", "an IP address"))?),
         },
     };
-    let lower = |v: Vec<Cow<'a, str>>| -> Vec<Cow<'a, str>> {
-        v.into_iter()
-            .map(|s| {
-                if s.bytes().any(|b| b.is_ascii_uppercase()) {
-                    Cow::Owned(s.to_ascii_lowercase())
-                } else {
-                    s
-                }
-            })
-            .collect()
-    };
     let outcome = match kind {
         RowType::Start => QueryOutcome::Unfinished,
         RowType::Finish => QueryOutcome::Finished,
@@ -449,12 +438,30 @@ fn kind_event<'a>(
                 .is_none_or(|v| v == 0),
         interface,
         volume,
-        table_functions: list(TABLE_FUNCTIONS).map(lower),
+        table_functions: list(TABLE_FUNCTIONS).map(lower_all),
         tables: list(TABLES),
         http_user_agent: text(USER_AGENT).filter(|u| !u.is_empty()),
         location,
     };
     Ok(event)
+}
+
+/// The elements in ASCII lower case (table functions are matched by lower-case name); the
+/// list as it is when none has an upper-case letter, as most have not.
+fn lower_all(v: Vec<Cow<'_, str>>) -> Vec<Cow<'_, str>> {
+    let upper = |s: &str| s.bytes().any(|b| b.is_ascii_uppercase());
+    if !v.iter().any(|s| upper(s)) {
+        return v;
+    }
+    v.into_iter()
+        .map(|s| {
+            if upper(&s) {
+                Cow::Owned(s.to_ascii_lowercase())
+            } else {
+                s
+            }
+        })
+        .collect()
 }
 
 /// A stable hash of the parts (the same on every platform, so pairing behaves the same
@@ -487,11 +494,11 @@ fn pair_key(e: &QueryEvent<'_>) -> u64 {
 }
 
 fn key_of(query_id: &str, start: Timestamp, user: &str) -> u64 {
-    key_hash(&[
-        query_id.as_bytes(),
-        &start.secs().to_le_bytes(),
-        user.as_bytes(),
-    ])
+    key_of_bytes(query_id.as_bytes(), start, user.as_bytes())
+}
+
+fn key_of_bytes(query_id: &[u8], start: Timestamp, user: &[u8]) -> u64 {
+    key_hash(&[query_id, &start.secs().to_le_bytes(), user])
 }
 
 /// The pairing key of a row, computed from the few fields it needs (as [`pair_key`] would
@@ -502,6 +509,19 @@ fn row_key(
     dates: &DateMemo,
 ) -> Result<(Timestamp, u64), ParseErrorKind> {
     let start = start_time(row, zone, dates, || event_time(row, zone, dates))?;
+    // `user` and `query_id` as query_log writes them, ASCII without an escape: their text
+    // is their bytes, so they are hashed as written, with no UTF-8 check or decoding.
+    if let (Some(Raw::Tsv(user)), Some(Raw::Tsv(query_id))) = (row.get(USER), row.get(QUERY_ID)) {
+        if plain_ascii(user) && plain_ascii(query_id) {
+            let user: &[u8] = if user.is_empty() { b"default" } else { user };
+            return Ok((start, key_of_bytes(query_id, start, user)));
+        }
+    }
+    Ok((start, text_key(row, start)))
+}
+
+/// The key of [`row_key`] from the fields' decoded text: the general way.
+fn text_key(row: &Row<'_>, start: Timestamp) -> u64 {
     let span = row.text_span(&[USER, QUERY_ID]);
     let text = |slot: usize| match &span {
         Some(span) => span.text(row.get(slot)),
@@ -509,10 +529,34 @@ fn row_key(
     };
     let user = text(USER).filter(|u| !u.is_empty());
     let query_id = text(QUERY_ID).unwrap_or_default();
-    Ok((
-        start,
-        key_of(&query_id, start, user.as_deref().unwrap_or("default")),
-    ))
+    key_of(&query_id, start, user.as_deref().unwrap_or("default"))
+}
+
+/// Whether `b` is ASCII without a backslash (so a TSV field's text is `b` as written),
+/// eight bytes a step.
+fn plain_ascii(b: &[u8]) -> bool {
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    // The high bit of a byte that is not ASCII; otherwise a high bit set where the word has
+    // a backslash (the zero-byte test of `w` xor eight backslashes, exact as a yes or no).
+    let bad = |w: u64| {
+        let x = w ^ 0x5c5c_5c5c_5c5c_5c5c;
+        (w | (x.wrapping_sub(0x0101_0101_0101_0101) & !x)) & HIGH != 0
+    };
+    let word = |c: &[u8]| u64::from_le_bytes(<[u8; 8]>::try_from(c).unwrap_or_default());
+    if b.len() < 8 {
+        // Zero bytes pad the word: neither high nor a backslash.
+        let mut w = 0u64;
+        for (i, c) in b.iter().enumerate() {
+            w |= u64::from(*c) << (8 * i);
+        }
+        return !bad(w);
+    }
+    let mut words = b.chunks_exact(8);
+    if words.by_ref().any(|c| bad(word(c))) {
+        return false;
+    }
+    // The last eight bytes, overlapping the words before: covers the remainder.
+    !bad(word(b.get(b.len() - 8..).unwrap_or_default()))
 }
 
 /// Pairing keys are hashes already: a multiply spreads them over the table, no SipHash.
@@ -1025,6 +1069,55 @@ mod tests {
             let (a, b) = moved.split_at(cut);
             proptest::prop_assert_eq!(key == key_of(a, t, b), a == id);
             proptest::prop_assert_ne!(key, key_of(&id, Timestamp::from_secs(secs + 1), &user));
+        }
+    }
+
+    proptest::proptest! {
+        /// The key of a row whose `user` and `query_id` are hashed as written equals the key
+        /// of their decoded text, whatever the bytes (escapes, `\N`, empty, not ASCII, not
+        /// UTF-8), and `plain_ascii` answers as a byte loop does.
+        #[test]
+        fn ok_row_key_as_written_agrees_with_text_key(
+            user in proptest::collection::vec(
+                proptest::prop_oneof![
+                    8 => proptest::sample::select(b"abz09-_.@".to_vec()),
+                    1 => proptest::sample::select(b"\\N\t\x7f\x80\xc3\xa9\xff\x00".to_vec()),
+                ],
+                0..20,
+            ),
+            query_id in proptest::collection::vec(
+                proptest::prop_oneof![
+                    8 => proptest::sample::select(b"0123456789abcdef-".to_vec()),
+                    1 => proptest::sample::select(b"\\N\x7f\x80\xc3\xa9\xff\x00".to_vec()),
+                ],
+                0..45,
+            ),
+        ) {
+            let mut row = Row::new();
+            row.slots[USER] = Some(Raw::Tsv(&user));
+            row.slots[QUERY_ID] = Some(Raw::Tsv(&query_id));
+            row.slots[START_TIME] = Some(Raw::Tsv(b"1970-01-01 00:00:00"));
+            let row_start = Timestamp::from_secs(0);
+            let (t, key) = row_key(&row, &Zone::utc(), &DateMemo::default()).unwrap();
+            proptest::prop_assert_eq!(t, row_start);
+            proptest::prop_assert_eq!(key, text_key(&row, row_start));
+            for b in [&user, &query_id] {
+                proptest::prop_assert_eq!(
+                    plain_ascii(b),
+                    b.iter().all(|c| c.is_ascii() && *c != b'\\')
+                );
+            }
+        }
+    }
+
+    proptest::proptest! {
+        /// `lower_all` gives every element in lower case, whether or not it returns the list
+        /// as it is.
+        #[test]
+        fn ok_lower_all_lowers_every_element(v in proptest::collection::vec("[a-cA-C_0-9é]{0,6}", 0..4)) {
+            let want: Vec<String> = v.iter().map(|s| s.to_ascii_lowercase()).collect();
+            let got = lower_all(v.iter().map(|s| Cow::Borrowed(s.as_str())).collect());
+            proptest::prop_assert_eq!(got, want);
         }
     }
 
