@@ -16,7 +16,7 @@ use std::net::{IpAddr, Ipv4Addr};
 use std::sync::{Arc, LazyLock};
 
 use super::common::{parse_address, parse_datetime, plain_ipv4, DateMemo, LogTime};
-use super::table::{FieldError, Raw, Row, RowReader, Schema, TsvFill};
+use super::table::{backslash_flags, FieldError, Raw, Row, RowReader, Schema, TsvFill};
 use crate::error::ParseErrorKind;
 use crate::event::{Event, Interface, Location, QueryEvent, QueryOutcome, Volume};
 use crate::time::{Timestamp, Zone};
@@ -535,13 +535,8 @@ fn text_key(row: &Row<'_>, start: Timestamp) -> u64 {
 /// Whether `b` is ASCII without a backslash (so a TSV field's text is `b` as written),
 /// eight bytes a step.
 fn plain_ascii(b: &[u8]) -> bool {
-    const HIGH: u64 = 0x8080_8080_8080_8080;
-    // The high bit of a byte that is not ASCII; otherwise a high bit set where the word has
-    // a backslash (the zero-byte test of `w` xor eight backslashes, exact as a yes or no).
-    let bad = |w: u64| {
-        let x = w ^ 0x5c5c_5c5c_5c5c_5c5c;
-        (w | (x.wrapping_sub(0x0101_0101_0101_0101) & !x)) & HIGH != 0
-    };
+    // The high bit of a byte that is not ASCII, or a backslash's flag.
+    let bad = |w: u64| (w & 0x8080_8080_8080_8080) | backslash_flags(w) != 0;
     let word = |c: &[u8]| u64::from_le_bytes(<[u8; 8]>::try_from(c).unwrap_or_default());
     if b.len() < 8 {
         // Zero bytes pad the word: neither high nor a backslash.

@@ -292,15 +292,23 @@ pub(crate) fn has_backslash(b: &[u8]) -> bool {
     }
     let mut words = blocks.remainder().chunks_exact(8);
     for word in &mut words {
-        // A zero byte of `x` is a backslash of the word (exact for the lowest; any flag
-        // means there is one).
-        let x = u64::from_le_bytes(<[u8; 8]>::try_from(word).unwrap_or_default())
-            ^ 0x5c5c_5c5c_5c5c_5c5c;
-        if x.wrapping_sub(0x0101_0101_0101_0101) & !x & 0x8080_8080_8080_8080 != 0 {
+        if backslash_flags(u64::from_le_bytes(
+            <[u8; 8]>::try_from(word).unwrap_or_default(),
+        )) != 0
+        {
             return true;
         }
     }
     words.remainder().contains(&b'\\')
+}
+
+/// Eight bytes `w` (little-endian) tested for a backslash: a high bit set where `w` has
+/// one (the zero-byte test of `w` xor eight backslashes; exact for the lowest, and any flag
+/// means there is one).
+#[inline]
+pub(crate) fn backslash_flags(w: u64) -> u64 {
+    let x = w ^ 0x5c5c_5c5c_5c5c_5c5c;
+    x.wrapping_sub(0x0101_0101_0101_0101) & !x & 0x8080_8080_8080_8080
 }
 
 /// The elements of an array's text form with no escape in it (`['a','b']`, `[1, 2]`, `[]`),
