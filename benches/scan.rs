@@ -135,7 +135,7 @@ fn access_lines(c: &mut Criterion) {
 /// them (off: one kind of log); the number of findings.
 fn scan(data: &[u8]) -> usize {
     let mut a = Analyzer::new(Config::default()).unwrap();
-    let joins = a.joins_needed([data.get(..64 << 10).unwrap_or(data)]);
+    let joins = a.joins_needed([data.get(..chaudit::HEAD_BYTES).unwrap_or(data)]);
     a.set_joins(joins);
     a.begin_file("bench");
     for chunk in data.chunks(CHUNK) {

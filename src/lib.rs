@@ -60,6 +60,10 @@ pub use detect::{
 pub use error::{ConfigError, ParseError, ParseErrorKind};
 pub use event::{Event, QueryEvent};
 pub use parse::{FileParser, InputFormat, ParseOptions, Sink, SourceKind};
+
+/// How much of an input's beginning tells its format and kind of log: the head to pass to
+/// [`Analyzer::source_kind`] and [`Analyzer::joins_needed`] (a shorter input whole).
+pub const HEAD_BYTES: usize = parse::SNIFF_BYTES;
 pub use time::{Timestamp, Zone};
 
 /// A record that was rejected, with where and why.
@@ -303,8 +307,8 @@ impl Analyzer {
         FileParser::source_kind(&self.options, head)
     }
 
-    /// Whether inputs beginning with `heads` (each input's first 64 KiB, or all of it if
-    /// shorter) may need joins (see [`Analyzer::set_joins`]): true unless every head shows
+    /// Whether inputs beginning with `heads` (each input's first [`HEAD_BYTES`], or all of it
+    /// if shorter) may need joins (see [`Analyzer::set_joins`]): true unless every head shows
     /// one and the same [`SourceKind`]. A compressed or unknown head could be anything;
     /// empty inputs do not count.
     #[must_use]
@@ -668,7 +672,7 @@ pub fn analyze(config: Config, inputs: &[(&str, &[u8])]) -> Result<Analysis, Con
         strict: false,
         ..config
     })?;
-    let joins = a.joins_needed(inputs.iter().map(|(_, b)| b.get(..64 << 10).unwrap_or(b)));
+    let joins = a.joins_needed(inputs.iter().map(|(_, b)| b.get(..HEAD_BYTES).unwrap_or(b)));
     a.set_joins(joins);
     for (name, bytes) in inputs {
         a.begin_file(name);

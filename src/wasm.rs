@@ -88,7 +88,7 @@ impl Analyzer {
         Ok(())
     }
 
-    /// `setJoinsFor(heads)`: `heads` holds the first 64 KiB of every file about to be
+    /// `setJoinsFor(heads)`: `heads` holds the first 64 KiB (`HEAD_BYTES`) of every file about to be
     /// scanned (`Uint8Array`s). When they all show one kind of log, executions are not
     /// remembered or held for joins across kinds: faster, and memory stays flat. Optional
     /// (joins are on by default); call it before the first `beginFile`.

@@ -13,7 +13,7 @@
 import init, { Analyzer, version } from "./pkg/chaudit.js";
 
 const PROGRESS_EVERY_MS = 100;
-// Bytes of each file's head read to tell its kind of log (as the CLI does).
+// Bytes of each file's head read to tell its kind of log: the library's HEAD_BYTES.
 const HEAD_BYTES = 64 * 1024;
 
 let report = null; // the finished scan (a wasm Report), kept for exports

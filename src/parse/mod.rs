@@ -12,6 +12,7 @@ mod framing;
 mod query_log;
 mod session_log;
 mod sniff;
+pub(crate) use sniff::SNIFF_BYTES;
 mod table;
 mod text_log;
 

@@ -33,7 +33,7 @@ const MAX_PART: usize = 16 << 20;
 /// Units parsed ahead of the merge, per thread.
 const AHEAD_PER_THREAD: usize = 2;
 /// Bytes of a file's head read to tell its format and header.
-const HEAD: usize = 64 << 10;
+const HEAD: usize = chaudit::HEAD_BYTES;
 
 /// A regular file read by position (parts of it on several threads), or why not.
 enum Opened {
