@@ -665,13 +665,12 @@ impl Detector {
 
     fn observe_http(&mut self, h: &HttpEvent<'_>) {
         self.stats.http_requests += 1;
-        let class = self.settings.classify(h.client);
         match h.origin {
             _ if !self.joins => {}
             // Perhaps the server's view of a proxied request: decided at the end.
             HttpOrigin::ServerLog
-                if class == NetClass::Internal
-                    && self.held_uris.len() < MAX_HELD_SERVER_QUERIES =>
+                if self.held_uris.len() < MAX_HELD_SERVER_QUERIES
+                    && self.settings.classify(h.client) == NetClass::Internal =>
             {
                 self.held_uris.push(h.clone().into_owned());
                 return;
@@ -689,7 +688,7 @@ impl Detector {
             }
             _ => {}
         }
-        self.judge_http(h, class);
+        self.judge_http(h);
     }
 
     /// Pairs the server's `Request URI` lines from a proxy's address with the proxy's line of
@@ -719,8 +718,7 @@ impl Detector {
                     Some(v.swap_remove(best).1)
                 });
             let Some(proxy_line) = pair else {
-                let class = self.settings.classify(h.client);
-                self.judge_http(&h, class);
+                self.judge_http(&h);
                 continue;
             };
             self.stats.duplicates += 1;
@@ -738,13 +736,22 @@ impl Detector {
         attachments
     }
 
-    /// What the rules make of one HTTP request.
-    fn judge_http(&mut self, h: &HttpEvent<'_>, class: NetClass) {
-        rules::recon::observe_http(h, class, &self.settings, &mut self.groups);
-        rules::secret_in_query::observe_http(h, class, &self.settings, &mut self.groups);
+    /// What the rules make of one HTTP request. The client's class is asked of the networks
+    /// only when a rule needs it: most requests of a known client need none (the client
+    /// table remembers it).
+    fn judge_http(&mut self, h: &HttpEvent<'_>) {
+        let settings = &self.settings;
+        let known = std::cell::OnceCell::new();
+        let class = || *known.get_or_init(|| settings.classify(h.client));
+        if rules::recon::probes(h) {
+            rules::recon::observe_http(h, class(), settings, &mut self.groups);
+        }
+        if rules::secret_in_query::url_password(h) {
+            rules::secret_in_query::observe_http(h, class(), settings, &mut self.groups);
+        }
         if let Some(status) = h.status {
             if matches!(status, 401 | 403) && h.origin == HttpOrigin::ProxyLog {
-                self.auth.observe_http_refusal(h, class, &self.settings);
+                self.auth.observe_http_refusal(h, class(), settings);
             }
         }
         // The server's own `Request URI` line is followed by an executeQuery line for the
@@ -758,8 +765,10 @@ impl Detector {
             return;
         }
         let failed = h.status.is_some_and(|s| s >= 400);
-        // Borrowed from the request: only a held execution is copied (`into_owned`).
-        let q = QueryEvent {
+        // Borrowed from the request: only a held execution is copied (`into_owned`). Every
+        // field borrows or is `None`, so there is nothing to drop (and no drop glue to run
+        // per request).
+        let q = std::mem::ManuallyDrop::new(QueryEvent {
             start: h.time,
             end: Some(h.time),
             user: Cow::Borrowed(h.user.as_deref().unwrap_or("default")),
@@ -785,11 +794,13 @@ impl Detector {
             tables: None,
             http_user_agent: h.user_agent.as_deref().map(Cow::Borrowed),
             location: h.location,
-        };
+        });
+        let class = known.get().copied();
         if self.joins && self.held_requests.len() < MAX_HELD_SERVER_QUERIES {
-            self.held_requests.push(q.into_owned());
+            self.held_requests
+                .push(std::mem::ManuallyDrop::into_inner(q).into_owned());
         } else {
-            self.observe_classified(&q, Some(class));
+            self.observe_classified(&q, class);
         }
     }
 

@@ -122,6 +122,14 @@ pub(crate) fn observe(obs: &Observation<'_, '_>, groups: &mut Groups) {
     );
 }
 
+/// Whether the request is for a fixed endpoint, or is a bare `GET /`.
+pub(crate) fn probes(h: &HttpEvent<'_>) -> bool {
+    PROBE_PATHS
+        .iter()
+        .any(|p| h.path == *p || (p.ends_with('/') && h.path.starts_with(p)))
+        || (h.path == "/" && h.query.is_none() && h.method != "POST")
+}
+
 /// An HTTP request for a fixed endpoint, or a bare `GET /`, from an external client.
 pub(crate) fn observe_http(
     h: &HttpEvent<'_>,
@@ -129,14 +137,7 @@ pub(crate) fn observe_http(
     settings: &Settings,
     groups: &mut Groups,
 ) {
-    if class != NetClass::External {
-        return;
-    }
-    let probe = PROBE_PATHS
-        .iter()
-        .any(|p| h.path == *p || (p.ends_with('/') && h.path.starts_with(p)))
-        || (h.path == "/" && h.query.is_none() && h.method != "POST");
-    if !probe {
+    if class != NetClass::External || !probes(h) {
         return;
     }
     let user = h.user.as_deref().unwrap_or("default");

@@ -66,17 +66,21 @@ pub(crate) fn observe(obs: &Observation<'_, '_>, groups: &mut Groups) {
     );
 }
 
+/// Whether the request's URL carried a password.
+pub(crate) fn url_password(h: &HttpEvent<'_>) -> bool {
+    h.credentials
+        == (Credentials::UrlParams {
+            password_given: true,
+        })
+}
+
 pub(crate) fn observe_http(
     h: &HttpEvent<'_>,
     class: NetClass,
     settings: &Settings,
     groups: &mut Groups,
 ) {
-    if h.credentials
-        != (Credentials::UrlParams {
-            password_given: true,
-        })
-    {
+    if !url_password(h) {
         return;
     }
     let user = h.user.as_deref().unwrap_or("default");
