@@ -208,6 +208,7 @@ impl Deferred {
             path: Cow::Borrowed(""),
             target: Cow::Borrowed(""),
             query: None,
+            query_hint: h.query_hint,
             status: h.status,
             bytes_sent: h.bytes_sent,
             user_agent: None,
@@ -235,7 +236,7 @@ mod tests {
     use super::*;
     use crate::event::{
         Credentials, HttpOrigin, Interface, LoginEvent, LoginOutcome, QueryOutcome, SourceId,
-        Volume,
+        TextHint, Volume,
     };
     use crate::time::Timestamp;
 
@@ -283,6 +284,11 @@ mod tests {
             path: Cow::Borrowed("/"),
             target: Cow::Borrowed("/?query=SELECT%201"),
             query: opt("SELECT 1"),
+            query_hint: if full {
+                TextHint::fresh()
+            } else {
+                TextHint::NONE
+            },
             status: Some(200),
             bytes_sent: full.then_some(9),
             user_agent: opt(""),
@@ -316,6 +322,14 @@ mod tests {
             d.push(e.clone());
         }
         assert_eq!(d.events().collect::<Vec<_>>(), events);
+        // Equality ignores the hints: they must come back too.
+        let hints = |e: &Event<'_>| match e {
+            Event::Http(h) => h.query_hint.id(),
+            _ => None,
+        };
+        let back: Vec<_> = d.events().map(|e| hints(&e)).collect();
+        assert_eq!(back, events.iter().map(hints).collect::<Vec<_>>());
+        assert!(back.iter().flatten().count() == 1);
         for l in d.locations_mut() {
             l.line += 100;
         }

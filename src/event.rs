@@ -6,6 +6,7 @@
 
 use std::borrow::Cow;
 use std::net::IpAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use serde::Serialize;
 
@@ -314,6 +315,50 @@ pub enum HttpOrigin {
     ServerLog,
 }
 
+/// A parser's note on an event's query text: events whose hints hold the same id have the
+/// same `query`, byte for byte, so detection may answer what it asks of the text by the id
+/// alone, without hashing or comparing the text.
+///
+/// An id is drawn from one process-wide counter (never reused: 2^64 draws) each time a
+/// parser's cache takes a new text (the access-log reader's request slots, when a slot is
+/// refilled), and given only to events whose query is that text. So the invariant holds
+/// across readers, threads and files of a scan, and for events parsed on one thread and
+/// judged on another. Only the crate draws ids; whoever changes an event's `query` must
+/// clear its hint ([`TextHint::NONE`]).
+///
+/// Equality ignores the hint: two events that say the same things are equal whatever their
+/// parsers noted.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct TextHint(Option<u64>);
+
+impl TextHint {
+    /// No identity: the text is answered by its bytes.
+    pub const NONE: Self = Self(None);
+
+    /// An id never handed out before in this process.
+    pub(crate) fn fresh() -> Self {
+        static NEXT: AtomicU64 = AtomicU64::new(0);
+        Self(Some(NEXT.fetch_add(1, Ordering::Relaxed)))
+    }
+
+    /// The id, if there is one.
+    pub(crate) fn id(self) -> Option<u64> {
+        self.0
+    }
+
+    /// A hint with the given id, for tests that need ids to collide.
+    #[cfg(test)]
+    pub(crate) fn with_id(id: u64) -> Self {
+        Self(Some(id))
+    }
+}
+
+impl PartialEq for TextHint {
+    fn eq(&self, _: &Self) -> bool {
+        true
+    }
+}
+
 /// One HTTP request to ClickHouse's HTTP interface.
 #[derive(Clone, Debug, PartialEq)]
 pub struct HttpEvent<'a> {
@@ -335,6 +380,9 @@ pub struct HttpEvent<'a> {
     pub target: Cow<'a, str>,
     /// The decoded `query=` parameter (`%XX` and `+` decoded).
     pub query: Option<Cow<'a, str>>,
+    /// The parser's identity for `query`, if it has one (see [`TextHint`]); clear it when
+    /// changing `query`.
+    pub query_hint: TextHint,
     /// The response status, where logged.
     pub status: Option<u16>,
     /// Response body bytes sent to the client, where logged: the egress volume.
@@ -363,6 +411,7 @@ impl HttpEvent<'_> {
             path: own(self.path),
             target: own(self.target),
             query: self.query.map(own),
+            query_hint: self.query_hint,
             status: self.status,
             bytes_sent: self.bytes_sent,
             user_agent: self.user_agent.map(own),

@@ -13,6 +13,7 @@ use std::rc::Rc;
 
 use crate::detect::mentions;
 use crate::detect::rules::recon;
+use crate::event::TextHint;
 use crate::memo::{self, Bounded, FastSet};
 use crate::redact;
 use crate::sql::{self, QueryClass};
@@ -104,7 +105,15 @@ struct Memo {
     seen: Sightings,
     /// The key being looked up (reused, so a lookup allocates nothing).
     key: Vec<u8>,
+    /// Facts by text identity ([`TextHint`]), direct-mapped by the id's low bits
+    /// ([`ID_SLOTS`]): the id, the text's length (a check against a hint kept past a change
+    /// of text) and the facts.
+    ids: Vec<(u64, usize, Rc<TextFacts>)>,
 }
+
+/// Entries of [`Memo::ids`] (a power of two). Ids are drawn in sequence as the access-log
+/// reader's 2,048 request slots are refilled, so consecutive ids take different entries.
+const ID_SLOTS: usize = 4096;
 
 /// Hashes of texts looked up through their number-blind key, at most
 /// `4 * memo::ENTRIES` of them (emptied when full).
@@ -133,22 +142,68 @@ thread_local! {
 
 /// The facts of `text`: shared with the memo (a hit copies nothing), or, for texts longer
 /// than [`memo::MAX_TEXT`], computed as they are asked for.
+#[cfg(test)]
 pub(crate) fn facts(text: &str) -> Rc<TextFacts> {
-    if text.len() > memo::MAX_TEXT {
-        return Rc::default();
-    }
+    facts_of(text, TextHint::NONE)
+}
+
+/// [`facts`], where `hint` may say the text is one met before: then the answer is the one
+/// given for its id, without hashing or comparing the text.
+pub(crate) fn facts_of(text: &str, hint: TextHint) -> Rc<TextFacts> {
     MEMO.with(|memo| {
         let Ok(mut memo) = memo.try_borrow_mut() else {
             return Rc::default();
         };
+        match hint.id() {
+            Some(id) => memo.by_id(text, id),
+            None if text.len() > memo::MAX_TEXT => Rc::default(),
+            None => memo.by_text(text, true),
+        }
+    })
+}
+
+impl Memo {
+    /// The facts of `text`, whose identity is `id`.
+    fn by_id(&mut self, text: &str, id: u64) -> Rc<TextFacts> {
+        if self.ids.is_empty() {
+            self.ids
+                .resize_with(ID_SLOTS, || (u64::MAX, 0, Rc::default()));
+        }
+        let at = (id as usize) & (ID_SLOTS - 1);
+        if let Some((i, len, facts)) = self.ids.get(at) {
+            if *i == id && *len == text.len() {
+                return Rc::clone(facts);
+            }
+        }
+        // Every event with this id has this text: even a long text's lazily computed
+        // answers serve them all.
+        let facts = if text.len() > memo::MAX_TEXT {
+            Rc::default()
+        } else {
+            self.by_text(text, false)
+        };
+        if let Some(slot) = self.ids.get_mut(at) {
+            *slot = (id, text.len(), Rc::clone(&facts));
+        }
+        facts
+    }
+
+    /// The facts of `text` (at most [`memo::MAX_TEXT`] bytes). `exact_first`: look the text
+    /// up exactly before its number-blind key, and note the texts met through the key (their
+    /// next sighting is answered exactly). A text with an identity is met again through it,
+    /// so it goes to its key at once and is not noted.
+    fn by_text(&mut self, text: &str, exact_first: bool) -> Rc<TextFacts> {
         let Memo {
             exact,
             shape,
             seen,
             key,
-        } = &mut *memo;
-        if let Some(hit) = exact.get(text) {
-            return hit;
+            ..
+        } = self;
+        if exact_first {
+            if let Some(hit) = exact.get(text) {
+                return hit;
+            }
         }
         if sql::number_blind(text, key) {
             let shared = match shape.get(key.as_slice()) {
@@ -166,16 +221,21 @@ pub(crate) fn facts(text: &str) -> Rc<TextFacts> {
                 }
             };
             if let Some(shared) = shared {
-                if seen.again(text) {
+                if exact_first && seen.again(text) {
                     exact.remember(text, &shared);
                 }
                 return shared;
             }
         }
+        if !exact_first {
+            if let Some(hit) = exact.get(text) {
+                return hit;
+            }
+        }
         let facts = Rc::new(TextFacts::complete(text));
         exact.remember(text, &facts);
         facts
-    })
+    }
 }
 
 #[cfg(test)]
@@ -346,6 +406,36 @@ mod tests {
                     text,
                     t
                 );
+            }
+        }
+
+        /// Looked up by identity, every text is answered what computing would, with the
+        /// ids of several texts sharing one entry of the table, and among texts looked up
+        /// by their bytes.
+        #[test]
+        fn ok_memo_by_identity_answers_like_computing(t in textish(), base in 0..u64::MAX / 2) {
+            let texts = [
+                t.clone(),
+                memo::other_numbers(&t),
+                memo::other_digits(&t),
+                format!("{t} FROM system.tables"),
+            ];
+            clear();
+            let step = ID_SLOTS as u64;
+            let hints: Vec<TextHint> = (0..texts.len() as u64)
+                .map(|k| TextHint::with_id(base + k * step))
+                .collect();
+            for round in 0..3 {
+                for (text, hint) in texts.iter().zip(&hints) {
+                    let hint = if round == 1 { TextHint::NONE } else { *hint };
+                    prop_assert_eq!(
+                        facts_of(text, hint).all(text),
+                        TextFacts::complete(text).all(text),
+                        "{:?} after {:?}",
+                        text,
+                        t
+                    );
+                }
             }
         }
     }

@@ -33,7 +33,8 @@ use policy::Policy;
 use crate::config::{BaselineConfig, Config, Thresholds};
 use crate::error::ConfigError;
 use crate::event::{
-    Event, HttpEvent, HttpOrigin, Interface, Location, LoginEvent, QueryEvent, QueryOutcome, Volume,
+    Event, HttpEvent, HttpOrigin, Interface, Location, LoginEvent, QueryEvent, QueryOutcome,
+    TextHint, Volume,
 };
 use crate::memo::{keyed_hash, FastMap, FastSet};
 use crate::net::{NetClass, Networks};
@@ -118,8 +119,9 @@ impl<'e, 'a> Observation<'e, 'a> {
         client_class: NetClass,
         passwordless: bool,
         settings: &'e Settings,
+        hint: TextHint,
     ) -> Self {
-        let facts = facts::facts(&event.query);
+        let facts = facts::facts_of(&event.query, hint);
         let from_server = event
             .query_kind
             .as_deref()
@@ -800,16 +802,23 @@ impl Detector {
             self.held_requests
                 .push(std::mem::ManuallyDrop::into_inner(q).into_owned());
         } else {
-            self.observe_classified(&q, class);
+            // The hint names `h.query`, which is `q.query` only if there is one.
+            let hint = if h.query.is_some() {
+                h.query_hint
+            } else {
+                TextHint::NONE
+            };
+            self.observe_classified(&q, class, hint);
         }
     }
 
     fn observe_query(&mut self, q: &QueryEvent<'_>) {
-        self.observe_classified(q, None);
+        self.observe_classified(q, None, TextHint::NONE);
     }
 
-    /// [`Self::observe_query`] with the client's class if the caller knows it already.
-    fn observe_classified(&mut self, q: &QueryEvent<'_>, class: Option<NetClass>) {
+    /// [`Self::observe_query`] with the client's class if the caller knows it already, and
+    /// the parser's identity of the query text if it had one.
+    fn observe_classified(&mut self, q: &QueryEvent<'_>, class: Option<NetClass>, hint: TextHint) {
         if self.range.0.is_some_and(|t| q.start < t) || self.range.1.is_some_and(|t| q.start >= t) {
             self.stats.out_of_range += 1;
             return;
@@ -829,7 +838,7 @@ impl Detector {
             return;
         }
         let (client_class, passwordless) = self.track_client(q, class);
-        let obs = Observation::new(q, client_class, passwordless, &self.settings);
+        let obs = Observation::new(q, client_class, passwordless, &self.settings, hint);
         rules::unauthenticated_read::observe(&obs, &mut self.groups);
         rules::external_client_read::observe(&obs, &mut self.groups);
         rules::table_function_egress::observe(&obs, &mut self.groups);

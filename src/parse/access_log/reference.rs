@@ -6,7 +6,7 @@
 use std::borrow::Cow;
 
 use super::{expected, parse_clf_time, unescape_clf, Fail};
-use crate::event::{Credentials, HttpEvent, HttpOrigin, Location};
+use crate::event::{Credentials, HttpEvent, HttpOrigin, Location, TextHint};
 use crate::parse::common::parse_address;
 
 /// What `parse_text_line` returned, with the event made owned.
@@ -168,6 +168,7 @@ pub(super) fn http_event(
         path: Cow::Owned(target.get(..path_end).unwrap_or(&target).to_owned()),
         target: Cow::Owned(mask_url_secrets(&target)),
         query,
+        query_hint: TextHint::NONE,
         status: None,
         bytes_sent: None,
         user_agent: None,
