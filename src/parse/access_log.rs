@@ -26,6 +26,7 @@ use std::net::IpAddr;
 use std::ops::Range;
 
 use serde_json::Value;
+use wide::u8x16;
 
 use super::common::{find, find2, plain_ipv4, target_params, LogTime, TargetParams};
 use super::common::{lossy, mask_url_secrets, needs_decoding, parse_address, parse_datetime};
@@ -61,6 +62,7 @@ pub(crate) struct QueryScratch {
     requests: RequestSlots,
     users: TextSlots,
     agents: TextSlots,
+    day: DayMemo,
 }
 
 /// Short fields that repeat from line to line (the Basic user, the user agent), kept as
@@ -542,10 +544,22 @@ pub(crate) fn parse_text_line<'a>(
         requests,
         users,
         agents,
+        day,
     } = scratch;
     let line = Line::new(line);
-    let mut i = 0;
-    let addr = line.word(&mut i);
+    // Address, ident and user from the spaces of the line's first 64 bytes where they end
+    // there, as nearly always; word by word otherwise.
+    let (addr, user_at, user, mut i) = match line.head() {
+        Some(head) => head,
+        None => {
+            let mut i = 0;
+            let addr = line.word(&mut i);
+            let _ident = line.word(&mut i);
+            let user_at = i;
+            let user = line.word(&mut i);
+            (addr, user_at, user, i)
+        }
+    };
     let addr = line.bytes(addr);
     // Nearly every proxy logs a plain IPv4 address, which the general reader takes far longer
     // to read.
@@ -557,9 +571,6 @@ pub(crate) fn parse_text_line<'a>(
         None if addr == b"-" => None,
         None => return Err(expected(0, "a client address")),
     };
-    let _ident = line.word(&mut i);
-    let user_at = i;
-    let user = line.word(&mut i);
     if user.is_empty() {
         return Err(expected(user_at, "a user or `-`"));
     }
@@ -569,7 +580,11 @@ pub(crate) fn parse_text_line<'a>(
     // nginx and Apache write the time 26 bytes wide, and a time that `fast_clf_time` reads
     // holds no `]`: when one closes it there, that is the first `]`, found without a search.
     let fixed = line.byte(i + 27) == Some(b']');
-    let (t_end, time) = match fixed.then(|| fast_clf_time(line.bytes(i + 1..i + 27))) {
+    let clock = fixed.then(|| {
+        let b = line.bytes(i + 1..i + 27);
+        day.time(b).or_else(|| fast_clf_time(b))
+    });
+    let (t_end, time) = match clock {
         Some(Some(time)) => (i + 27, time),
         _ => {
             let t_end = memchr::memchr(b']', line.bytes(i..line.len()))
@@ -586,23 +601,45 @@ pub(crate) fn parse_text_line<'a>(
         .ok_or_else(|| expected(i, "a quoted request"))?;
     i = request.next;
     let status_at = i;
-    let status = line.word(&mut i);
-    let status =
-        parse_status(line.bytes(status)).ok_or_else(|| expected(status_at, "a status code"))?;
+    let status = match line.status(i) {
+        Some((status, next)) => {
+            i = next;
+            status
+        }
+        None => {
+            let status = line.word(&mut i);
+            parse_status(line.bytes(status)).ok_or_else(|| expected(status_at, "a status code"))?
+        }
+    };
     let bytes_at = i;
-    let bytes = line.bytes(line.word(&mut i));
-    let bytes_sent = if bytes == b"-" {
-        Some(0)
-    } else {
-        Some(parse_byte_count(bytes).ok_or_else(|| expected(bytes_at, "a byte count or `-`"))?)
+    let bytes_sent = match line.count(i) {
+        Some((n, next)) => {
+            i = next;
+            Some(n)
+        }
+        None => {
+            let bytes = line.bytes(line.word(&mut i));
+            if bytes == b"-" {
+                Some(0)
+            } else {
+                Some(
+                    parse_byte_count(bytes)
+                        .ok_or_else(|| expected(bytes_at, "a byte count or `-`"))?,
+                )
+            }
+        }
     };
     // Combined adds referer and user agent; anything after them (nginx custom formats) is ignored.
     let mut user_agent = None;
     if line.byte(i) == Some(b'"') {
-        let referer = line
-            .quoted(i)
-            .ok_or_else(|| expected(i, "a quoted referer"))?;
-        i = referer.next;
+        // The referer is never read, and mostly `"-"`.
+        i = if line.bytes(i..i + 3) == b"\"-\"" {
+            line.skip_spaces(i + 3)
+        } else {
+            line.quoted(i)
+                .ok_or_else(|| expected(i, "a quoted referer"))?
+                .next
+        };
         if line.byte(i) == Some(b'"') {
             let ua = line
                 .quoted(i)
@@ -701,6 +738,63 @@ impl<'a> Line<'a> {
             }
         }
         unescape_clf(b)
+    }
+
+    /// Where the address ends, where the user starts, the user and where the field after it
+    /// starts, as three [`Line::word`]s from the start find them; `None` unless all of that
+    /// lies in the first 64 bytes, whose spaces one mask holds.
+    fn head(&self) -> Option<(Range<usize>, usize, Range<usize>, usize)> {
+        let head = self.bytes.get(..64)?;
+        let space = u8x16::splat(b' ');
+        let mut spaces = 0u64;
+        for (k, block) in head.chunks_exact(16).enumerate() {
+            let v = u8x16::new(block.try_into().unwrap_or_default());
+            spaces |= u64::from(v.simd_eq(space).to_bitmask()) << (16 * k);
+        }
+        // The first space, or the first non-space, from `from` on (64 or more if none).
+        let bit = |bits: u64, from: usize| {
+            from + bits.checked_shr(from as u32).unwrap_or(0).trailing_zeros() as usize
+        };
+        let addr_end = bit(spaces, 0);
+        let ident = bit(!spaces, addr_end);
+        let user = bit(!spaces, bit(spaces, ident));
+        let user_end = bit(spaces, user);
+        let next = bit(!spaces, user_end);
+        (next < 64).then_some((0..addr_end, user, user..user_end, next))
+    }
+
+    /// A three-digit status and the space after it at `i`, read by position: the status and
+    /// where the next field starts, as [`Line::word`] and [`parse_status`] would find them.
+    fn status(&self, i: usize) -> Option<(u16, usize)> {
+        let [h, t, u, b' '] = *self.bytes.get(i..i + 4)? else {
+            return None;
+        };
+        let digit = |c: u8| Some(u16::from(c.wrapping_sub(b'0'))).filter(|d| *d < 10);
+        let status = digit(h)? * 100 + digit(t)? * 10 + digit(u)?;
+        Some((status, self.skip_spaces(i + 4)))
+    }
+
+    /// One to 19 digits at `i` ending the line or followed by a space: their value and where
+    /// the next field starts, as [`Line::word`] and [`parse_byte_count`] would find them.
+    fn count(&self, i: usize) -> Option<(u64, usize)> {
+        let rest = self.bytes.get(i..)?;
+        let mut n = 0u64;
+        let mut k = 0;
+        while let Some(&c) = rest.get(k) {
+            let d = c.wrapping_sub(b'0');
+            if d > 9 {
+                break;
+            }
+            if k == 19 {
+                return None;
+            }
+            n = n * 10 + u64::from(d);
+            k += 1;
+        }
+        if k == 0 || rest.get(k).is_some_and(|&c| c != b' ') {
+            return None;
+        }
+        Some((n, self.skip_spaces(i + k)))
     }
 
     /// The first offset from `i` on that holds no space.
@@ -872,6 +966,58 @@ fn fast_clf_time(b: &[u8]) -> Option<Timestamp> {
     let midnight = civil.0 - off * MICROS_PER_SEC;
     LAST_DAY.set(Some((key, midnight)));
     Some(Timestamp(midnight + time_of_day))
+}
+
+/// The day and offset of the last time [`DayMemo::time`] read, and their midnight.
+#[derive(Debug, Default)]
+struct DayMemo {
+    /// Bytes 0..8, 3..11 and 20..26 of the time (`dd/Mon/yyyy` and ` ±hhmm`).
+    key: Option<(u64, u64, u64)>,
+    midnight: i64,
+}
+
+impl DayMemo {
+    /// [`fast_clf_time`] of `b`, or `None` where it would give `None`, or where the clock is
+    /// not two-digit `hh:mm:ss` at bytes 11..20 (the caller then asks `fast_clf_time`). The
+    /// clock is read as one word; a day and offset met on the line before cost one compare.
+    fn time(&mut self, b: &[u8]) -> Option<Timestamp> {
+        let b: &[u8; 26] = b.try_into().ok()?;
+        let word = |at: usize| {
+            b.get(at..at + 8)
+                .and_then(|w| w.try_into().ok())
+                .map_or(0, u64::from_le_bytes)
+        };
+        // `hh:mm:ss`, byte 12 lowest: colons at bytes 2 and 5 of the word, digits elsewhere.
+        const COLONS: u64 = 0x0000_ff00_00ff_0000;
+        const HIGH: u64 = 0xf0f0_00f0_f000_f0f0;
+        const ZEROS: u64 = 0x3030_0030_3000_3030;
+        let clock = word(12);
+        let digits = clock & !COLONS;
+        // Every digit byte is 0x3_, and stays so with 6 added (no carry out of a 0x3_ byte).
+        if b.get(11) != Some(&b':')
+            || clock & COLONS != 0x0000_3a00_003a_0000
+            || digits & HIGH != ZEROS
+            || (digits + 0x0606_0006_0600_0606) & HIGH != ZEROS
+        {
+            return None;
+        }
+        let d = |k: u32| ((digits >> (8 * k)) & 0x0f) as u32;
+        let (hour, min, sec) = (d(0) * 10 + d(1), d(3) * 10 + d(4), d(6) * 10 + d(7));
+        // Same bounds as `fast_clf_time`.
+        if hour > 23 || min > 59 || sec > 60 {
+            return None;
+        }
+        let time_of_day = i64::from(hour * 3600 + min * 60 + sec.min(59)) * MICROS_PER_SEC;
+        let key = Some((word(0), word(3), word(18) >> 16));
+        if self.key != key {
+            // The day and offset are read as `fast_clf_time` reads them, and only kept if it
+            // accepts them.
+            let t = fast_clf_time(b)?;
+            self.key = key;
+            self.midnight = t.0 - time_of_day;
+        }
+        Some(Timestamp(self.midnight + time_of_day))
+    }
 }
 
 thread_local! {
