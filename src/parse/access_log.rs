@@ -1293,7 +1293,10 @@ mod tests {
             &[b"200", b"404"],
             &[b"+20", b"2000", b"99999", b"OK", b"20x", b""],
         );
-        let bytes = pick(&[b"12", b"-", b"0"], &[b"18446744073709551616", b"1x", b""]);
+        let bytes = pick(
+            &[b"12", b"-", b"0"],
+            &[b"18446744073709551616", b"9999999999999999999", b"1x", b""],
+        );
         let tail = pick(
             &[
                 b"",
@@ -1306,10 +1309,11 @@ mod tests {
                 b" \"-",
                 b" \"-\" \"ua",
                 b" \"a\\\"b\" \"\\",
+                b" \"-\" \"a\" \"b\"",
             ],
         );
         // Each gap on its own: one missing or doubled space, not all of them.
-        let gaps = proptest::collection::vec(pick(&[b" "], &[b"  ", b""]), 3);
+        let gaps = proptest::collection::vec(pick(&[b" "], &[b"  ", b""]), 5);
         (
             (addr, user, time, method, target),
             (status, bytes, tail, gaps, any::<proptest::sample::Index>()),
@@ -1317,8 +1321,19 @@ mod tests {
             .prop_map(
                 |((addr, user, time, method, target), (status, bytes, tail, gap, cut))| {
                     let gap = |k: usize| gap.get(k).copied().unwrap_or(b" ");
-                    let mut line =
-                        [addr, b" - ", user, gap(0), time, gap(1), b"\"", method].concat();
+                    let mut line = [
+                        addr,
+                        gap(3),
+                        b"-",
+                        gap(4),
+                        user,
+                        gap(0),
+                        time,
+                        gap(1),
+                        b"\"",
+                        method,
+                    ]
+                    .concat();
                     line.extend_from_slice(&target);
                     line.extend_from_slice(
                         &[b" HTTP/1.1\" ", status, gap(2), bytes, tail].concat(),
@@ -1423,6 +1438,80 @@ mod tests {
             }
         }
     }
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(4000))]
+        /// The head read from one space mask is what three words read from the start give,
+        /// whatever the runs of spaces and however long the line.
+        #[test]
+        fn ok_head_matches_three_words(
+            pieces in proptest::collection::vec(
+                proptest::sample::select(vec![b"a".as_slice(), b" ", b"  ", b"-", b"10.0.0.1", b"user_12", b"["]),
+                0..40,
+            )
+        ) {
+            let bytes = pieces.concat();
+            let line = Line::new(&bytes);
+            let mut i = 0;
+            let addr = line.word(&mut i);
+            let _ident = line.word(&mut i);
+            let user_at = i;
+            let user = line.word(&mut i);
+            if let Some(head) = line.head() {
+                proptest::prop_assert_eq!(head, (addr, user_at, user, i));
+            } else {
+                proptest::prop_assert!(bytes.len() < 64 || i >= 64);
+            }
+        }
+
+        /// Status and byte count read by position agree with a word and its general reader.
+        #[test]
+        fn ok_status_and_count_match_word_readers(
+            pieces in proptest::collection::vec(
+                proptest::sample::select(vec![b"2".as_slice(), b"0", b"9", b" ", b"-", b"x", b"+", b"99999999999"]),
+                0..12,
+            )
+        ) {
+            let bytes = pieces.concat();
+            let line = Line::new(&bytes);
+            let mut i = 0;
+            let word = line.bytes(line.word(&mut i));
+            if let Some((status, next)) = line.status(0) {
+                proptest::prop_assert_eq!((Some(status), next), (parse_status(word), i));
+            }
+            if let Some((n, next)) = line.count(0) {
+                proptest::prop_assert_eq!((Some(n), next), (parse_byte_count(word), i));
+            }
+        }
+
+        /// The per-reader day memo gives what `fast_clf_time` gives, through runs of times
+        /// that share a day and offset or not, with clocks that are not two-digit fields.
+        #[test]
+        fn ok_day_memo_matches_fast_clf_time(
+            times in proptest::collection::vec(
+                (0u32..3, 0usize..2, 0u32..25, 0u32..61, 0u32..62, 0usize..3, 0usize..8),
+                1..12,
+            )
+        ) {
+            let mut memo = DayMemo::default();
+            for (d, m, h, mi, s, o, bad) in times {
+                let off = ["+0000", "-0800", "+0530"][o];
+                let mut t = format!("{:02}/{}/2026:{h:02}:{mi:02}:{s:02} {off}", d + 27, MONTHS[m]).into_bytes();
+                // Now and then a byte of the clock that is no digit or colon.
+                if let (Some(at), Some(c)) = (bad.checked_sub(2).map(|k| 11 + k), [b'/', b'a', b':', b'0', b'\xff', b';'].get(bad % 6)) {
+                    if let Some(x) = t.get_mut(at) {
+                        *x = *c;
+                    }
+                }
+                let fast = fast_clf_time(&t);
+                let got = memo.time(&t);
+                proptest::prop_assert!(got.is_none() || got == fast, "{}", String::from_utf8_lossy(&t));
+                if fast.is_some() && t.get(11..20).is_some_and(|c| c.iter().all(|c| c.is_ascii_digit() || *c == b':')) {
+                    proptest::prop_assert_eq!(got, fast, "{}", String::from_utf8_lossy(&t));
+                }
+            }
+        }
+    }
+
     use crate::event::SourceId;
 
     /// [`parse_text_line`] with a scratch buffer of its own.
