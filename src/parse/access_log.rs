@@ -152,24 +152,142 @@ struct RequestSlots {
 }
 
 /// One request line: as logged (checked to be UTF-8), where its method and target are,
-/// what the event takes from the target, and its decoded query.
+/// and what the event takes from the target, worked out when the slot was filled.
 #[derive(Debug, Default)]
 struct Slot {
     request: String,
     method: Range<usize>,
     target: Range<usize>,
-    shape: TargetShape,
+    /// Where the path ends, as an offset into `request`.
+    path_end: usize,
+    /// The `user=` parameter, decoded as the event holds it.
+    user: Option<String>,
+    /// `password_given` of the URL credentials, if the target names a user or a password.
+    url_params: Option<bool>,
+    /// The target with its password-like values masked, if it has any.
+    masked: Option<String>,
+    /// Where the raw query is in `request`, if the target has one.
+    query: Option<Range<usize>>,
     /// The decoded query, if the query has anything to decode.
-    query: Option<String>,
+    decoded: Option<String>,
 }
 
-/// [`TargetParams`] as offsets into the target, so that they outlive it.
+impl Slot {
+    /// Fills the slot from the unescaped request line `body`: `false`, and the slot left
+    /// empty, for a line that is not UTF-8, a target with userinfo to mask, or a query that
+    /// is not UTF-8 once decoded.
+    fn fill(&mut self, body: &[u8]) -> bool {
+        self.request.clear();
+        let Ok(r) = std::str::from_utf8(body) else {
+            return false;
+        };
+        let (m, t) = split_request(r);
+        if matches!(mask_userinfo(t), Cow::Owned(_)) {
+            return false;
+        }
+        let params = target_params(t.as_bytes());
+        if let Some(q) = params.query.filter(|q| needs_decoding(q, true)) {
+            let mut v = std::mem::take(&mut self.decoded)
+                .unwrap_or_default()
+                .into_bytes();
+            let len = percent_decode_into(q, true, &mut v).len();
+            v.truncate(len);
+            match String::from_utf8(v) {
+                Ok(text) => self.decoded = Some(text),
+                Err(_) => return false,
+            }
+        } else {
+            self.decoded = None;
+        }
+        // Every piece is a slice of `r`.
+        let at = |v: &[u8]| {
+            let start = v.as_ptr().addr().saturating_sub(r.as_ptr().addr());
+            start..start + v.len()
+        };
+        self.method = at(m.as_bytes());
+        self.target = at(t.as_bytes());
+        self.path_end = self.target.start + params.path_end;
+        self.query = params.query.map(at);
+        self.user = params
+            .user
+            .map(|u| lossy(percent_decode(u, true)).into_owned());
+        self.url_params = (params.user.is_some() || params.password.is_some())
+            .then(|| params.password.unwrap_or(false));
+        self.masked = params.secrets.then(|| mask_url_secrets(t).into_owned());
+        self.request.push_str(r);
+        true
+    }
+
+    fn method(&self) -> &str {
+        self.request.get(self.method.clone()).unwrap_or_default()
+    }
+
+    /// The target, its password-like values masked.
+    fn target(&self) -> &str {
+        match &self.masked {
+            Some(t) => t,
+            None => self.request.get(self.target.clone()).unwrap_or_default(),
+        }
+    }
+
+    /// The path, as [`shaped_event`] cuts it from the target.
+    fn path(&self) -> &str {
+        self.request
+            .get(self.target.start..self.path_end)
+            .or_else(|| self.request.get(self.target.clone()))
+            .unwrap_or_default()
+    }
+
+    fn user(&self) -> Option<Cow<'_, str>> {
+        self.user.as_deref().map(Cow::Borrowed)
+    }
+
+    fn credentials(&self) -> Credentials {
+        match self.url_params {
+            Some(password_given) => Credentials::UrlParams { password_given },
+            None => Credentials::None,
+        }
+    }
+
+    /// The decoded query: kept, or the raw one where there was nothing to decode.
+    fn query(&self) -> Option<Cow<'_, str>> {
+        let q = self.query.clone()?;
+        Some(match (&self.decoded, self.request.get(q.clone())) {
+            (Some(text), _) => Cow::Borrowed(text.as_str()),
+            (None, Some(raw)) => Cow::Borrowed(raw),
+            (None, None) => lossy(percent_decode(
+                self.request.as_bytes().get(q).unwrap_or_default(),
+                true,
+            )),
+        })
+    }
+
+    /// The event of the line the slot holds, as [`unkept_event`] reads it.
+    fn event(&self, time: Timestamp, client: Option<IpAddr>, location: Location) -> HttpEvent<'_> {
+        HttpEvent {
+            time,
+            client,
+            user: self.user(),
+            credentials: self.credentials(),
+            method: Cow::Borrowed(self.method()),
+            path: Cow::Borrowed(self.path()),
+            target: Cow::Borrowed(self.target()),
+            query: self.query(),
+            status: None,
+            bytes_sent: None,
+            user_agent: None,
+            origin: HttpOrigin::ProxyLog,
+            location,
+        }
+    }
+}
+
+/// What an event takes from [`TargetParams`], as offsets into the target.
 #[derive(Debug, Default, Clone)]
 struct TargetShape {
     path_end: usize,
     user: Option<Range<usize>>,
     password: Option<bool>,
-    query: Option<Range<usize>>,
     secrets: bool,
 }
 
@@ -184,7 +302,6 @@ impl TargetShape {
             path_end: params.path_end,
             user: params.user.map(at),
             password: params.password,
-            query: params.query.map(at),
             secrets: params.secrets,
         }
     }
@@ -205,6 +322,26 @@ impl RequestSlots {
         )
     }
 
+    /// The slot holding the unescaped request line `body`, filled from it if it held
+    /// another; `None` for a line no slot keeps: empty, longer than [`Self::MAX_RAW`], or
+    /// refused by [`Slot::fill`].
+    fn slot(&mut self, body: &[u8]) -> Option<usize> {
+        // An empty line would match a slot emptied for refilling.
+        if body.is_empty() || body.len() > Self::MAX_RAW {
+            return None;
+        }
+        if self.slots.is_empty() {
+            self.slots.resize_with(Self::SLOTS, Slot::default);
+        }
+        let at =
+            usize::try_from(self.hasher.hash_one(body)).unwrap_or_default() & (Self::SLOTS - 1);
+        let slot = self.slots.get_mut(at)?;
+        if slot.request.as_bytes() != body && !slot.fill(body) {
+            return None;
+        }
+        Some(at)
+    }
+
     /// The event of an unescaped request line `body`, through the slots.
     fn request_event<'a>(
         &'a mut self,
@@ -213,81 +350,36 @@ impl RequestSlots {
         client: Option<IpAddr>,
         location: Location,
     ) -> HttpEvent<'a> {
-        let head = |method: &'a str| EventHead {
-            time,
-            client,
-            method: Cow::Borrowed(method),
-            origin: HttpOrigin::ProxyLog,
+        let Some(at) = self.slot(body) else {
+            return self.unkept(body, time, client, location);
         };
-        // An empty line would match a slot emptied for refilling.
-        if body.is_empty() || body.len() > Self::MAX_RAW {
-            return match std::str::from_utf8(body) {
-                Ok(r) => {
-                    let (m, t) = split_request(r);
-                    unkept_event(head(m), t, location, Some(self))
-                }
-                Err(_) => owned_request_event(body, time, client, location),
-            };
+        match self.slots.get(at) {
+            Some(slot) => slot.event(time, client, location),
+            None => owned_request_event(body, time, client, location),
         }
-        if self.slots.is_empty() {
-            self.slots.resize_with(Self::SLOTS, Slot::default);
-        }
-        let at =
-            usize::try_from(self.hasher.hash_one(body)).unwrap_or_default() & (Self::SLOTS - 1);
-        let Some(slot) = self.slots.get_mut(at) else {
-            return owned_request_event(body, time, client, location);
-        };
-        if slot.request.as_bytes() != body {
-            slot.request.clear();
-            let Ok(r) = std::str::from_utf8(body) else {
-                return owned_request_event(body, time, client, location);
-            };
-            let (m, t) = split_request(r);
-            if matches!(mask_userinfo(t), Cow::Owned(_)) {
-                return unkept_event(head(m), t, location, None);
+    }
+
+    /// The event of an unescaped request line no slot keeps, read afresh.
+    fn unkept<'a>(
+        &'a mut self,
+        body: &'a [u8],
+        time: Timestamp,
+        client: Option<IpAddr>,
+        location: Location,
+    ) -> HttpEvent<'a> {
+        match std::str::from_utf8(body) {
+            Ok(r) => {
+                let (m, t) = split_request(r);
+                let head = EventHead {
+                    time,
+                    client,
+                    method: Cow::Borrowed(m),
+                    origin: HttpOrigin::ProxyLog,
+                };
+                unkept_event(head, t, location, Some(self))
             }
-            let params = target_params(t.as_bytes());
-            slot.shape = TargetShape::of(&params, t.as_bytes());
-            if let Some(q) = params.query.filter(|q| needs_decoding(q, true)) {
-                let mut v = std::mem::take(&mut slot.query)
-                    .unwrap_or_default()
-                    .into_bytes();
-                let len = percent_decode_into(q, true, &mut v).len();
-                v.truncate(len);
-                match String::from_utf8(v) {
-                    Ok(text) => slot.query = Some(text),
-                    Err(e) => {
-                        let query = String::from_utf8_lossy(e.as_bytes()).into_owned();
-                        let shape = slot.shape.clone();
-                        return shaped_event(&shape, Some(Cow::Owned(query)), head(m), t, location);
-                    }
-                }
-            } else {
-                slot.query = None;
-            }
-            // Both are slices of `r`, cut at spaces.
-            let at = |s: &str| {
-                let start = s.as_ptr().addr().saturating_sub(r.as_ptr().addr());
-                start..start + s.len()
-            };
-            slot.method = at(m);
-            slot.target = at(t);
-            slot.request.push_str(r);
+            Err(_) => owned_request_event(body, time, client, location),
         }
-        let r = slot.request.as_str();
-        let (m, t) = (
-            r.get(slot.method.clone()).unwrap_or_default(),
-            r.get(slot.target.clone()).unwrap_or_default(),
-        );
-        let query = match (&slot.shape.query, &slot.query) {
-            (Some(_), Some(text)) => Some(Cow::Borrowed(text.as_str())),
-            (Some(q), None) => Some(lossy(percent_decode(
-                t.as_bytes().get(q.clone()).unwrap_or_default(),
-                true,
-            ))),
-            (None, _) => None,
-        };
-        shaped_event(&slot.shape, query, head(m), t, location)
     }
 }
 
@@ -653,23 +745,6 @@ pub(crate) fn parse_text_line<'a>(
             });
         }
     }
-    // An unescaped request line is read through the scratch, which remembers lines it has
-    // read (and checked to be UTF-8) before.
-    let (method, target, request) = if request.escaped {
-        match line.text(request.body, request.escaped) {
-            Cow::Borrowed(r) => {
-                let (m, t) = split_request(r);
-                (Cow::Borrowed(m), Cow::Borrowed(t), None)
-            }
-            Cow::Owned(r) => {
-                let (m, t) = split_request(&r);
-                (Cow::Owned(m.to_owned()), Cow::Owned(t.to_owned()), None)
-            }
-        }
-    } else {
-        let body = line.bytes(request.body);
-        (Cow::Borrowed(""), Cow::Borrowed(""), Some(body))
-    };
     // The slots answer for a user without escapes, which `Line::text` would borrow as is.
     let user_bytes = line.bytes(user.clone());
     let remote_user = (user_bytes != b"-").then(|| match users.text(user_bytes) {
@@ -679,19 +754,89 @@ pub(crate) fn parse_text_line<'a>(
             line.text(user, escaped)
         }
     });
-    Ok(Request {
-        time,
-        client,
-        remote_user,
-        header_user: None,
-        method,
-        target,
-        request,
-        status: Some(status),
-        bytes_sent,
-        user_agent,
-    }
-    .into_event(location, Some(requests)))
+    // An unescaped request line is read through the slots, which remember lines they have
+    // read (and checked to be UTF-8) before; the event is then built from what its slot
+    // keeps.
+    let kept = if request.escaped {
+        None
+    } else {
+        requests.slot(line.bytes(request.body.clone()))
+    };
+    let some = |u: Option<Cow<'a, str>>| u.filter(|u| !u.is_empty() && u != "-");
+    Ok(match kept {
+        Some(at) => match requests.slots.get(at) {
+            Some(slot) => {
+                let (user, credentials) = match slot.user() {
+                    Some(u) => (Some(u), slot.credentials()),
+                    None => match some(remote_user) {
+                        Some(u) => (Some(u), Credentials::Basic),
+                        None => (None, slot.credentials()),
+                    },
+                };
+                HttpEvent {
+                    time,
+                    client,
+                    user,
+                    credentials,
+                    method: Cow::Borrowed(slot.method()),
+                    path: Cow::Borrowed(slot.path()),
+                    target: Cow::Borrowed(slot.target()),
+                    query: slot.query(),
+                    status: Some(status),
+                    bytes_sent,
+                    user_agent: some(user_agent),
+                    origin: HttpOrigin::ProxyLog,
+                    location,
+                }
+            }
+            None => Request {
+                time,
+                client,
+                remote_user,
+                header_user: None,
+                method: Cow::Borrowed(""),
+                target: Cow::Borrowed(""),
+                request: Some(line.bytes(request.body)),
+                status: Some(status),
+                bytes_sent,
+                user_agent,
+            }
+            .into_event(location, None),
+        },
+        None => {
+            let (method, target, body) = if request.escaped {
+                match line.text(request.body, request.escaped) {
+                    Cow::Borrowed(r) => {
+                        let (m, t) = split_request(r);
+                        (Cow::Borrowed(m), Cow::Borrowed(t), None)
+                    }
+                    Cow::Owned(r) => {
+                        let (m, t) = split_request(&r);
+                        (Cow::Owned(m.to_owned()), Cow::Owned(t.to_owned()), None)
+                    }
+                }
+            } else {
+                (
+                    Cow::Borrowed(""),
+                    Cow::Borrowed(""),
+                    Some(line.bytes(request.body)),
+                )
+            };
+            Request {
+                time,
+                client,
+                remote_user,
+                header_user: None,
+                method,
+                target,
+                request: body,
+                status: Some(status),
+                bytes_sent,
+                user_agent,
+            }
+            .into_event(location, Some(requests))
+        }
+    })
 }
 
 /// A text line, whose fields are checked for UTF-8 as they are taken as text: the request
