@@ -26,6 +26,7 @@ use std::net::IpAddr;
 use std::ops::Range;
 
 use serde_json::Value;
+use wide::u8x16;
 
 use super::common::{find, find2, plain_ipv4, target_params, LogTime, TargetParams};
 use super::common::{lossy, mask_url_secrets, needs_decoding, parse_address, parse_datetime};
@@ -61,6 +62,7 @@ pub(crate) struct QueryScratch {
     requests: RequestSlots,
     users: TextSlots,
     agents: TextSlots,
+    day: DayMemo,
 }
 
 /// Short fields that repeat from line to line (the Basic user, the user agent), kept as
@@ -150,27 +152,156 @@ struct RequestSlots {
 }
 
 /// One request line: as logged (checked to be UTF-8), where its method and target are,
-/// what the event takes from the target, and its decoded query.
+/// and what the event takes from the target, worked out when the slot was filled.
 #[derive(Debug, Default)]
 struct Slot {
     request: String,
     method: Range<usize>,
     target: Range<usize>,
-    shape: TargetShape,
+    /// Where the path ends, as an offset into `request`.
+    path_end: usize,
+    /// The `user=` parameter, decoded as the event holds it.
+    user: Option<String>,
+    /// `password_given` of the URL credentials, if the target names a user or a password.
+    url_params: Option<bool>,
+    /// The target with its password-like values masked, if it has any.
+    masked: Option<String>,
+    /// Where the raw query is in `request`, if the target has one.
+    query: Option<Range<usize>>,
     /// The decoded query, if the query has anything to decode.
-    query: Option<String>,
+    decoded: Option<String>,
     /// The identity of the event's query text, drawn afresh whenever the slot is refilled
     /// (so events with the same id read the same line: see [`TextHint`]).
     hint: TextHint,
 }
 
-/// [`TargetParams`] as offsets into the target, so that they outlive it.
+impl Slot {
+    /// Fills the slot from the unescaped request line `body`: `false`, and the slot left
+    /// empty, for a line that is not UTF-8, a target with userinfo to mask, or a query that
+    /// is not UTF-8 once decoded.
+    fn fill(&mut self, body: &[u8]) -> bool {
+        self.request.clear();
+        let Ok(r) = std::str::from_utf8(body) else {
+            return false;
+        };
+        let (m, t) = split_request(r);
+        if matches!(mask_userinfo(t), Cow::Owned(_)) {
+            return false;
+        }
+        let params = target_params(t.as_bytes());
+        if let Some(q) = params.query.filter(|q| needs_decoding(q, true)) {
+            let mut v = std::mem::take(&mut self.decoded)
+                .unwrap_or_default()
+                .into_bytes();
+            let len = percent_decode_into(q, true, &mut v).len();
+            v.truncate(len);
+            match String::from_utf8(v) {
+                Ok(text) => self.decoded = Some(text),
+                Err(_) => return false,
+            }
+        } else {
+            self.decoded = None;
+        }
+        // Every piece is a slice of `r`.
+        let at = |v: &[u8]| {
+            let start = v.as_ptr().addr().saturating_sub(r.as_ptr().addr());
+            start..start + v.len()
+        };
+        self.method = at(m.as_bytes());
+        self.target = at(t.as_bytes());
+        self.path_end = self.target.start + params.path_end;
+        self.query = params.query.map(at);
+        self.user = params
+            .user
+            .map(|u| lossy(percent_decode(u, true)).into_owned());
+        self.url_params = (params.user.is_some() || params.password.is_some())
+            .then(|| params.password.unwrap_or(false));
+        self.masked = params.secrets.then(|| mask_url_secrets(t).into_owned());
+        self.request.push_str(r);
+        self.hint = TextHint::fresh();
+        true
+    }
+
+    fn method(&self) -> &str {
+        self.request.get(self.method.clone()).unwrap_or_default()
+    }
+
+    /// The target, its password-like values masked.
+    fn target(&self) -> &str {
+        match &self.masked {
+            Some(t) => t,
+            None => self.request.get(self.target.clone()).unwrap_or_default(),
+        }
+    }
+
+    /// The path, as [`shaped_event`] cuts it from the target.
+    fn path(&self) -> &str {
+        self.request
+            .get(self.target.start..self.path_end)
+            .or_else(|| self.request.get(self.target.clone()))
+            .unwrap_or_default()
+    }
+
+    fn user(&self) -> Option<Cow<'_, str>> {
+        self.user.as_deref().map(Cow::Borrowed)
+    }
+
+    fn credentials(&self) -> Credentials {
+        match self.url_params {
+            Some(password_given) => Credentials::UrlParams { password_given },
+            None => Credentials::None,
+        }
+    }
+
+    /// The decoded query: kept, or the raw one where there was nothing to decode.
+    fn query(&self) -> Option<Cow<'_, str>> {
+        let q = self.query.clone()?;
+        Some(match (&self.decoded, self.request.get(q.clone())) {
+            (Some(text), _) => Cow::Borrowed(text.as_str()),
+            (None, Some(raw)) => Cow::Borrowed(raw),
+            (None, None) => lossy(percent_decode(
+                self.request.as_bytes().get(q).unwrap_or_default(),
+                true,
+            )),
+        })
+    }
+
+    /// The identity of [`Slot::query`]'s text, if the target has a query.
+    fn query_hint(&self) -> TextHint {
+        if self.query.is_some() {
+            self.hint
+        } else {
+            TextHint::NONE
+        }
+    }
+
+    /// The event of the line the slot holds, as [`unkept_event`] reads it.
+    fn event(&self, time: Timestamp, client: Option<IpAddr>, location: Location) -> HttpEvent<'_> {
+        HttpEvent {
+            time,
+            client,
+            user: self.user(),
+            credentials: self.credentials(),
+            method: Cow::Borrowed(self.method()),
+            path: Cow::Borrowed(self.path()),
+            target: Cow::Borrowed(self.target()),
+            query: self.query(),
+            query_hint: self.query_hint(),
+            status: None,
+            bytes_sent: None,
+            user_agent: None,
+            origin: HttpOrigin::ProxyLog,
+            location,
+        }
+    }
+}
+
+/// What an event takes from [`TargetParams`], as offsets into the target.
 #[derive(Debug, Default, Clone)]
 struct TargetShape {
     path_end: usize,
     user: Option<Range<usize>>,
     password: Option<bool>,
-    query: Option<Range<usize>>,
     secrets: bool,
 }
 
@@ -185,7 +316,6 @@ impl TargetShape {
             path_end: params.path_end,
             user: params.user.map(at),
             password: params.password,
-            query: params.query.map(at),
             secrets: params.secrets,
         }
     }
@@ -206,6 +336,26 @@ impl RequestSlots {
         )
     }
 
+    /// The slot holding the unescaped request line `body`, filled from it if it held
+    /// another; `None` for a line no slot keeps: empty, longer than [`Self::MAX_RAW`], or
+    /// refused by [`Slot::fill`].
+    fn slot(&mut self, body: &[u8]) -> Option<usize> {
+        // An empty line would match a slot emptied for refilling.
+        if body.is_empty() || body.len() > Self::MAX_RAW {
+            return None;
+        }
+        if self.slots.is_empty() {
+            self.slots.resize_with(Self::SLOTS, Slot::default);
+        }
+        let at =
+            usize::try_from(self.hasher.hash_one(body)).unwrap_or_default() & (Self::SLOTS - 1);
+        let slot = self.slots.get_mut(at)?;
+        if slot.request.as_bytes() != body && !slot.fill(body) {
+            return None;
+        }
+        Some(at)
+    }
+
     /// The event of an unescaped request line `body`, through the slots.
     fn request_event<'a>(
         &'a mut self,
@@ -214,87 +364,36 @@ impl RequestSlots {
         client: Option<IpAddr>,
         location: Location,
     ) -> HttpEvent<'a> {
-        let head = |method: &'a str| EventHead {
-            time,
-            client,
-            method: Cow::Borrowed(method),
-            origin: HttpOrigin::ProxyLog,
+        let Some(at) = self.slot(body) else {
+            return self.unkept(body, time, client, location);
         };
-        // An empty line would match a slot emptied for refilling.
-        if body.is_empty() || body.len() > Self::MAX_RAW {
-            return match std::str::from_utf8(body) {
-                Ok(r) => {
-                    let (m, t) = split_request(r);
-                    unkept_event(head(m), t, location, Some(self))
-                }
-                Err(_) => owned_request_event(body, time, client, location),
-            };
+        match self.slots.get(at) {
+            Some(slot) => slot.event(time, client, location),
+            None => owned_request_event(body, time, client, location),
         }
-        if self.slots.is_empty() {
-            self.slots.resize_with(Self::SLOTS, Slot::default);
-        }
-        let at =
-            usize::try_from(self.hasher.hash_one(body)).unwrap_or_default() & (Self::SLOTS - 1);
-        let Some(slot) = self.slots.get_mut(at) else {
-            return owned_request_event(body, time, client, location);
-        };
-        if slot.request.as_bytes() != body {
-            slot.request.clear();
-            let Ok(r) = std::str::from_utf8(body) else {
-                return owned_request_event(body, time, client, location);
-            };
-            let (m, t) = split_request(r);
-            if matches!(mask_userinfo(t), Cow::Owned(_)) {
-                return unkept_event(head(m), t, location, None);
+    }
+
+    /// The event of an unescaped request line no slot keeps, read afresh.
+    fn unkept<'a>(
+        &'a mut self,
+        body: &'a [u8],
+        time: Timestamp,
+        client: Option<IpAddr>,
+        location: Location,
+    ) -> HttpEvent<'a> {
+        match std::str::from_utf8(body) {
+            Ok(r) => {
+                let (m, t) = split_request(r);
+                let head = EventHead {
+                    time,
+                    client,
+                    method: Cow::Borrowed(m),
+                    origin: HttpOrigin::ProxyLog,
+                };
+                unkept_event(head, t, location, Some(self))
             }
-            let params = target_params(t.as_bytes());
-            slot.shape = TargetShape::of(&params, t.as_bytes());
-            if let Some(q) = params.query.filter(|q| needs_decoding(q, true)) {
-                let mut v = std::mem::take(&mut slot.query)
-                    .unwrap_or_default()
-                    .into_bytes();
-                let len = percent_decode_into(q, true, &mut v).len();
-                v.truncate(len);
-                match String::from_utf8(v) {
-                    Ok(text) => slot.query = Some(text),
-                    Err(e) => {
-                        let query = String::from_utf8_lossy(e.as_bytes()).into_owned();
-                        let shape = slot.shape.clone();
-                        return shaped_event(&shape, Some(Cow::Owned(query)), head(m), t, location);
-                    }
-                }
-            } else {
-                slot.query = None;
-            }
-            // Both are slices of `r`, cut at spaces.
-            let at = |s: &str| {
-                let start = s.as_ptr().addr().saturating_sub(r.as_ptr().addr());
-                start..start + s.len()
-            };
-            slot.method = at(m);
-            slot.target = at(t);
-            slot.request.push_str(r);
-            slot.hint = TextHint::fresh();
+            Err(_) => owned_request_event(body, time, client, location),
         }
-        let hint = slot.hint;
-        let r = slot.request.as_str();
-        let (m, t) = (
-            r.get(slot.method.clone()).unwrap_or_default(),
-            r.get(slot.target.clone()).unwrap_or_default(),
-        );
-        let query = match (&slot.shape.query, &slot.query) {
-            (Some(_), Some(text)) => Some(Cow::Borrowed(text.as_str())),
-            (Some(q), None) => Some(lossy(percent_decode(
-                t.as_bytes().get(q.clone()).unwrap_or_default(),
-                true,
-            ))),
-            (None, _) => None,
-        };
-        let mut e = shaped_event(&slot.shape, query, head(m), t, location);
-        if e.query.is_some() {
-            e.query_hint = hint;
-        }
-        e
     }
 }
 
@@ -552,10 +651,22 @@ pub(crate) fn parse_text_line<'a>(
         requests,
         users,
         agents,
+        day,
     } = scratch;
     let line = Line::new(line);
-    let mut i = 0;
-    let addr = line.word(&mut i);
+    // Address, ident and user from the spaces of the line's first 64 bytes where they end
+    // there, as nearly always; word by word otherwise.
+    let (addr, user_at, user, mut i) = match line.head() {
+        Some(head) => head,
+        None => {
+            let mut i = 0;
+            let addr = line.word(&mut i);
+            let _ident = line.word(&mut i);
+            let user_at = i;
+            let user = line.word(&mut i);
+            (addr, user_at, user, i)
+        }
+    };
     let addr = line.bytes(addr);
     // Nearly every proxy logs a plain IPv4 address, which the general reader takes far longer
     // to read.
@@ -567,9 +678,6 @@ pub(crate) fn parse_text_line<'a>(
         None if addr == b"-" => None,
         None => return Err(expected(0, "a client address")),
     };
-    let _ident = line.word(&mut i);
-    let user_at = i;
-    let user = line.word(&mut i);
     if user.is_empty() {
         return Err(expected(user_at, "a user or `-`"));
     }
@@ -579,7 +687,11 @@ pub(crate) fn parse_text_line<'a>(
     // nginx and Apache write the time 26 bytes wide, and a time that `fast_clf_time` reads
     // holds no `]`: when one closes it there, that is the first `]`, found without a search.
     let fixed = line.byte(i + 27) == Some(b']');
-    let (t_end, time) = match fixed.then(|| fast_clf_time(line.bytes(i + 1..i + 27))) {
+    let clock = fixed.then(|| {
+        let b = line.bytes(i + 1..i + 27);
+        day.time(b).or_else(|| fast_clf_time(b))
+    });
+    let (t_end, time) = match clock {
         Some(Some(time)) => (i + 27, time),
         _ => {
             let t_end = memchr::memchr(b']', line.bytes(i..line.len()))
@@ -596,23 +708,45 @@ pub(crate) fn parse_text_line<'a>(
         .ok_or_else(|| expected(i, "a quoted request"))?;
     i = request.next;
     let status_at = i;
-    let status = line.word(&mut i);
-    let status =
-        parse_status(line.bytes(status)).ok_or_else(|| expected(status_at, "a status code"))?;
+    let status = match line.status(i) {
+        Some((status, next)) => {
+            i = next;
+            status
+        }
+        None => {
+            let status = line.word(&mut i);
+            parse_status(line.bytes(status)).ok_or_else(|| expected(status_at, "a status code"))?
+        }
+    };
     let bytes_at = i;
-    let bytes = line.bytes(line.word(&mut i));
-    let bytes_sent = if bytes == b"-" {
-        Some(0)
-    } else {
-        Some(parse_byte_count(bytes).ok_or_else(|| expected(bytes_at, "a byte count or `-`"))?)
+    let bytes_sent = match line.count(i) {
+        Some((n, next)) => {
+            i = next;
+            Some(n)
+        }
+        None => {
+            let bytes = line.bytes(line.word(&mut i));
+            if bytes == b"-" {
+                Some(0)
+            } else {
+                Some(
+                    parse_byte_count(bytes)
+                        .ok_or_else(|| expected(bytes_at, "a byte count or `-`"))?,
+                )
+            }
+        }
     };
     // Combined adds referer and user agent; anything after them (nginx custom formats) is ignored.
     let mut user_agent = None;
     if line.byte(i) == Some(b'"') {
-        let referer = line
-            .quoted(i)
-            .ok_or_else(|| expected(i, "a quoted referer"))?;
-        i = referer.next;
+        // The referer is never read, and mostly `"-"`.
+        i = if line.bytes(i..i + 3) == b"\"-\"" {
+            line.skip_spaces(i + 3)
+        } else {
+            line.quoted(i)
+                .ok_or_else(|| expected(i, "a quoted referer"))?
+                .next
+        };
         if line.byte(i) == Some(b'"') {
             let ua = line
                 .quoted(i)
@@ -626,23 +760,6 @@ pub(crate) fn parse_text_line<'a>(
             });
         }
     }
-    // An unescaped request line is read through the scratch, which remembers lines it has
-    // read (and checked to be UTF-8) before.
-    let (method, target, request) = if request.escaped {
-        match line.text(request.body, request.escaped) {
-            Cow::Borrowed(r) => {
-                let (m, t) = split_request(r);
-                (Cow::Borrowed(m), Cow::Borrowed(t), None)
-            }
-            Cow::Owned(r) => {
-                let (m, t) = split_request(&r);
-                (Cow::Owned(m.to_owned()), Cow::Owned(t.to_owned()), None)
-            }
-        }
-    } else {
-        let body = line.bytes(request.body);
-        (Cow::Borrowed(""), Cow::Borrowed(""), Some(body))
-    };
     // The slots answer for a user without escapes, which `Line::text` would borrow as is.
     let user_bytes = line.bytes(user.clone());
     let remote_user = (user_bytes != b"-").then(|| match users.text(user_bytes) {
@@ -652,19 +769,90 @@ pub(crate) fn parse_text_line<'a>(
             line.text(user, escaped)
         }
     });
-    Ok(Request {
-        time,
-        client,
-        remote_user,
-        header_user: None,
-        method,
-        target,
-        request,
-        status: Some(status),
-        bytes_sent,
-        user_agent,
-    }
-    .into_event(location, Some(requests)))
+    // An unescaped request line is read through the slots, which remember lines they have
+    // read (and checked to be UTF-8) before; the event is then built from what its slot
+    // keeps.
+    let kept = if request.escaped {
+        None
+    } else {
+        requests.slot(line.bytes(request.body.clone()))
+    };
+    let some = |u: Option<Cow<'a, str>>| u.filter(|u| !u.is_empty() && u != "-");
+    Ok(match kept {
+        Some(at) => match requests.slots.get(at) {
+            Some(slot) => {
+                let (user, credentials) = match slot.user() {
+                    Some(u) => (Some(u), slot.credentials()),
+                    None => match some(remote_user) {
+                        Some(u) => (Some(u), Credentials::Basic),
+                        None => (None, slot.credentials()),
+                    },
+                };
+                HttpEvent {
+                    time,
+                    client,
+                    user,
+                    credentials,
+                    method: Cow::Borrowed(slot.method()),
+                    path: Cow::Borrowed(slot.path()),
+                    target: Cow::Borrowed(slot.target()),
+                    query: slot.query(),
+                    query_hint: slot.query_hint(),
+                    status: Some(status),
+                    bytes_sent,
+                    user_agent: some(user_agent),
+                    origin: HttpOrigin::ProxyLog,
+                    location,
+                }
+            }
+            None => Request {
+                time,
+                client,
+                remote_user,
+                header_user: None,
+                method: Cow::Borrowed(""),
+                target: Cow::Borrowed(""),
+                request: Some(line.bytes(request.body)),
+                status: Some(status),
+                bytes_sent,
+                user_agent,
+            }
+            .into_event(location, None),
+        },
+        None => {
+            let (method, target, body) = if request.escaped {
+                match line.text(request.body, request.escaped) {
+                    Cow::Borrowed(r) => {
+                        let (m, t) = split_request(r);
+                        (Cow::Borrowed(m), Cow::Borrowed(t), None)
+                    }
+                    Cow::Owned(r) => {
+                        let (m, t) = split_request(&r);
+                        (Cow::Owned(m.to_owned()), Cow::Owned(t.to_owned()), None)
+                    }
+                }
+            } else {
+                (
+                    Cow::Borrowed(""),
+                    Cow::Borrowed(""),
+                    Some(line.bytes(request.body)),
+                )
+            };
+            Request {
+                time,
+                client,
+                remote_user,
+                header_user: None,
+                method,
+                target,
+                request: body,
+                status: Some(status),
+                bytes_sent,
+                user_agent,
+            }
+            .into_event(location, Some(requests))
+        }
+    })
 }
 
 /// A text line, whose fields are checked for UTF-8 as they are taken as text: the request
@@ -711,6 +899,63 @@ impl<'a> Line<'a> {
             }
         }
         unescape_clf(b)
+    }
+
+    /// Where the address ends, where the user starts, the user and where the field after it
+    /// starts, as three [`Line::word`]s from the start find them; `None` unless all of that
+    /// lies in the first 64 bytes, whose spaces one mask holds.
+    fn head(&self) -> Option<(Range<usize>, usize, Range<usize>, usize)> {
+        let head = self.bytes.get(..64)?;
+        let space = u8x16::splat(b' ');
+        let mut spaces = 0u64;
+        for (k, block) in head.chunks_exact(16).enumerate() {
+            let v = u8x16::new(block.try_into().unwrap_or_default());
+            spaces |= u64::from(v.simd_eq(space).to_bitmask()) << (16 * k);
+        }
+        // The first space, or the first non-space, from `from` on (64 or more if none).
+        let bit = |bits: u64, from: usize| {
+            from + bits.checked_shr(from as u32).unwrap_or(0).trailing_zeros() as usize
+        };
+        let addr_end = bit(spaces, 0);
+        let ident = bit(!spaces, addr_end);
+        let user = bit(!spaces, bit(spaces, ident));
+        let user_end = bit(spaces, user);
+        let next = bit(!spaces, user_end);
+        (next < 64).then_some((0..addr_end, user, user..user_end, next))
+    }
+
+    /// A three-digit status and the space after it at `i`, read by position: the status and
+    /// where the next field starts, as [`Line::word`] and [`parse_status`] would find them.
+    fn status(&self, i: usize) -> Option<(u16, usize)> {
+        let [h, t, u, b' '] = *self.bytes.get(i..i + 4)? else {
+            return None;
+        };
+        let digit = |c: u8| Some(u16::from(c.wrapping_sub(b'0'))).filter(|d| *d < 10);
+        let status = digit(h)? * 100 + digit(t)? * 10 + digit(u)?;
+        Some((status, self.skip_spaces(i + 4)))
+    }
+
+    /// One to 19 digits at `i` ending the line or followed by a space: their value and where
+    /// the next field starts, as [`Line::word`] and [`parse_byte_count`] would find them.
+    fn count(&self, i: usize) -> Option<(u64, usize)> {
+        let rest = self.bytes.get(i..)?;
+        let mut n = 0u64;
+        let mut k = 0;
+        while let Some(&c) = rest.get(k) {
+            let d = c.wrapping_sub(b'0');
+            if d > 9 {
+                break;
+            }
+            if k == 19 {
+                return None;
+            }
+            n = n * 10 + u64::from(d);
+            k += 1;
+        }
+        if k == 0 || rest.get(k).is_some_and(|&c| c != b' ') {
+            return None;
+        }
+        Some((n, self.skip_spaces(i + k)))
     }
 
     /// The first offset from `i` on that holds no space.
@@ -882,6 +1127,58 @@ fn fast_clf_time(b: &[u8]) -> Option<Timestamp> {
     let midnight = civil.0 - off * MICROS_PER_SEC;
     LAST_DAY.set(Some((key, midnight)));
     Some(Timestamp(midnight + time_of_day))
+}
+
+/// The day and offset of the last time [`DayMemo::time`] read, and their midnight.
+#[derive(Debug, Default)]
+struct DayMemo {
+    /// Bytes 0..8, 3..11 and 20..26 of the time (`dd/Mon/yyyy` and ` ±hhmm`).
+    key: Option<(u64, u64, u64)>,
+    midnight: i64,
+}
+
+impl DayMemo {
+    /// [`fast_clf_time`] of `b`, or `None` where it would give `None`, or where the clock is
+    /// not two-digit `hh:mm:ss` at bytes 11..20 (the caller then asks `fast_clf_time`). The
+    /// clock is read as one word; a day and offset met on the line before cost one compare.
+    fn time(&mut self, b: &[u8]) -> Option<Timestamp> {
+        let b: &[u8; 26] = b.try_into().ok()?;
+        let word = |at: usize| {
+            b.get(at..at + 8)
+                .and_then(|w| w.try_into().ok())
+                .map_or(0, u64::from_le_bytes)
+        };
+        // `hh:mm:ss`, byte 12 lowest: colons at bytes 2 and 5 of the word, digits elsewhere.
+        const COLONS: u64 = 0x0000_ff00_00ff_0000;
+        const HIGH: u64 = 0xf0f0_00f0_f000_f0f0;
+        const ZEROS: u64 = 0x3030_0030_3000_3030;
+        let clock = word(12);
+        let digits = clock & !COLONS;
+        // Every digit byte is 0x3_, and stays so with 6 added (no carry out of a 0x3_ byte).
+        if b.get(11) != Some(&b':')
+            || clock & COLONS != 0x0000_3a00_003a_0000
+            || digits & HIGH != ZEROS
+            || (digits + 0x0606_0006_0600_0606) & HIGH != ZEROS
+        {
+            return None;
+        }
+        let d = |k: u32| ((digits >> (8 * k)) & 0x0f) as u32;
+        let (hour, min, sec) = (d(0) * 10 + d(1), d(3) * 10 + d(4), d(6) * 10 + d(7));
+        // Same bounds as `fast_clf_time`.
+        if hour > 23 || min > 59 || sec > 60 {
+            return None;
+        }
+        let time_of_day = i64::from(hour * 3600 + min * 60 + sec.min(59)) * MICROS_PER_SEC;
+        let key = Some((word(0), word(3), word(18) >> 16));
+        if self.key != key {
+            // The day and offset are read as `fast_clf_time` reads them, and only kept if it
+            // accepts them.
+            let t = fast_clf_time(b)?;
+            self.key = key;
+            self.midnight = t.0 - time_of_day;
+        }
+        Some(Timestamp(self.midnight + time_of_day))
+    }
 }
 
 thread_local! {
@@ -1157,7 +1454,10 @@ mod tests {
             &[b"200", b"404"],
             &[b"+20", b"2000", b"99999", b"OK", b"20x", b""],
         );
-        let bytes = pick(&[b"12", b"-", b"0"], &[b"18446744073709551616", b"1x", b""]);
+        let bytes = pick(
+            &[b"12", b"-", b"0"],
+            &[b"18446744073709551616", b"9999999999999999999", b"1x", b""],
+        );
         let tail = pick(
             &[
                 b"",
@@ -1170,10 +1470,11 @@ mod tests {
                 b" \"-",
                 b" \"-\" \"ua",
                 b" \"a\\\"b\" \"\\",
+                b" \"-\" \"a\" \"b\"",
             ],
         );
         // Each gap on its own: one missing or doubled space, not all of them.
-        let gaps = proptest::collection::vec(pick(&[b" "], &[b"  ", b""]), 3);
+        let gaps = proptest::collection::vec(pick(&[b" "], &[b"  ", b""]), 5);
         (
             (addr, user, time, method, target),
             (status, bytes, tail, gaps, any::<proptest::sample::Index>()),
@@ -1181,8 +1482,19 @@ mod tests {
             .prop_map(
                 |((addr, user, time, method, target), (status, bytes, tail, gap, cut))| {
                     let gap = |k: usize| gap.get(k).copied().unwrap_or(b" ");
-                    let mut line =
-                        [addr, b" - ", user, gap(0), time, gap(1), b"\"", method].concat();
+                    let mut line = [
+                        addr,
+                        gap(3),
+                        b"-",
+                        gap(4),
+                        user,
+                        gap(0),
+                        time,
+                        gap(1),
+                        b"\"",
+                        method,
+                    ]
+                    .concat();
                     line.extend_from_slice(&target);
                     line.extend_from_slice(
                         &[b" HTTP/1.1\" ", status, gap(2), bytes, tail].concat(),
@@ -1287,6 +1599,80 @@ mod tests {
             }
         }
     }
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(4000))]
+        /// The head read from one space mask is what three words read from the start give,
+        /// whatever the runs of spaces and however long the line.
+        #[test]
+        fn ok_head_matches_three_words(
+            pieces in proptest::collection::vec(
+                proptest::sample::select(vec![b"a".as_slice(), b" ", b"  ", b"-", b"10.0.0.1", b"user_12", b"["]),
+                0..40,
+            )
+        ) {
+            let bytes = pieces.concat();
+            let line = Line::new(&bytes);
+            let mut i = 0;
+            let addr = line.word(&mut i);
+            let _ident = line.word(&mut i);
+            let user_at = i;
+            let user = line.word(&mut i);
+            if let Some(head) = line.head() {
+                proptest::prop_assert_eq!(head, (addr, user_at, user, i));
+            } else {
+                proptest::prop_assert!(bytes.len() < 64 || i >= 64);
+            }
+        }
+
+        /// Status and byte count read by position agree with a word and its general reader.
+        #[test]
+        fn ok_status_and_count_match_word_readers(
+            pieces in proptest::collection::vec(
+                proptest::sample::select(vec![b"2".as_slice(), b"0", b"9", b" ", b"-", b"x", b"+", b"99999999999"]),
+                0..12,
+            )
+        ) {
+            let bytes = pieces.concat();
+            let line = Line::new(&bytes);
+            let mut i = 0;
+            let word = line.bytes(line.word(&mut i));
+            if let Some((status, next)) = line.status(0) {
+                proptest::prop_assert_eq!((Some(status), next), (parse_status(word), i));
+            }
+            if let Some((n, next)) = line.count(0) {
+                proptest::prop_assert_eq!((Some(n), next), (parse_byte_count(word), i));
+            }
+        }
+
+        /// The per-reader day memo gives what `fast_clf_time` gives, through runs of times
+        /// that share a day and offset or not, with clocks that are not two-digit fields.
+        #[test]
+        fn ok_day_memo_matches_fast_clf_time(
+            times in proptest::collection::vec(
+                (0u32..3, 0usize..2, 0u32..25, 0u32..61, 0u32..62, 0usize..3, 0usize..8),
+                1..12,
+            )
+        ) {
+            let mut memo = DayMemo::default();
+            for (d, m, h, mi, s, o, bad) in times {
+                let off = ["+0000", "-0800", "+0530"][o];
+                let mut t = format!("{:02}/{}/2026:{h:02}:{mi:02}:{s:02} {off}", d + 27, MONTHS[m]).into_bytes();
+                // Now and then a byte of the clock that is no digit or colon.
+                if let (Some(at), Some(c)) = (bad.checked_sub(2).map(|k| 11 + k), [b'/', b'a', b':', b'0', b'\xff', b';'].get(bad % 6)) {
+                    if let Some(x) = t.get_mut(at) {
+                        *x = *c;
+                    }
+                }
+                let fast = fast_clf_time(&t);
+                let got = memo.time(&t);
+                proptest::prop_assert!(got.is_none() || got == fast, "{}", String::from_utf8_lossy(&t));
+                if fast.is_some() && t.get(11..20).is_some_and(|c| c.iter().all(|c| c.is_ascii_digit() || *c == b':')) {
+                    proptest::prop_assert_eq!(got, fast, "{}", String::from_utf8_lossy(&t));
+                }
+            }
+        }
+    }
+
     use crate::event::SourceId;
 
     /// [`parse_text_line`] with a scratch buffer of its own.
