@@ -384,15 +384,25 @@ fn kind_event<'a>(
         None => row.get(slot).and_then(Raw::list),
     };
     let exception_code = match row.get(EXCEPTION_CODE) {
+        // No exception, as most rows have it.
+        Some(Raw::Tsv(b"0")) => None,
         Some(raw) => raw
             .i64()
             .and_then(|c| i32::try_from(c).ok())
             .filter(|c| *c != 0),
         None => text(EXCEPTION).as_deref().and_then(code_from_exception),
     };
-    let interface = row.get(INTERFACE).and_then(|raw| match raw.u64() {
-        Some(n) => u8::try_from(n).ok().map(Interface::from_code),
-        None => raw.text().as_deref().and_then(Interface::from_name),
+    let interface = row.get(INTERFACE).and_then(|raw| {
+        // The names most rows have, as written: no number, no escape, so their text.
+        match raw {
+            Raw::Tsv(b"HTTP") => return Interface::from_name("HTTP"),
+            Raw::Tsv(b"TCP") => return Interface::from_name("TCP"),
+            _ => {}
+        }
+        match raw.u64() {
+            Some(n) => u8::try_from(n).ok().map(Interface::from_code),
+            None => raw.text().as_deref().and_then(Interface::from_name),
+        }
     });
     let client = match row.get(ADDRESS).map(|raw| (raw, mapped_ipv4(raw))) {
         None => None,
@@ -479,14 +489,28 @@ fn key_hash(parts: &[&[u8]]) -> u64 {
                 u64::from_le_bytes(<[u8; 8]>::try_from(w).unwrap_or_default()),
             );
         }
-        let mut tail = [0u8; 8];
-        for (t, b) in tail.iter_mut().zip(words.remainder()) {
-            *t = *b;
-        }
-        h = step(h, u64::from_le_bytes(tail));
+        h = step(h, tail_word(p));
         h = step(h, p.len() as u64);
     }
     h ^ (h >> 29)
+}
+
+/// The bytes of `p` after its last whole eight, zero-padded to a word (little-endian), with
+/// no copy through memory: the last eight bytes shifted down when `p` has them (a `memcpy`
+/// call each, as a byte-wise copy into an array compiled to).
+#[inline]
+fn tail_word(p: &[u8]) -> u64 {
+    let rem = p.len() % 8;
+    if rem == 0 {
+        return 0;
+    }
+    match p.len().checked_sub(8).and_then(|at| p.get(at..)) {
+        Some(last) => {
+            let last = u64::from_le_bytes(<[u8; 8]>::try_from(last).unwrap_or_default());
+            last >> (8 * (8 - rem))
+        }
+        None => p.iter().rev().fold(0, |w, c| (w << 8) | u64::from(*c)),
+    }
 }
 
 fn pair_key(e: &QueryEvent<'_>) -> u64 {
@@ -621,6 +645,9 @@ struct TsvPlans {
     head: Vec<(usize, u8)>,
     start_rest: Vec<(usize, u8)>,
     rest: Vec<(usize, u8)>,
+    /// Whether `start_rest` or `rest` leaves out a column that is read only when a
+    /// microsecond time is NULL (see [`TsvPlans::new`]).
+    pruned: bool,
 }
 
 impl TsvPlans {
@@ -635,14 +662,38 @@ impl TsvPlans {
             return None;
         };
         let (head, rest): (Vec<_>, Vec<_>) = wanted.iter().partition(|(pos, _)| pos <= type_pos);
-        let start_rest = rest
+        // Columns the rest of a row is never read for while another column is there: the
+        // times to the second beside the times to the microsecond (read when those are NULL,
+        // and a row with a NULL one is then filled whole), the exception text beside its
+        // code; and for a start row, which is paired by its start, the event time beside
+        // the start to the microsecond. Each left out saves placing a field.
+        let has = |slot: usize| header.has(slot);
+        let unread = |slot: usize| {
+            (slot == EVENT_TIME && has(EVENT_TIME_US))
+                || (slot == START_TIME && has(START_TIME_US))
+                || (slot == EXCEPTION && has(EXCEPTION_CODE))
+        };
+        let unread_at_start =
+            |slot: usize| unread(slot) || (slot == EVENT_TIME_US && has(START_TIME_US));
+        let start_rest: Vec<_> = rest
             .iter()
             .filter(|(_, slot)| START_SLOTS.contains(&usize::from(*slot)))
+            .filter(|(_, slot)| !unread_at_start(usize::from(*slot)))
             .copied()
+            .collect();
+        let start_all = rest
+            .iter()
+            .filter(|(_, slot)| START_SLOTS.contains(&usize::from(*slot)))
+            .count();
+        let all = rest.len();
+        let rest: Vec<_> = rest
+            .into_iter()
+            .filter(|(_, slot)| !unread(usize::from(*slot)))
             .collect();
         Some(Self {
             reader: Arc::clone(reader),
             head,
+            pruned: start_rest.len() < start_all || rest.len() < all,
             start_rest,
             rest,
         })
@@ -764,15 +815,23 @@ impl Pairer {
         let kind = match (&**reader, &self.plans) {
             (RowReader::Tsv(header), Some(plans)) => {
                 let mut fill = TsvFill::new(rec, header, &mut row);
-                fill.place(&plans.head, &mut row)?;
-                let kind = kind_of(&row);
-                let rest = if kind == Ok(RowType::Start) {
-                    &plans.start_rest
-                } else {
-                    &plans.rest
-                };
-                fill.place(rest, &mut row)?;
+                let kind = fill.place_then(&plans.head, &mut row, |row| {
+                    let kind = kind_of(row);
+                    let rest = if kind == Ok(RowType::Start) {
+                        &plans.start_rest
+                    } else {
+                        &plans.rest
+                    };
+                    (kind, rest.as_slice())
+                })?;
                 fill.finish()?;
+                let null = |slot| matches!(row.get(slot), Some(Raw::Tsv(b"\\N")));
+                if plans.pruned && (null(EVENT_TIME_US) || null(START_TIME_US)) {
+                    // A NULL microsecond time falls back on a column the plans left out:
+                    // the row is filled whole, as the general path fills it.
+                    row = Row::new();
+                    reader.fill(rec, &mut row)?;
+                }
                 kind
             }
             _ => {
@@ -1029,6 +1088,78 @@ mod tests {
         assert_eq!(from_carry[0].start, twice[0].start);
     }
 
+    /// The TSV plans leave out `event_time` and `query_start_time` beside their
+    /// microsecond columns, and `exception` beside `exception_code`: a row whose microsecond
+    /// time is NULL is filled whole and falls back on the second-precision one, as CSV (read
+    /// whole, without plans) does.
+    #[test]
+    fn ok_null_microsecond_times_fall_back_as_without_plans() {
+        const COLS: &str = "type\tevent_time\tevent_time_microseconds\tquery_start_time\tquery_start_time_microseconds\tquery\tuser\tquery_id\texception_code\texception";
+        let rows = [
+            // Paired; the end's microsecond event time is NULL.
+            "QueryStart\t2026-11-25 19:00:00\t2026-11-25 19:00:00.250000\t2026-11-25 19:00:00\t2026-11-25 19:00:00.250000\tSELECT 1\tbob\tq1\t0\t",
+            "QueryFinish\t2026-11-25 19:00:05\t\\N\t2026-11-25 19:00:00\t2026-11-25 19:00:00.250000\tSELECT 1\tbob\tq1\t0\t",
+            // A start whose microsecond start is NULL, paired by its second-precision start.
+            "QueryStart\t2026-11-25 19:01:00\t2026-11-25 19:01:00.500000\t2026-11-25 19:01:00\t\\N\tSELECT 2\tbob\tq2\t0\t",
+            "ExceptionWhileProcessing\t2026-11-25 19:01:09\t2026-11-25 19:01:09.000001\t2026-11-25 19:01:00\t\\N\tSELECT 2\tbob\tq2\t241\tCode: 60. DB::Exception: x",
+            // Never ends: its start is the event time (both starts NULL).
+            "QueryStart\t2026-11-25 19:02:00\t2026-11-25 19:02:00.750000\t\\N\t\\N\tSELECT 3\tbob\tq3\t0\t",
+        ];
+        let tsv = run(COLS, &rows);
+        assert_eq!(tsv.len(), 3);
+        assert_eq!(
+            tsv[0].end,
+            Some(Timestamp::from_secs(tsv[0].start.secs() + 5))
+        );
+        assert_eq!(tsv[0].start.0 % 1_000_000, 250_000);
+        assert_eq!(tsv[1].outcome, QueryOutcome::FailedWhileProcessing);
+        assert_eq!(tsv[1].exception_code, Some(241));
+        assert_eq!(tsv[1].start.0 % 1_000_000, 0);
+        assert_eq!(tsv[2].outcome, QueryOutcome::Unfinished);
+        assert_eq!(tsv[2].start.0 % 1_000_000, 750_000);
+        // The same rows as CSV, which is filled whole.
+        let csv_header = Header::from_names(
+            &SCHEMA,
+            COLS.split('\t').map(|n| Cow::Borrowed(n.as_bytes())),
+        );
+        let reader = Arc::new(RowReader::Csv(csv_header));
+        let mut p = Pairer::default();
+        let mut csv = Vec::new();
+        for r in rows {
+            let rec = r.replace('\t', ",");
+            p.record(
+                rec.as_bytes(),
+                &reader,
+                &Zone::utc(),
+                Location::default(),
+                &mut |e| {
+                    if let Event::Query(e) = e {
+                        csv.push(e.into_owned());
+                    }
+                },
+            )
+            .unwrap();
+        }
+        p.finish(&mut |e| {
+            if let Event::Query(e) = e {
+                csv.push(e.into_owned());
+            }
+        });
+        let key = |e: &QueryEvent<'_>| {
+            (
+                e.start,
+                e.end,
+                e.outcome,
+                e.exception_code,
+                e.query.to_string(),
+            )
+        };
+        assert_eq!(
+            tsv.iter().map(key).collect::<Vec<_>>(),
+            csv.iter().map(key).collect::<Vec<_>>()
+        );
+    }
+
     #[test]
     fn ok_end_before_start_is_not_doubled() {
         let ev = run(
@@ -1102,6 +1233,18 @@ mod tests {
                     b.iter().all(|c| c.is_ascii() && *c != b'\\')
                 );
             }
+        }
+    }
+
+    proptest::proptest! {
+        /// `tail_word` is the zero-padded copy of the bytes after the last whole eight.
+        #[test]
+        fn ok_tail_word_is_the_padded_remainder(p in proptest::collection::vec(proptest::num::u8::ANY, 0..40)) {
+            let mut tail = [0u8; 8];
+            for (t, b) in tail.iter_mut().zip(p.chunks_exact(8).remainder()) {
+                *t = *b;
+            }
+            proptest::prop_assert_eq!(tail_word(&p), u64::from_le_bytes(tail));
         }
     }
 
