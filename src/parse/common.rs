@@ -36,24 +36,7 @@ pub(crate) fn unescape_tsv(raw: &[u8]) -> Cow<'_, [u8]> {
             break;
         };
         i += 2;
-        out.push(match e {
-            b't' => b'\t',
-            b'n' => b'\n',
-            b'r' => b'\r',
-            b'0' => 0,
-            b'b' => 8,
-            b'f' => 12,
-            b'a' => 7,
-            b'v' => 11,
-            b'x' => match raw.get(i..i + 2).and_then(hex2) {
-                Some(v) => {
-                    i += 2;
-                    v
-                }
-                None => b'x',
-            },
-            other => other,
-        });
+        out.push(tsv_escape(e, raw, &mut i));
         let rest = raw.get(i..).unwrap_or_default();
         match find_backslash(rest) {
             Some(k) => {
@@ -67,6 +50,30 @@ pub(crate) fn unescape_tsv(raw: &[u8]) -> Cow<'_, [u8]> {
         }
     }
     Cow::Owned(out)
+}
+
+/// The byte a TSV escape stands for: `e` follows the backslash and `*i` is just past `e`;
+/// `\xHH` moves `*i` past its two hex digits (without them, `\x` is `x`).
+#[inline]
+fn tsv_escape(e: u8, raw: &[u8], i: &mut usize) -> u8 {
+    match e {
+        b't' => b'\t',
+        b'n' => b'\n',
+        b'r' => b'\r',
+        b'0' => 0,
+        b'b' => 8,
+        b'f' => 12,
+        b'a' => 7,
+        b'v' => 11,
+        b'x' => match raw.get(*i..*i + 2).and_then(hex2) {
+            Some(v) => {
+                *i += 2;
+                v
+            }
+            None => b'x',
+        },
+        other => other,
+    }
 }
 
 /// The offset of the first backslash in `b`: 16 bytes at a time, then eight, then the last
@@ -918,7 +925,8 @@ pub(crate) fn parse_socket_address(s: &[u8]) -> Option<IpAddr> {
 mod tests {
     use super::*;
 
-    /// The byte-at-a-time decoder `unescape_tsv` replaced, kept as its oracle.
+    /// The byte-at-a-time walk `unescape_tsv` replaced, kept as its oracle for the plain
+    /// stretches (both read an escape with `tsv_escape`).
     fn unescape_tsv_bytewise(raw: &[u8]) -> Vec<u8> {
         let mut out = Vec::new();
         let mut i = 0;
@@ -933,24 +941,7 @@ mod tests {
                 break;
             };
             i += 2;
-            out.push(match e {
-                b't' => b'\t',
-                b'n' => b'\n',
-                b'r' => b'\r',
-                b'0' => 0,
-                b'b' => 8,
-                b'f' => 12,
-                b'a' => 7,
-                b'v' => 11,
-                b'x' => match raw.get(i..i + 2).and_then(hex2) {
-                    Some(v) => {
-                        i += 2;
-                        v
-                    }
-                    None => b'x',
-                },
-                other => other,
-            });
+            out.push(tsv_escape(e, raw, &mut i));
         }
         out
     }
