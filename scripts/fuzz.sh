@@ -57,9 +57,22 @@ seed_target() {
 }
 
 (cd fuzz && cargo +nightly fuzz build)
+log=$(mktemp)
+trap 'rm -f "$log"' EXIT
+failed=()
 for t in "${targets[@]}"; do
   seed_target "$t"
   echo "::: fuzz $t for ${secs}s"
-  (cd fuzz && cargo +nightly fuzz run "$t" "corpus/$t" -- -jobs=1 -workers=1 -max_total_time="$secs" \
-    -max_len=65536 -rss_limit_mb=2048 -print_final_stats=1 2>&1 | tail -n 15)
+  if (cd fuzz && cargo +nightly fuzz run "$t" "corpus/$t" -- -jobs=1 -workers=1 -max_total_time="$secs" \
+    -max_len=65536 -rss_limit_mb=2048 -print_final_stats=1) >"$log" 2>&1; then
+    tail -n 15 "$log"
+  else
+    # What broke, and the input that broke it (the stack traces and dictionary are left out).
+    grep -a -A3 -E "panicked at|ERROR: libFuzzer|^artifact_prefix|Output of .std::fmt::Debug" "$log" | cut -c1-3000
+    failed+=("$t")
+  fi
 done
+if [ ${#failed[@]} -gt 0 ]; then
+  echo "::: fuzz: ${failed[*]} failed; inputs in fuzz/artifacts/<target>/"
+  exit 1
+fi

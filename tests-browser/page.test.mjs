@@ -253,17 +253,30 @@ describe("served page", () => {
   test("cancel stops a run", async () => {
     const page = browser.page;
     const runs = Number(await page.getAttribute("#status", "data-runs"));
-    // A file big enough to still be reading when Cancel is pressed (about 100 MB, on disk).
+    // A file of some size (about 17 MB, on disk), so that the run has reading left to stop.
     const fs = await import("node:fs");
     const text = fs.readFileSync(join(FIXTURES, "26.9", "incident.TSVWithNames.tsv"));
     const body = text.subarray(text.indexOf(10) + 1);
     const big = join(SHOTS, "cancel-big.tsv");
     fs.mkdirSync(SHOTS, { recursive: true });
-    fs.writeFileSync(big, Buffer.concat([text, ...Array(600).fill(body)]));
+    fs.writeFileSync(big, Buffer.concat([text, ...Array(100).fill(body)]));
     await page.$eval("#config", (e) => { e.value = "{}"; });
+    // Cancel is pressed the moment the run starts, in the task that started it: a click from
+    // outside the page would race the run, and lose on a fast machine (CI once saw 600 copies
+    // of this file read in 0.65 s).
+    const pressed = page.evaluate(() => new Promise((resolve) => {
+      const status = document.getElementById("status");
+      new MutationObserver((_, observer) => {
+        if (!status.textContent.startsWith("reading")) return;
+        observer.disconnect();
+        const cancel = document.getElementById("cancel");
+        const enabled = !cancel.disabled;
+        cancel.click();
+        resolve(enabled);
+      }).observe(status, { childList: true, characterData: true, subtree: true });
+    }));
     await page.setInputFiles("#file", big);
-    await page.waitForFunction(() => document.getElementById("status").textContent.startsWith("reading"));
-    await page.click("#cancel");
+    assert.equal(await pressed, true, "Cancel was enabled while reading");
     await page.waitForFunction((n) => Number(document.getElementById("status").dataset.runs) > n, runs);
     assert.equal(await page.textContent("#status"), "cancelled");
     fs.rmSync(big);
