@@ -28,7 +28,7 @@ use std::ops::Range;
 use serde_json::Value;
 use wide::u8x16;
 
-use super::common::{find, find2, plain_ipv4, target_params, LogTime, TargetParams};
+use super::common::{find, find2, target_params, Ipv4Memo, LogTime, TargetParams};
 use super::common::{lossy, mask_url_secrets, needs_decoding, parse_address, parse_datetime};
 use super::common::{percent_decode, percent_decode_into};
 pub use crate::config::AccessLogFields;
@@ -63,6 +63,7 @@ pub(crate) struct QueryScratch {
     users: TextSlots,
     agents: TextSlots,
     day: DayMemo,
+    clients: Ipv4Memo,
 }
 
 /// Short fields that repeat from line to line (the Basic user, the user agent), kept as
@@ -148,7 +149,10 @@ struct RequestSlots {
     slots: Vec<Slot>,
     /// Where the query of a request line that is not kept is decoded.
     buf: Vec<u8>,
-    hasher: crate::memo::FastState,
+    /// Fixed, not keyed per process: which lines share a slot is then the same from run to
+    /// run (so are the timings), and a crafted collision costs what a line never seen before
+    /// costs, which anyone writing to the log can have by sending new lines anyway.
+    hasher: foldhash::fast::FixedState,
 }
 
 /// One request line: as logged (checked to be UTF-8), where its method and target are,
@@ -652,6 +656,7 @@ pub(crate) fn parse_text_line<'a>(
         users,
         agents,
         day,
+        clients,
     } = scratch;
     let line = Line::new(line);
     // Address, ident and user from the spaces of the line's first 64 bytes where they end
@@ -670,7 +675,8 @@ pub(crate) fn parse_text_line<'a>(
     let addr = line.bytes(addr);
     // Nearly every proxy logs a plain IPv4 address, which the general reader takes far longer
     // to read.
-    let client = match plain_ipv4(addr)
+    let client = match clients
+        .read(addr)
         .map(IpAddr::V4)
         .or_else(|| parse_address(addr))
     {
