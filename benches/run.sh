@@ -96,6 +96,16 @@ run "chaudit scan (all cores)" "$CHAUDIT" scan "$FILE"
 run "clickhouse-local 26.9 (chdb, default)" "$VENV/bin/python" "$ROOT/benches/clickhouse_local.py" "$FILE"
 run "clickhouse-local 26.9 (max_threads=1)" "$VENV/bin/python" "$ROOT/benches/clickhouse_local.py" "$FILE" 1
 run "(python + import chdb, no query)" "$VENV/bin/python" -c "import chdb"
+# Each tool's start-up: the same query on the file's first 1,000 rows. chdb's first query
+# starts the engine, which costs far more than the import.
+HEAD_FILE=$(mktemp --suffix=.tsv)
+trap 'rm -f "$HEAD_FILE"' EXIT
+head -n 1001 "$FILE" > "$HEAD_FILE"
+FULL_BYTES=$BYTES FULL_LINES=$LINES
+BYTES=$(stat -c %s "$HEAD_FILE") LINES=1001 # the two rows' rates are of the slice
+run "chaudit, first 1,000 rows (1 thread)" "$CHAUDIT" scan --threads 1 "$HEAD_FILE"
+run "clickhouse-local, first 1,000 rows" "$VENV/bin/python" "$ROOT/benches/clickhouse_local.py" "$HEAD_FILE" 1
+BYTES=$FULL_BYTES LINES=$FULL_LINES
 QLOG_LINES=$LINES
 # All cores must say exactly what one thread says.
 if cmp -s <("$CHAUDIT" scan --threads 1 --format json "$FILE") <("$CHAUDIT" scan --format json "$FILE"); then
@@ -121,17 +131,22 @@ run "wc -l" wc -l "$ACCESS"
 run "chaudit scan (1 thread)" "$CHAUDIT" scan --threads 1 "$ACCESS"
 
 # The targets of issue 6, from the figures above. clickhouse-local's time includes starting
-# python and importing chdb (the "no query" row); the ratio without it is printed too.
+# python and importing chdb (the "no query" row) and starting the engine (the "first 1,000
+# rows" row): the ratio is printed end to end (the issue's measure), without python's
+# start-up (the verdict's), and per byte past each tool's start-up (what a bigger file gets).
 echo
 echo "targets:"
 awk -v qone="$QLOG_ONE" -v qall="$QLOG_ALL" -v qrss1="$QLOG_RSS_ONE" -v qrssall="$QLOG_RSS_ALL" \
     -v ch1="${BEST["clickhouse-local 26.9 (chdb, default)"]}" -v ch2="${BEST["clickhouse-local 26.9 (max_threads=1)"]}" \
     -v py="${BEST["(python + import chdb, no query)"]}" -v qwc="$QLOG_WC" -v same="$SAME" -v cores="$(nproc)" \
+    -v chhead="${BEST["clickhouse-local, first 1,000 rows"]}" -v qhead="${BEST["chaudit, first 1,000 rows (1 thread)"]}" \
     -v acc="${BEST["chaudit scan (1 thread)"]}" -v acclines="$LINES" -v accrss="${RSS["chaudit scan (1 thread)"]}" '
     function verdict(ok) { return ok ? "met" : "NOT met" }
     BEGIN {
         ch = ch1 < ch2 ? ch1 : ch2
         printf "  query_log, 1 thread vs clickhouse-local: %.2fx (%.2fx without its python start-up); target >= 3x: %s\n", ch / qone, (ch - py) / qone, verdict((ch - py) / qone >= 3)
+        marginal = (qone - qhead) > 0 ? (ch - chhead) / (qone - qhead) : 0
+        printf "  query_log, per byte past each tool'"'"'s start-up (%.2f s clickhouse-local, %.2f s chaudit): %.2fx; >= 3x: %s\n", chhead, qhead, marginal, verdict(marginal >= 3)
         printf "  query_log, 1 thread vs wc -l: %.2fx; target >= 0.5x: %s\n", qwc / qone, verdict(qwc / qone >= 0.5)
         printf "  access log, 1 thread: %.2f M lines/s; target >= 3 M: %s\n", acclines / acc / 1e6, verdict(acclines / acc >= 3e6)
         printf "  query_log, all %d cores: %.2fx one thread, report %s to one thread\n", cores, qone / qall, same
