@@ -15,7 +15,6 @@ use nom::combinator::{map_opt, opt};
 use nom::{IResult, Parser};
 use wide::u8x16;
 
-use super::table::backslash_flags;
 use crate::net::normalize;
 use crate::time::{parse_offset, CivilTime, Timestamp, MICROS_PER_SEC};
 
@@ -38,7 +37,7 @@ pub(crate) fn unescape_tsv(raw: &[u8]) -> Cow<'_, [u8]> {
         i += 2;
         out.push(tsv_escape(e, raw, &mut i));
         let rest = raw.get(i..).unwrap_or_default();
-        match find_backslash(rest) {
+        match find(b'\\', rest) {
             Some(k) => {
                 out.extend_from_slice(rest.get(..k).unwrap_or_default());
                 i += k;
@@ -74,37 +73,6 @@ fn tsv_escape(e: u8, raw: &[u8], i: &mut usize) -> u8 {
         },
         other => other,
     }
-}
-
-/// The offset of the first backslash in `b`: 16 bytes at a time, then eight, then the last
-/// few as one zero-padded word (cheaper than a `memchr` call on the short stretches between
-/// the escapes of a query).
-#[inline]
-fn find_backslash(b: &[u8]) -> Option<usize> {
-    let backslash = u8x16::splat(b'\\');
-    let mut at = 0;
-    let mut blocks = b.chunks_exact(16);
-    for block in &mut blocks {
-        let lane = <[u8; 16]>::try_from(block).unwrap_or_default();
-        let mask = u8x16::new(lane).simd_eq(backslash).to_bitmask();
-        if mask != 0 {
-            return Some(at + mask.trailing_zeros() as usize);
-        }
-        at += 16;
-    }
-    for word in blocks.remainder().chunks(8) {
-        // Zero bytes pad a short word: not backslashes. The lowest flag is exact.
-        let w = match <[u8; 8]>::try_from(word) {
-            Ok(w) => u64::from_le_bytes(w),
-            Err(_) => word.iter().rev().fold(0, |w, c| (w << 8) | u64::from(*c)),
-        };
-        let flags = backslash_flags(w);
-        if flags != 0 {
-            return Some(at + flags.trailing_zeros() as usize / 8);
-        }
-        at += word.len();
-    }
-    None
 }
 
 fn hex2(h: &[u8]) -> Option<u8> {
@@ -1017,7 +985,6 @@ mod tests {
             let want = unescape_tsv_bytewise(&raw);
             proptest::prop_assert_eq!(&*got, want.as_slice());
             proptest::prop_assert_eq!(matches!(got, Cow::Borrowed(_)), !raw.contains(&b'\\'));
-            proptest::prop_assert_eq!(find_backslash(&raw), raw.iter().position(|c| *c == b'\\'));
         }
     }
 
