@@ -279,25 +279,50 @@ impl Slot {
         }
     }
 
-    /// The event of the line the slot holds, as [`unkept_event`] reads it.
-    fn event(&self, time: Timestamp, client: Option<IpAddr>, location: Location) -> HttpEvent<'_> {
+    /// The event of a line whose request line the slot holds: the request line as
+    /// [`unkept_event`] reads it, with what the rest of the line says (`rest`) as
+    /// [`Request::into_event`] adds it.
+    fn event<'a>(
+        &'a self,
+        time: Timestamp,
+        client: Option<IpAddr>,
+        rest: LineRest<'a>,
+    ) -> HttpEvent<'a> {
+        let some = |u: Option<Cow<'a, str>>| u.filter(|u| !u.is_empty() && u != "-");
+        let (user, credentials) = match self.user() {
+            Some(u) => (Some(u), self.credentials()),
+            None => match some(rest.remote_user) {
+                Some(u) => (Some(u), Credentials::Basic),
+                None => (None, self.credentials()),
+            },
+        };
         HttpEvent {
             time,
             client,
-            user: self.user(),
-            credentials: self.credentials(),
+            user,
+            credentials,
             method: Cow::Borrowed(self.method()),
             path: Cow::Borrowed(self.path()),
             target: Cow::Borrowed(self.target()),
             query: self.query(),
             query_hint: self.query_hint(),
-            status: None,
-            bytes_sent: None,
-            user_agent: None,
+            status: rest.status,
+            bytes_sent: rest.bytes_sent,
+            user_agent: some(rest.user_agent),
             origin: HttpOrigin::ProxyLog,
-            location,
+            location: rest.location,
         }
     }
+}
+
+/// What a text line says besides its request line, for [`Slot::event`].
+#[derive(Debug, Default)]
+struct LineRest<'a> {
+    remote_user: Option<Cow<'a, str>>,
+    status: Option<u16>,
+    bytes_sent: Option<u64>,
+    user_agent: Option<Cow<'a, str>>,
+    location: Location,
 }
 
 /// What an event takes from [`TargetParams`], as offsets into the target.
@@ -360,24 +385,8 @@ impl RequestSlots {
         Some(at)
     }
 
-    /// The event of an unescaped request line `body`, through the slots.
-    fn request_event<'a>(
-        &'a mut self,
-        body: &'a [u8],
-        time: Timestamp,
-        client: Option<IpAddr>,
-        location: Location,
-    ) -> HttpEvent<'a> {
-        let Some(at) = self.slot(body) else {
-            return self.unkept(body, time, client, location);
-        };
-        match self.slots.get(at) {
-            Some(slot) => slot.event(time, client, location),
-            None => owned_request_event(body, time, client, location),
-        }
-    }
-
-    /// The event of an unescaped request line no slot keeps, read afresh.
+    /// The event of an unescaped request line no slot keeps ([`RequestSlots::slot`] gave
+    /// `None`), read afresh.
     fn unkept<'a>(
         &'a mut self,
         body: &'a [u8],
@@ -436,8 +445,8 @@ struct Request<'a> {
     header_user: Option<Cow<'a, str>>,
     method: Cow<'a, str>,
     target: Cow<'a, str>,
-    /// The request line as logged, unescaped, to be read through the scratch in place of
-    /// `method` and `target`.
+    /// The request line as logged, unescaped, to be read in place of `method` and `target`;
+    /// with a scratch, a line its slots did not keep.
     request: Option<&'a [u8]>,
     status: Option<u16>,
     bytes_sent: Option<u64>,
@@ -590,9 +599,7 @@ impl<'a> Request<'a> {
         scratch: Option<&'a mut RequestSlots>,
     ) -> HttpEvent<'a> {
         let mut e = match (self.request, scratch) {
-            (Some(body), Some(scratch)) => {
-                scratch.request_event(body, self.time, self.client, location)
-            }
+            (Some(body), Some(scratch)) => scratch.unkept(body, self.time, self.client, location),
             (Some(body), None) => owned_request_event(body, self.time, self.client, location),
             (None, scratch) => match self.target {
                 Cow::Borrowed(t) => borrowed_http_event(
@@ -783,34 +790,19 @@ pub(crate) fn parse_text_line<'a>(
     } else {
         requests.slot(line.bytes(request.body.clone()))
     };
-    let some = |u: Option<Cow<'a, str>>| u.filter(|u| !u.is_empty() && u != "-");
     Ok(match kept {
         Some(at) => match requests.slots.get(at) {
-            Some(slot) => {
-                let (user, credentials) = match slot.user() {
-                    Some(u) => (Some(u), slot.credentials()),
-                    None => match some(remote_user) {
-                        Some(u) => (Some(u), Credentials::Basic),
-                        None => (None, slot.credentials()),
-                    },
-                };
-                HttpEvent {
-                    time,
-                    client,
-                    user,
-                    credentials,
-                    method: Cow::Borrowed(slot.method()),
-                    path: Cow::Borrowed(slot.path()),
-                    target: Cow::Borrowed(slot.target()),
-                    query: slot.query(),
-                    query_hint: slot.query_hint(),
+            Some(slot) => slot.event(
+                time,
+                client,
+                LineRest {
+                    remote_user,
                     status: Some(status),
                     bytes_sent,
-                    user_agent: some(user_agent),
-                    origin: HttpOrigin::ProxyLog,
+                    user_agent,
                     location,
-                }
-            }
+                },
+            ),
             None => Request {
                 time,
                 client,
@@ -1725,14 +1717,28 @@ mod tests {
             })
             .collect();
         let mut scratch = RequestSlots::default();
+        // As `parse_text_line` reads a request line: through its slot, else afresh.
+        let through_slots = |scratch: &mut RequestSlots, r: &[u8]| -> HttpEvent<'static> {
+            match scratch.slot(r) {
+                Some(at) => scratch.slots[at]
+                    .event(
+                        Timestamp(0),
+                        None,
+                        LineRest {
+                            location: loc(),
+                            ..LineRest::default()
+                        },
+                    )
+                    .into_owned(),
+                None => scratch.unkept(r, Timestamp(0), None, loc()).into_owned(),
+            }
+        };
         // Each query identity and the text it was first given with.
         let mut texts = std::collections::HashMap::new();
         let mut repeats = 0;
         for r in requests.iter().chain(requests.iter().rev()) {
             let want = owned_request_event(r, Timestamp(0), None, loc());
-            let got = scratch
-                .request_event(r, Timestamp(0), None, loc())
-                .into_owned();
+            let got = through_slots(&mut scratch, r);
             if let Some(id) = got.query_hint.id() {
                 let first = texts.entry(id).or_insert_with(|| got.query.clone());
                 assert_eq!(first, &got.query);
