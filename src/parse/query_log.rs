@@ -997,14 +997,23 @@ mod tests {
     }
 
     fn run(names: &str, rows: &[&str]) -> Vec<QueryEvent<'static>> {
+        let reader = Arc::new(RowReader::Tsv(header(names)));
+        run_records(&reader, rows.iter().map(|r| r.as_bytes()))
+    }
+
+    /// The events of `records`, read by `reader` as lines 2, 3, … of one file.
+    fn run_records<'r>(
+        reader: &Arc<RowReader>,
+        records: impl IntoIterator<Item = &'r [u8]>,
+    ) -> Vec<QueryEvent<'static>> {
         let mut p = Pairer::default();
         let mut out = Vec::new();
-        for (i, r) in rows.iter().enumerate() {
+        for (i, r) in records.into_iter().enumerate() {
             let loc = Location {
                 line: i as u64 + 2,
                 ..Location::default()
             };
-            feed(&mut p, names, r, loc, &mut |e| {
+            p.record(r, reader, &Zone::utc(), loc, &mut |e| {
                 if let Event::Query(e) = e {
                     out.push(e.into_owned());
                 }
@@ -1123,28 +1132,8 @@ mod tests {
             COLS.split('\t').map(|n| Cow::Borrowed(n.as_bytes())),
         );
         let reader = Arc::new(RowReader::Csv(csv_header));
-        let mut p = Pairer::default();
-        let mut csv = Vec::new();
-        for r in rows {
-            let rec = r.replace('\t', ",");
-            p.record(
-                rec.as_bytes(),
-                &reader,
-                &Zone::utc(),
-                Location::default(),
-                &mut |e| {
-                    if let Event::Query(e) = e {
-                        csv.push(e.into_owned());
-                    }
-                },
-            )
-            .unwrap();
-        }
-        p.finish(&mut |e| {
-            if let Event::Query(e) = e {
-                csv.push(e.into_owned());
-            }
-        });
+        let records: Vec<String> = rows.iter().map(|r| r.replace('\t', ",")).collect();
+        let csv = run_records(&reader, records.iter().map(|r| r.as_bytes()));
         let key = |e: &QueryEvent<'_>| {
             (
                 e.start,
