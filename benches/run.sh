@@ -7,6 +7,7 @@
 #   benches/run.sh                 # 1 GiB, best of 3 runs each
 #   SIZE=5G CLIENTS=10000 benches/run.sh
 #   SIZE=100M REPEAT=1 benches/run.sh
+#   PGO=1 benches/run.sh           # also the profile-guided build (scripts/build-pgo.sh)
 #
 # Needs cargo and python3; installs `time` (apt) and chdb-core (a venv under $BENCH_DIR) if
 # missing. Generated data lives in $BENCH_DIR (default /tmp/chaudit-bench), never in git.
@@ -37,6 +38,10 @@ echo "building…" >&2
 (cd "$ROOT" && cargo build --release -q --bin chaudit --example generate)
 CHAUDIT=$ROOT/target/release/chaudit
 GENERATE=$ROOT/target/release/examples/generate
+CHAUDIT_PGO=""
+if [ "${PGO:-0}" = 1 ]; then
+    CHAUDIT_PGO=$(bash "$ROOT/scripts/build-pgo.sh")
+fi
 
 # Files are named after the generator's source too: a changed generator means new data.
 GEN=$(sha1sum "$ROOT/examples/generate.rs" | cut -c1-8)
@@ -93,6 +98,9 @@ run "cat > /dev/null" cat "$FILE"
 run "wc -l" wc -l "$FILE"
 run "chaudit scan (1 thread)" "$CHAUDIT" scan --threads 1 "$FILE"
 run "chaudit scan (all cores)" "$CHAUDIT" scan "$FILE"
+if [ -n "$CHAUDIT_PGO" ]; then
+    run "chaudit scan, PGO build (1 thread)" "$CHAUDIT_PGO" scan --threads 1 "$FILE"
+fi
 run "clickhouse-local 26.9 (chdb, default)" "$VENV/bin/python" "$ROOT/benches/clickhouse_local.py" "$FILE"
 run "clickhouse-local 26.9 (max_threads=1)" "$VENV/bin/python" "$ROOT/benches/clickhouse_local.py" "$FILE" 1
 run "(python + import chdb, no query)" "$VENV/bin/python" -c "import chdb"
@@ -117,6 +125,7 @@ fi
 QLOG_ONE=${BEST["chaudit scan (1 thread)"]} QLOG_ALL=${BEST["chaudit scan (all cores)"]}
 QLOG_RSS_ONE=${RSS["chaudit scan (1 thread)"]} QLOG_RSS_ALL=${RSS["chaudit scan (all cores)"]}
 QLOG_WC=${BEST["wc -l"]}
+QLOG_PGO=${BEST["chaudit scan, PGO build (1 thread)"]:-}
 
 echo
 echo "nginx access log in front of :8123: $ACCESS"
@@ -129,6 +138,10 @@ echo "| tool                                   |        s |      MB/s |      lin
 echo "|----------------------------------------|---------:|----------:|-------------:|----------:|"
 run "wc -l" wc -l "$ACCESS"
 run "chaudit scan (1 thread)" "$CHAUDIT" scan --threads 1 "$ACCESS"
+if [ -n "$CHAUDIT_PGO" ]; then
+    run "chaudit scan, PGO build (1 thread)" "$CHAUDIT_PGO" scan --threads 1 "$ACCESS"
+    PGO_ACC=${BEST["chaudit scan, PGO build (1 thread)"]}
+fi
 
 # The targets of issue 6, from the figures above. clickhouse-local's time includes starting
 # python and importing chdb (the "no query" row) and starting the engine (the "first 1,000
@@ -140,7 +153,8 @@ awk -v qone="$QLOG_ONE" -v qall="$QLOG_ALL" -v qrss1="$QLOG_RSS_ONE" -v qrssall=
     -v ch1="${BEST["clickhouse-local 26.9 (chdb, default)"]}" -v ch2="${BEST["clickhouse-local 26.9 (max_threads=1)"]}" \
     -v py="${BEST["(python + import chdb, no query)"]}" -v qwc="$QLOG_WC" -v same="$SAME" -v cores="$(nproc)" \
     -v chhead="${BEST["clickhouse-local, first 1,000 rows"]}" -v qhead="${BEST["chaudit, first 1,000 rows (1 thread)"]}" \
-    -v acc="${BEST["chaudit scan (1 thread)"]}" -v acclines="$LINES" -v accrss="${RSS["chaudit scan (1 thread)"]}" '
+    -v acc="${BEST["chaudit scan (1 thread)"]}" -v acclines="$LINES" -v accrss="${RSS["chaudit scan (1 thread)"]}" \
+    -v qpgo="$QLOG_PGO" -v accpgo="${PGO_ACC:-}" '
     function verdict(ok) { return ok ? "met" : "NOT met" }
     BEGIN {
         ch = ch1 < ch2 ? ch1 : ch2
@@ -149,6 +163,9 @@ awk -v qone="$QLOG_ONE" -v qall="$QLOG_ALL" -v qrss1="$QLOG_RSS_ONE" -v qrssall=
         printf "  query_log, per byte past each tool'"'"'s start-up (%.2f s clickhouse-local, %.2f s chaudit): %.2fx; >= 3x: %s\n", chhead, qhead, marginal, verdict(marginal >= 3)
         printf "  query_log, 1 thread vs wc -l: %.2fx; target >= 0.5x: %s\n", qwc / qone, verdict(qwc / qone >= 0.5)
         printf "  access log, 1 thread: %.2f M lines/s; target >= 3 M: %s\n", acclines / acc / 1e6, verdict(acclines / acc >= 3e6)
+        if (qpgo != "") {
+            printf "  PGO build, 1 thread: query_log %.2fx clickhouse-local without its python start-up, %.2fx wc -l; access log %.2f M lines/s\n", (ch - py) / qpgo, qwc / qpgo, acclines / accpgo / 1e6
+        }
         printf "  query_log, all %d cores: %.2fx one thread, report %s to one thread\n", cores, qone / qall, same
         printf "  peak RSS: query_log %.1f MiB (1 thread), %.1f MiB (all cores), access log %.1f MiB; target < 100 MiB on 5 GB (SIZE=5G CLIENTS=10000)\n", qrss1 / 1024, qrssall / 1024, accrss / 1024
     }'
