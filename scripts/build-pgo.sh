@@ -2,15 +2,17 @@
 # Profile-guided release build of the CLI: build an instrumented binary, scan generated
 # training logs of every kind with it (other seeds than benches/run.sh's data) and the
 # bundled fixtures, then build again with that profile. LLVM lays the hot paths out straight
-# and keeps them together: on the 1 GiB access log 13–22 % less time, 11 % fewer instructions
-# and 84 % fewer instruction-cache misses (docs/performance.md, "Access logs → Session 9"). The reports are the plain build's, byte for
-# byte (scripts/test.d/70-pgo.sh checks it on every fixture).
+# and keeps them together: on the 1 GiB access log 13–22 % less time, 11 % fewer
+# instructions and 84 % fewer instruction-cache misses (docs/performance.md, "Access logs →
+# Session 9"). The reports are the plain build's, byte for byte (scripts/test.d/70-pgo.sh
+# checks it on every fixture).
 #
 #   scripts/build-pgo.sh                  # prints the binary's path: target/pgo/chaudit
 #   TRAIN_SIZE=4M scripts/build-pgo.sh    # smaller training logs (CI)
 #
 # Needs the `llvm-tools` rustup component (installed when missing: its llvm-profdata reads
-# the profiles of exactly this rustc's LLVM). Takes two release builds and the training (~7 min here).
+# the profiles of exactly this rustc's LLVM). Two release builds and the training take ~7 min
+# here.
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 OUT=${PGO_DIR:-$ROOT/target/pgo}
