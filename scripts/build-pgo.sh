@@ -15,7 +15,7 @@
 # here.
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
-OUT=${PGO_DIR:-$ROOT/target/pgo}
+OUT=$(realpath -m "${PGO_DIR:-$ROOT/target/pgo}") # absolute: rustc resolves the profile paths
 TRAIN_SIZE=${TRAIN_SIZE:-32M}
 cd "$ROOT"
 
