@@ -2,7 +2,7 @@
 # Profile-guided release build of the CLI: build an instrumented binary, scan generated
 # training logs of every kind with it (other seeds than benches/run.sh's data) and the
 # bundled fixtures, then build again with that profile. LLVM lays the hot paths out straight
-# and keeps them together: on the 1 GiB access log 13–22 % less time, 11 % fewer
+# and keeps them together: on the 1 GiB access log 11–23 % less time, 11 % fewer
 # instructions and 84 % fewer instruction-cache misses (docs/performance.md, "Access logs →
 # Session 9"). The reports are the plain build's, byte for byte (scripts/test.d/70-pgo.sh
 # checks it on every fixture).
