@@ -288,14 +288,8 @@ impl Slot {
         client: Option<IpAddr>,
         rest: LineRest<'a>,
     ) -> HttpEvent<'a> {
-        let some = |u: Option<Cow<'a, str>>| u.filter(|u| !u.is_empty() && u != "-");
-        let (user, credentials) = match self.user() {
-            Some(u) => (Some(u), self.credentials()),
-            None => match some(rest.remote_user) {
-                Some(u) => (Some(u), Credentials::Basic),
-                None => (None, self.credentials()),
-            },
-        };
+        let (user, credentials) =
+            line_user(self.user(), self.credentials(), None, rest.remote_user);
         HttpEvent {
             time,
             client,
@@ -308,7 +302,7 @@ impl Slot {
             query_hint: self.query_hint(),
             status: rest.status,
             bytes_sent: rest.bytes_sent,
-            user_agent: some(rest.user_agent),
+            user_agent: logged(rest.user_agent),
             origin: HttpOrigin::ProxyLog,
             location: rest.location,
         }
@@ -621,20 +615,41 @@ impl<'a> Request<'a> {
                 ),
             },
         };
-        let some = |u: Option<Cow<'a, str>>| u.filter(|u| !u.is_empty() && u != "-");
-        if e.user.is_none() {
-            if let Some(u) = some(self.header_user) {
-                e.user = Some(u);
-                e.credentials = Credentials::Header;
-            } else if let Some(u) = some(self.remote_user) {
-                e.user = Some(u);
-                e.credentials = Credentials::Basic;
-            }
-        }
+        (e.user, e.credentials) =
+            line_user(e.user, e.credentials, self.header_user, self.remote_user);
         e.status = self.status;
         e.bytes_sent = self.bytes_sent;
-        e.user_agent = some(self.user_agent);
+        e.user_agent = logged(self.user_agent);
         e
+    }
+}
+
+/// A field the log filled in: neither absent, empty nor nginx's `-`.
+#[inline]
+fn logged(field: Option<Cow<'_, str>>) -> Option<Cow<'_, str>> {
+    field.filter(|f| !f.is_empty() && f != "-")
+}
+
+/// The user of a request and how it was given: the request's own (`user`, with
+/// `credentials`: URL parameters, or none) if it names one, else the proxy's header user,
+/// else the log's HTTP Basic user. Always inlined: a call of its own cost 31 instructions a
+/// line on the hot path, where the caller's constants (no header user) fold it away.
+#[inline(always)]
+fn line_user<'a>(
+    user: Option<Cow<'a, str>>,
+    credentials: Credentials,
+    header_user: Option<Cow<'a, str>>,
+    remote_user: Option<Cow<'a, str>>,
+) -> (Option<Cow<'a, str>>, Credentials) {
+    if user.is_some() {
+        return (user, credentials);
+    }
+    if let Some(u) = logged(header_user) {
+        return (Some(u), Credentials::Header);
+    }
+    match logged(remote_user) {
+        Some(u) => (Some(u), Credentials::Basic),
+        None => (None, credentials),
     }
 }
 
