@@ -18,6 +18,7 @@ ROOT=$(cd "$(dirname "$0")/.." && pwd)
 OUT=$(realpath -m "${PGO_DIR:-$ROOT/target/pgo}") # absolute: rustc resolves the profile paths
 TRAIN_SIZE=${TRAIN_SIZE:-32M}
 cd "$ROOT"
+. scripts/common.sh
 
 rustup component list --installed 2>/dev/null | grep -q '^llvm-tools' || rustup component add llvm-tools
 HOST=$(rustc -vV | sed -n 's/^host: //p')
@@ -43,14 +44,13 @@ T=$OUT/train
 "$GENERATE" --kind text_log --size "$TRAIN_SIZE" --clients 200 --days 2 --seed 14 --incident --out "$T/clickhouse-server.log"
 "$GENERATE" --kind access_log --size "$TRAIN_SIZE" --clients 200 --days 2 --seed 15 --incident --out "$T/access.log"
 BIN=$OUT/gen/$HOST/release/chaudit
-# Findings make the scans exit 1; anything above that is a real failure.
-scan() { local rc=0; "$BIN" scan "$@" > /dev/null || rc=$?; [ "$rc" -le 1 ] || { echo "pgo: training scan failed ($rc): $*" >&2; exit 1; }; }
+scan() { chaudit_ok "$BIN" scan "$@" > /dev/null; }
 for f in "$T"/*; do
     scan --threads 1 --format text "$f"
 done
 scan --format json "$T/query_log.tsv" "$T/access.log"
 scan --threads 2 --format text "$T/query_log.tsv"
-mapfile -t FIXTURES < <(find fixtures -type f \( -name '*.tsv' -o -name '*.csv' -o -name '*.jsonl' -o -name '*.log' -o -name '*.txt' \) | sort)
+mapfile -t FIXTURES < <(log_fixtures)
 for f in "${FIXTURES[@]}"; do
     scan --format text "$f"
 done

@@ -4,15 +4,16 @@
 # each generated training log, compared byte for byte with the debug build's.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
+. scripts/common.sh
 export PGO_DIR=$PWD/target/pgo
 PGO=$(TRAIN_SIZE=4M bash scripts/build-pgo.sh)
 cargo build --locked --quiet --bin chaudit
 PLAIN=target/debug/chaudit
 
-report() { local rc=0; "$@" > "$OUT" || rc=$?; [ "$rc" -le 1 ] || { echo "exit $rc: $*" >&2; return 1; }; }
+report() { chaudit_ok "$@" > "$OUT"; }
 OUT=$(mktemp)
 trap 'rm -f "$OUT" "$OUT.plain"' EXIT
-mapfile -t FIXTURES < <(find fixtures -type f \( -name '*.tsv' -o -name '*.csv' -o -name '*.jsonl' -o -name '*.log' -o -name '*.txt' \) | sort)
+mapfile -t FIXTURES < <(log_fixtures)
 compared=0
 same() { # same ARGS…: the two builds' JSON reports of ARGS are identical
     report "$PLAIN" scan --threads 1 --format json "$@"
